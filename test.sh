@@ -36,6 +36,30 @@ fi
 export KESHI_KEYSTORE=file
 export CARGO_TERM_COLOR=never
 
+# --- PostgreSQL for the platform tests (issue 4; owner: platform) -------------------
+# The platform suites run against SQLite and PostgreSQL. Processes do not survive
+# into CI, so every run installs PostgreSQL from Debian if needed, starts a
+# throw-away cluster on loopback (trust auth, temp data dir) and exports
+# KESHI_TEST_PG_URL; with CI=true the PostgreSQL tests fail if it is missing.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing PostgreSQL"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+PG_DIR="$(mktemp -d /tmp/keshi-pg.XXXXXX)"
+PG_PORT="${KESHI_TEST_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+pg_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
+log "starting PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR)"
+pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=400" start >/dev/null
+cleanups+=('pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"')
+export KESHI_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+# --- end PostgreSQL ------------------------------------------------------------------
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

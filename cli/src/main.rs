@@ -18,6 +18,8 @@ use player_core::simulate;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+mod platform_cmd;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "keshi",
@@ -78,6 +80,10 @@ enum Command {
         #[command(subcommand)]
         command: CaptureCommand,
     },
+    /// Log in to a platform and enrol the device that signs a journal.
+    Login(platform_cmd::LoginArgs),
+    /// Upload the journal's unacknowledged records to the platform.
+    Sync(platform_cmd::SyncArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +236,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Journal { command } => journal_cmd(command),
+        Command::Login(args) => platform_cmd::login(cli.home, args),
+        Command::Sync(args) => platform_cmd::sync(cli.home, args),
         Command::Course { command } => match command {
             CourseCommand::Demo { class_hours, out } => {
                 let v = player_core::demo::course(class_hours);

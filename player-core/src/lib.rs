@@ -33,4 +33,5 @@ pub mod policy;
 pub mod record;
 pub mod session;
 pub mod simulate;
+pub mod sync;
 pub mod verify;

@@ -1,0 +1,312 @@
+//! `keshi login` and `keshi sync [--watch]`: talk to the platform (issue 4).
+//!
+//! The sync logic (outbox, batching, backoff, stop states) is
+//! `player_core::sync`; this module is its HTTP transport (reqwest, blocking) and
+//! the command-line glue. Lease and token live in the journal's `sync_state`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use player_core::journal::Journal;
+use player_core::sync::wire::{
+    ApiError, HeartbeatResponse, LoginRequest, LoginResponse, PushRequest, PushResponse,
+};
+use player_core::sync::{
+    self, BatchLimits, SyncEngine, SyncOptions, SyncStatus, Transport, TransportError,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+/// `keshi login`.
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Platform base URL, e.g. http://127.0.0.1:8080
+    #[arg(long)]
+    platform: String,
+    /// Login name.
+    #[arg(long)]
+    user: String,
+    /// Password.
+    #[arg(long, env = "KESHI_PASSWORD")]
+    password: String,
+    /// The study journal whose device key is enrolled.
+    #[arg(long)]
+    journal: PathBuf,
+}
+
+/// `keshi sync`.
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Platform base URL (default: the one `keshi login` used).
+    #[arg(long)]
+    platform: Option<String>,
+    /// The study journal.
+    #[arg(long)]
+    journal: PathBuf,
+    /// Keep running: heartbeat and sync every --interval seconds (for the app).
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between rounds in --watch mode.
+    #[arg(long, default_value_t = 30)]
+    interval: u64,
+    /// Retries per batch on network errors / 5xx before giving up (not in --watch).
+    #[arg(long, default_value_t = 8)]
+    max_retries: u32,
+    /// Most records per request.
+    #[arg(long, default_value_t = 1000)]
+    batch_records: usize,
+    /// Most bytes per request.
+    #[arg(long, default_value_t = 1 << 20)]
+    batch_bytes: usize,
+    /// Request timeout, seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// First backoff delay, milliseconds.
+    #[arg(long, default_value_t = 200)]
+    backoff_ms: u64,
+}
+
+/// HTTP transport over reqwest's blocking client.
+pub struct HttpTransport {
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl HttpTransport {
+    /// A client for `base` with a per-request timeout.
+    pub fn new(base: &str, timeout: Duration) -> Result<HttpTransport> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(HttpTransport {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, TransportError> {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .map_err(|e| TransportError::Retryable(format!("reading the answer failed: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                TransportError::Retryable(format!("unreadable answer ({status}): {e}"))
+            });
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(TransportError::Retryable(format!(
+                "platform answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )));
+        }
+        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+            code: format!("http_{}", status.as_u16()),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            seq: None,
+            acknowledged: None,
+            retryable: false,
+        });
+        Err(TransportError::Refused {
+            status: status.as_u16(),
+            error,
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn push(&mut self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| TransportError::Retryable(format!("encoding the batch: {e}")))?;
+        self.call("/v1/records", Some(token), Some(body))
+    }
+}
+
+fn open_journal(home: Option<PathBuf>, path: &Path) -> Result<Journal> {
+    let key = super::device_key(home)?;
+    Journal::open(path, Arc::new(key)).with_context(|| format!("journal {}", path.display()))
+}
+
+/// `keshi login`: log in, enrol this journal's device key, store the lease.
+pub fn login(home: Option<PathBuf>, args: LoginArgs) -> Result<ExitCode> {
+    let mut journal = open_journal(home, &args.journal)?;
+    let http = HttpTransport::new(&args.platform, Duration::from_secs(30))?;
+    let body = serde_json::to_vec(&LoginRequest {
+        user: args.user.clone(),
+        password: args.password,
+        public_key: hex::encode(journal.public_key()),
+    })?;
+    let lease: LoginResponse = match http.call("/v1/login", None, Some(body)) {
+        Ok(l) => l,
+        Err(TransportError::Refused { error, .. }) => {
+            bail!(
+                "login refused by {}: {} ({})",
+                args.platform,
+                error.message,
+                error.code
+            )
+        }
+        Err(e) => bail!("login failed: {e}"),
+    };
+    let platform_key: [u8; 32] = hex::decode(&lease.platform_public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("the platform sent a malformed public key")?;
+    if !lease.offline_lease.verify(&platform_key) {
+        bail!("the platform's offline lease signature does not verify");
+    }
+    if lease.device_id != journal.device_id().to_hex() {
+        bail!(
+            "the platform enrolled device {}, but this journal is device {}",
+            lease.device_id,
+            journal.device_id()
+        );
+    }
+    journal.set_sync_state(sync::KEY_TOKEN, &lease.token)?;
+    journal.set_sync_state(sync::KEY_LEASE, &serde_json::to_string(&lease)?)?;
+    journal.set_sync_state(sync::KEY_PLATFORM, &args.platform)?;
+    journal.set_sync_state("platform_public_key", &lease.platform_public_key)?;
+    // The platform's word on what it holds (lower than ours: it lost data; re-send).
+    let ack = lease.acknowledged.min(journal.len());
+    journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
+    journal.set_sync_state(sync::KEY_STATUS, "logged_in")?;
+    super::print_json(&serde_json::json!({
+        "logged_in": true, "user": args.user, "learner_id": lease.learner_id,
+        "device_id": lease.device_id, "lease_id": lease.lease_id, "expires_ms": lease.expires_ms,
+        "offline_until_ms": lease.offline_lease.offline_until_ms, "acknowledged": ack,
+        "records": journal.len(),
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keshi sync`: upload the outbox; one JSON line per round.
+///
+/// Exit codes: 0 all acknowledged; 3 records still pending (platform
+/// unreachable after retries); 4 the platform refused (revoked lease, unknown
+/// device, refused record, not logged in).
+pub fn sync(home: Option<PathBuf>, args: SyncArgs) -> Result<ExitCode> {
+    let mut journal = open_journal(home.clone(), &args.journal)?;
+    let platform = match args.platform.clone() {
+        Some(p) => p,
+        None => journal
+            .sync_state(sync::KEY_PLATFORM)?
+            .context("no --platform given and this journal never logged in (run `keshi login`)")?,
+    };
+    let mut http = HttpTransport::new(&platform, Duration::from_secs(args.timeout.max(1)))?;
+    let engine = SyncEngine::new(SyncOptions {
+        limits: BatchLimits {
+            max_records: args.batch_records.max(1),
+            max_bytes: args.batch_bytes.max(1),
+        },
+        max_retries: if args.watch {
+            None
+        } else {
+            Some(args.max_retries)
+        },
+        backoff_base: Duration::from_millis(args.backoff_ms),
+        backoff_max: Duration::from_secs(30),
+    });
+    let mut rng = ChaCha20Rng::from_os_rng();
+    loop {
+        if args.watch {
+            if let Some(stop) = heartbeat(&mut journal, &http)? {
+                super::print_json(&stop)?;
+                eprintln!(
+                    "keshi: sync stopped: {}",
+                    stop["message"].as_str().unwrap_or("lease revoked")
+                );
+                return Ok(ExitCode::from(4));
+            }
+        }
+        let report = engine.run(
+            &mut journal,
+            &mut http,
+            &mut rng,
+            &mut std::thread::sleep,
+            &mut player_core::clock::wall_now_ms,
+            &mut || true,
+        )?;
+        super::print_json(&report)?;
+        if report.status.is_refusal() {
+            let why = report
+                .error
+                .as_ref()
+                .map(|e| format!("{} ({})", e.message, e.code))
+                .unwrap_or_else(|| "not logged in: run `keshi login`".into());
+            eprintln!("keshi: the platform refused: {why}");
+            return Ok(ExitCode::from(4));
+        }
+        if !args.watch {
+            return Ok(if report.status == SyncStatus::Synced {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "keshi: {} records still pending (platform unreachable?)",
+                    report.pending
+                );
+                ExitCode::from(3)
+            });
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+        // Re-point the engine at records a live session appended meanwhile.
+        journal = reopen(journal, home.clone())?;
+        http = HttpTransport::new(&platform, Duration::from_secs(args.timeout.max(1)))?;
+    }
+}
+
+fn reopen(journal: Journal, home: Option<PathBuf>) -> Result<Journal> {
+    // Journal caches its head; a session in another process may have appended.
+    let path = journal.path().to_owned();
+    drop(journal);
+    open_journal(home, &path)
+}
+
+/// Renew the lease; on revocation journal it and return the stop line.
+fn heartbeat(journal: &mut Journal, http: &HttpTransport) -> Result<Option<serde_json::Value>> {
+    let Some(token) = journal.sync_state(sync::KEY_TOKEN)? else {
+        return Ok(Some(
+            serde_json::json!({"status": "not_logged_in", "message": "run `keshi login`"}),
+        ));
+    };
+    match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), None) {
+        Ok(_) => Ok(None),
+        Err(TransportError::Refused { error, .. }) => {
+            let status = sync::classify_refusal(&error);
+            if status == SyncStatus::LeaseRevoked {
+                sync::journal_revocation(journal, &error, player_core::clock::wall_now_ms())?;
+            }
+            journal.set_sync_state(sync::KEY_STATUS, status.as_str())?;
+            Ok(Some(
+                serde_json::json!({"status": status, "code": error.code, "message": error.message}),
+            ))
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "heartbeat failed; studying offline under the offline lease");
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! End-to-end sync tests (issue 4): the real `keshi` binary against the real
+//! platform service on 127.0.0.1 (in-process, so a test can kill and restart it
+//! and set its lease policy), over real SQLite files — and PostgreSQL when
+//! `KESHI_TEST_PG_URL` is set (always in CI, see `test.sh`).
+//!
+//! After every scenario the platform holds exactly the client's journal: same
+//! count, same hashes in order, no duplicates (the primary key forbids them).
+
+#[path = "../../platform/tests/common/mod.rs"]
+mod pcommon;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keshi_platform::Config;
+use pcommon::{backends, Server};
+use player_core::identity::{DeviceKey, KeyStore};
+use player_core::journal::Journal;
+use player_core::record::NewRecord;
+
+const PASSWORD: &str = "pw-1";
+
+struct Client {
+    home: PathBuf,
+    journal: PathBuf,
+}
+
+impl Client {
+    fn new(dir: &Path, name: &str) -> Client {
+        Client {
+            home: dir.join(format!("home-{name}")),
+            journal: dir.join(format!("{name}.db")),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keshi"));
+        c.env("KESHI_HOME", &self.home)
+            .env("KESHI_KEYSTORE", "file")
+            .env_remove("KESHI_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run keshi")
+    }
+
+    fn ok(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "keshi {args:?}: {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last_json(&out)
+    }
+
+    fn j(&self) -> &str {
+        self.journal.to_str().expect("utf-8 path")
+    }
+
+    fn login(&self, url: &str, user: &str) -> serde_json::Value {
+        self.ok(&[
+            "login",
+            "--platform",
+            url,
+            "--user",
+            user,
+            "--password",
+            PASSWORD,
+            "--journal",
+            self.j(),
+        ])
+    }
+
+    fn sync_args<'a>(&'a self, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["sync", "--platform", url, "--journal", self.j()];
+        a.extend_from_slice(extra);
+        a
+    }
+
+    fn simulate(&self, course: &Path, timeline: &Path, seed: u64) -> serde_json::Value {
+        self.ok(&[
+            "simulate",
+            "--course",
+            course.to_str().unwrap(),
+            "--profile",
+            "shanxi",
+            "--timeline",
+            timeline.to_str().unwrap(),
+            "--journal",
+            self.j(),
+            "--seed",
+            &seed.to_string(),
+        ])
+    }
+
+    /// The journal's (seq, hash) list, read with `keshi journal show --json`.
+    fn hashes(&self) -> Vec<(u64, String)> {
+        let out = self.run(&["journal", "show", "--json", self.j()]);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+                (
+                    v["seq"].as_u64().unwrap(),
+                    v["hash"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        let out = self.run(&["journal", "show", "--json", self.j()]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Append `n` records directly (signed with this client's device key).
+    fn bulk(&self, n: usize) {
+        std::fs::create_dir_all(&self.home).unwrap();
+        let key =
+            DeviceKey::load_or_create(&KeyStore::from_choice(&self.home, Some("file")).unwrap())
+                .unwrap();
+        let mut j = Journal::open(&self.journal, Arc::new(key)).unwrap();
+        let wall = player_core::clock::wall_now_ms();
+        for chunk in 0..n.div_ceil(5000) {
+            let batch: Vec<NewRecord> = (0..5000.min(n - chunk * 5000))
+                .map(|i| {
+                    NewRecord::new(
+                        "state",
+                        serde_json::json!({"i": i, "state": "focus"}),
+                        wall,
+                        i as u64,
+                    )
+                })
+                .collect();
+            j.append_batch(batch).unwrap();
+        }
+    }
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or("null");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+}
+
+fn course(dir: &Path) -> PathBuf {
+    let p = dir.join("course.json");
+    if !p.exists() {
+        let out = Command::new(env!("CARGO_BIN_EXE_keshi"))
+            .args([
+                "course",
+                "demo",
+                "--class-hours",
+                "2",
+                "--out",
+                p.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    p
+}
+
+fn timeline(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/timelines")
+        .join(name)
+}
+
+/// The platform holds exactly the client's journal.
+fn assert_exact(srv: &Server, c: &Client) {
+    let key =
+        DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap()).unwrap();
+    let held = srv
+        .rt
+        .block_on(srv.store.device_hashes(&key.device_id().to_hex()))
+        .unwrap();
+    let local = c.hashes();
+    assert_eq!(held.len(), local.len(), "record count differs");
+    assert!(held == local, "hashes differ");
+    let dev = srv
+        .rt
+        .block_on(srv.store.device(&key.device_id().to_hex()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(dev.head_seq, local.len() as u64);
+}
+
+fn device_head(srv: &Server, c: &Client) -> u64 {
+    let key =
+        DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap()).unwrap();
+    srv.rt
+        .block_on(srv.store.device(&key.device_id().to_hex()))
+        .ok()
+        .flatten()
+        .map_or(0, |d| d.head_seq)
+}
+
+#[test]
+fn simulate_then_sync_leaves_the_platform_holding_exactly_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "exact") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("wang", PASSWORD);
+        let c = Client::new(dir.path(), &format!("exact-{name}"));
+        let course = course(dir.path());
+        // Not logged in yet: a clear refusal, nothing lost.
+        let out = c.run(&c.sync_args(&srv.url, &[]));
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(last_json(&out)["status"], "not_logged_in");
+        let l = c.login(&srv.url, "wang");
+        assert_eq!(l["logged_in"], true);
+        let s1 = c.simulate(&course, &timeline("shanxi-2h-attacks.jsonl"), 7);
+        let s2 = c.simulate(&course, &timeline("shanxi-2h-makeup.jsonl"), 8);
+        let report = c.ok(&c.sync_args(&srv.url, &["--batch-records", "50"]));
+        let n = c.hashes().len() as u64;
+        assert_eq!(report["status"], "synced");
+        assert_eq!(
+            (
+                report["sent"].as_u64(),
+                report["acknowledged"].as_u64(),
+                report["pending"].as_u64()
+            ),
+            (Some(n), Some(n), Some(0))
+        );
+        assert!(report["requests"].as_u64().unwrap() >= n / 50);
+        assert_exact(&srv, &c);
+        // The platform re-derives the same credit from the signed segments.
+        let sum = srv.summary("wang");
+        assert_eq!(sum.records, n);
+        assert_eq!(
+            sum.credited_seconds,
+            s2["credited_seconds"].as_f64().unwrap(),
+            "{s1} {s2}"
+        );
+        assert!(sum.flags.is_empty(), "{:?}", sum.flags);
+        // Nothing left: a second sync sends nothing.
+        let again = c.ok(&c.sync_args(&srv.url, &[]));
+        assert_eq!(
+            (again["sent"].as_u64(), again["pending"].as_u64()),
+            (Some(0), Some(0))
+        );
+        // Lost sync state (e.g. restored backup): the same records re-sent are
+        // accepted once and answered as duplicates.
+        let key = DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap())
+            .unwrap();
+        Journal::open(&c.journal, Arc::new(key))
+            .unwrap()
+            .set_sync_state("acknowledged_seq", "0")
+            .unwrap();
+        let re = c.ok(&c.sync_args(&srv.url, &[]));
+        assert_eq!(
+            (
+                re["duplicates"].as_u64(),
+                re["accepted"].as_u64(),
+                re["acknowledged"].as_u64()
+            ),
+            (Some(n), Some(0), Some(n))
+        );
+        assert_exact(&srv, &c);
+        srv.kill();
+    }
+}
+
+#[test]
+fn revoked_lease_stops_sync_and_is_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "revoke") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("zhao", PASSWORD);
+        let course = course(dir.path());
+        let a = Client::new(dir.path(), &format!("a-{name}"));
+        let b = Client::new(dir.path(), &format!("b-{name}"));
+        a.login(&srv.url, "zhao");
+        a.simulate(&course, &timeline("honest-1h.jsonl"), 1);
+        // The same learner logs in elsewhere (R-ID-3): A's lease is revoked.
+        b.login(&srv.url, "zhao");
+        let before = a.hashes().len();
+        let out = a.run(&a.sync_args(&srv.url, &[]));
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = last_json(&out);
+        assert_eq!(r["status"], "lease_revoked");
+        assert_eq!(r["error"]["code"], "lease_revoked");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("another device"));
+        // The client journaled why it stopped, and forgets nothing.
+        let kinds = a.kinds();
+        assert_eq!(kinds.len(), before + 1);
+        assert_eq!(kinds.last().map(String::as_str), Some("lease_revoked"));
+        assert_eq!(r["pending"].as_u64(), Some(before as u64 + 1));
+        // Once, not per attempt.
+        let out = a.run(&a.sync_args(&srv.url, &[]));
+        assert_eq!(out.status.code(), Some(4));
+        assert_eq!(a.kinds().len(), before + 1);
+        // Logging in again on A lets it upload everything, revocation included.
+        a.login(&srv.url, "zhao");
+        a.ok(&a.sync_args(&srv.url, &[]));
+        assert_exact(&srv, &a);
+        srv.kill();
+    }
+}
+
+/// A loopback TCP proxy that misbehaves on a schedule, per connection:
+/// 0 pass through (and cut the connection after 300 ms), 1 answer 500,
+/// 2 drop the connection after reading the request head, 3 stall.
+struct Proxy {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    pub faults: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let up = upstream.trim_start_matches("http://").to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let faults = Arc::new(AtomicUsize::new(0));
+        let (s2, f2) = (stop.clone(), faults.clone());
+        std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().enumerate() {
+                if s2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut client) = conn else { continue };
+                let up = up.clone();
+                let f = f2.clone();
+                std::thread::spawn(move || {
+                    let mode = i % 4;
+                    if mode != 0 {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match mode {
+                        0 => {
+                            let Ok(server) = TcpStream::connect(&up) else {
+                                return;
+                            };
+                            let (mut c2, mut s2) =
+                                (client.try_clone().unwrap(), server.try_clone().unwrap());
+                            let mut server_r = server;
+                            let t = std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut c2, &mut s2);
+                            });
+                            let deadline = Instant::now() + Duration::from_millis(300);
+                            server_r
+                                .set_read_timeout(Some(Duration::from_millis(50)))
+                                .unwrap();
+                            let mut buf = [0u8; 16384];
+                            while Instant::now() < deadline {
+                                match server_r.read(&mut buf) {
+                                    Ok(0) => break,
+                                    Ok(n) => {
+                                        if client.write_all(&buf[..n]).is_err() {
+                                            break;
+                                        }
+                                    }
+                                    Err(_) => continue,
+                                }
+                            }
+                            let _ = client.shutdown(std::net::Shutdown::Both);
+                            let _ = server_r.shutdown(std::net::Shutdown::Both);
+                            let _ = t.join();
+                        }
+                        1 => {
+                            let mut buf = [0u8; 4096];
+                            let _ = client.read(&mut buf);
+                            let body = r#"{"code":"storage_unavailable","message":"injected","retryable":true}"#;
+                            let _ = write!(
+                                client,
+                                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        }
+                        2 => {
+                            let mut buf = [0u8; 1024];
+                            let _ = client.read(&mut buf);
+                        }
+                        _ => {
+                            std::thread::sleep(Duration::from_secs(3));
+                        }
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr: format!("http://{addr}"),
+            stop,
+            faults,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr.trim_start_matches("http://"));
+    }
+}
+
+#[test]
+fn sync_through_a_proxy_that_drops_fails_and_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "proxy") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("sun", PASSWORD);
+        let c = Client::new(dir.path(), &format!("p-{name}"));
+        c.login(&srv.url, "sun");
+        c.bulk(3000);
+        let proxy = Proxy::start(&srv.url);
+        let report = c.ok(&c.sync_args(
+            &proxy.addr,
+            &[
+                "--batch-records",
+                "200",
+                "--timeout",
+                "1",
+                "--backoff-ms",
+                "20",
+                "--max-retries",
+                "1000",
+            ],
+        ));
+        assert_eq!(report["status"], "synced");
+        assert!(report["retries"].as_u64().unwrap() >= 3, "{report}");
+        assert!(proxy.faults.load(Ordering::Relaxed) >= 3);
+        assert_exact(&srv, &c);
+        srv.kill();
+    }
+}
+
+#[test]
+fn unreachable_platform_keeps_records_pending_with_a_clear_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("u.db").display());
+    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    srv.learner("li", PASSWORD);
+    let c = Client::new(dir.path(), "client-u");
+    c.login(&srv.url, "li");
+    c.bulk(10);
+    let url = srv.url.clone();
+    srv.kill();
+    let out = c.run(&c.sync_args(
+        &url,
+        &["--max-retries", "2", "--backoff-ms", "10", "--timeout", "1"],
+    ));
+    assert_eq!(out.status.code(), Some(3));
+    let r = last_json(&out);
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["pending"].as_u64(),
+            r["retries"].as_u64()
+        ),
+        (Some("pending"), Some(10), Some(3))
+    );
+}
+
+#[test]
+fn platform_killed_and_restarted_mid_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "restart") {
+        let blobs = dir.path().join(format!("b-{name}"));
+        let srv = Server::start(&db, Config::default(), &blobs);
+        srv.learner("zhou", PASSWORD);
+        let c = Client::new(dir.path(), &format!("r-{name}"));
+        c.login(&srv.url, "zhou");
+        c.bulk(20_000);
+        let url = srv.url.clone();
+        let child = c
+            .cmd()
+            .args(c.sync_args(
+                &url,
+                &[
+                    "--batch-records",
+                    "50",
+                    "--backoff-ms",
+                    "50",
+                    "--max-retries",
+                    "1000",
+                    "--timeout",
+                    "2",
+                ],
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while device_head(&srv, &c) == 0 && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mid = device_head(&srv, &c);
+        assert!(mid > 0 && mid < 20_000, "not mid-sync: {mid}");
+        srv.kill();
+        std::thread::sleep(Duration::from_millis(700));
+        let srv = Server::start_on(
+            &db,
+            Config::default(),
+            &blobs,
+            url.trim_start_matches("http://"),
+        );
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "sync did not finish after the restart"
+        );
+        let r = last_json(&out);
+        assert_eq!(
+            (r["status"].as_str(), r["acknowledged"].as_u64()),
+            (Some("synced"), Some(20_000))
+        );
+        assert!(r["retries"].as_u64().unwrap() >= 1);
+        assert_exact(&srv, &c);
+        srv.kill();
+    }
+}
+
+#[test]
+fn client_killed_mid_sync_resumes_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "ckill") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("wu", PASSWORD);
+        let c = Client::new(dir.path(), &format!("k-{name}"));
+        c.login(&srv.url, "wu");
+        c.bulk(20_000);
+        let mut child = c
+            .cmd()
+            .args(c.sync_args(&srv.url, &["--batch-records", "50"]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while device_head(&srv, &c) < 500 && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let mid = device_head(&srv, &c);
+        assert!(mid < 20_000, "sync finished before the kill: {mid}");
+        let r = c.ok(&c.sync_args(&srv.url, &[]));
+        assert_eq!(
+            (
+                r["status"].as_str(),
+                r["acknowledged"].as_u64(),
+                r["pending"].as_u64()
+            ),
+            (Some("synced"), Some(20_000), Some(0))
+        );
+        // What was uploaded but not yet known to the client came back as duplicates.
+        assert_eq!(
+            r["accepted"].as_u64().unwrap() + r["duplicates"].as_u64().unwrap(),
+            r["sent"].as_u64().unwrap()
+        );
+        assert_exact(&srv, &c);
+        srv.kill();
+    }
+}
+
+/// Study on three days without contact, 10 minutes a day (simulated clock), then
+/// one sync. Within the 7-day offline lease all of it counts; with a 1-day
+/// offline lease the later days are flagged `outside_lease` and not credited.
+#[test]
+fn days_of_offline_study_then_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tl = String::from("{\"t\": 0, \"event\": \"capture\", \"ok\": true}\n{\"t\": 0, \"event\": \"capture\", \"ok\": true}\n");
+    for day in 0..3u64 {
+        let t0 = day * 86_400;
+        tl.push_str(&format!("{{\"t\": {t0}, \"event\": \"play\"}}\n"));
+        for k in 1..=10u64 {
+            let t = t0 + k * 60;
+            tl.push_str(&format!("{{\"t\": {t}, \"event\": \"activity\"}}\n"));
+            tl.push_str(&format!(
+                "{{\"t\": {t}, \"event\": \"position\", \"pos\": {}}}\n",
+                day * 600 + k * 60
+            ));
+        }
+        tl.push_str(&format!("{{\"t\": {}, \"event\": \"pause\"}}\n", t0 + 600));
+    }
+    tl.push_str("{\"t\": 259200, \"event\": \"close\"}\n");
+    let tl_path = dir.path().join("offline-3-days.jsonl");
+    std::fs::write(&tl_path, tl).unwrap();
+    let course = course(dir.path());
+    for (name, db) in backends(dir.path(), "offline") {
+        for (offline_days, expect_flags) in [(7i64, false), (1, true)] {
+            let db = if name == "sqlite" {
+                format!("{}-{offline_days}", db)
+            } else {
+                db.clone()
+            };
+            let user = format!("zheng{offline_days}");
+            let srv = Server::start(
+                &db,
+                Config {
+                    offline_ms: offline_days * 86_400_000,
+                    ..Config::default()
+                },
+                &dir.path().join(format!("b-{name}")),
+            );
+            srv.learner(&user, PASSWORD);
+            let c = Client::new(dir.path(), &format!("o-{name}-{offline_days}"));
+            c.login(&srv.url, &user);
+            let s = c.simulate(&course, &tl_path, 3);
+            let client_credit = s["credited_seconds"].as_f64().unwrap();
+            assert!(client_credit >= 1700.0, "{s}");
+            c.ok(&c.sync_args(&srv.url, &[]));
+            assert_exact(&srv, &c);
+            let sum = srv.summary(&user);
+            if expect_flags {
+                assert!(
+                    sum.credited_seconds < client_credit / 2.0,
+                    "{}",
+                    sum.credited_seconds
+                );
+                assert!(sum.flags.iter().any(|f| f.kind == "outside_lease"));
+            } else {
+                assert_eq!(sum.credited_seconds, client_credit);
+                assert!(sum.flags.is_empty(), "{:?}", sum.flags);
+            }
+            srv.kill();
+        }
+    }
+}
+
+/// `keshi sync --watch`: keeps uploading what a session appends, and stops with
+/// exit 4 and a `lease_revoked` line at the heartbeat after a login elsewhere.
+#[test]
+fn watch_mode_uploads_then_stops_on_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("w.db").display());
+    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    srv.learner("qian", PASSWORD);
+    let a = Client::new(dir.path(), "watch-a");
+    a.login(&srv.url, "qian");
+    a.bulk(100);
+    let child = a
+        .cmd()
+        .args(a.sync_args(&srv.url, &["--watch", "--interval", "1"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while device_head(&srv, &a) < 100 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(device_head(&srv, &a), 100);
+    // Records appended while the watcher runs are picked up in the next round.
+    a.bulk(50);
+    let t0 = Instant::now();
+    while device_head(&srv, &a) < 150 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(device_head(&srv, &a), 150);
+    Client::new(dir.path(), "watch-b").login(&srv.url, "qian");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let last = last_json(&out);
+    assert_eq!(last["status"], "lease_revoked", "{last}");
+    assert_eq!(a.kinds().last().map(String::as_str), Some("lease_revoked"));
+    srv.kill();
+}

@@ -1,0 +1,699 @@
+//! The HTTP API (axum). Every error is `{code, message, …}`
+//! ([`player_core::sync::wire::ApiError`]); codes are listed in
+//! `docs/platform-api.md` and `platform/openapi.json`.
+//!
+//! Handlers are thin: authenticate the bearer token, call the store and the pure
+//! modules ([`crate::ingest`], [`crate::credit`]), map errors.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use player_core::record::{DeviceId, Hash};
+use player_core::sync::wire::{
+    ApiError, HeartbeatResponse, LoginRequest, LoginResponse, OfflineLease, PushRequest,
+    PushResponse,
+};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+use crate::blob::BlobStore;
+use crate::ingest;
+use crate::store::{CommitJob, Lease, NewRow, QuarantineRow, Store, StoreError};
+
+/// The OpenAPI document, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Service settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Online lease lifetime, renewed by heartbeats.
+    pub lease_ttl_ms: i64,
+    /// Offline lease: how long a device may study without contact (R-ID-3).
+    pub offline_ms: i64,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most records per push.
+    pub max_batch_records: usize,
+    /// Largest capture image.
+    pub max_capture_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lease_ttl_ms: 15 * 60 * 1000,
+            offline_ms: 7 * 24 * 3600 * 1000,
+            max_body_bytes: 8 << 20,
+            max_batch_records: 5000,
+            max_capture_bytes: 2 << 20,
+        }
+    }
+}
+
+/// A clock (passed in so tests can move time).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock, Unix ms.
+pub fn system_clock() -> Clock {
+    Arc::new(player_core::clock::wall_now_ms)
+}
+
+/// Shared state of the service.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database.
+    pub store: Store,
+    /// Settings.
+    pub config: Config,
+    /// Clock.
+    pub clock: Clock,
+    /// Lease-signing key.
+    pub key: Arc<Ed25519KeyPair>,
+    /// Capture images.
+    pub blobs: Arc<dyn BlobStore>,
+    device_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Build the state; loads (or creates) the lease-signing key.
+    pub async fn new(
+        store: Store,
+        config: Config,
+        clock: Clock,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<AppState, StoreError> {
+        let now = clock();
+        let pkcs8 = store
+            .platform_key(
+                || {
+                    let rng = ring::rand::SystemRandom::new();
+                    Ed25519KeyPair::generate_pkcs8(&rng)
+                        .map(|d| hex::encode(d.as_ref()))
+                        .unwrap_or_default()
+                },
+                now,
+            )
+            .await?;
+        let bytes =
+            hex::decode(&pkcs8).map_err(|_| StoreError::Corrupt("platform key hex".into()))?;
+        let key = Ed25519KeyPair::from_pkcs8(&bytes)
+            .map_err(|_| StoreError::Corrupt("platform key".into()))?;
+        Ok(AppState {
+            store,
+            config,
+            clock,
+            key: Arc::new(key),
+            blobs,
+            device_locks: Arc::default(),
+        })
+    }
+
+    /// The platform's lease-signing public key (hex).
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.public_key().as_ref())
+    }
+
+    fn sign_lease(
+        &self,
+        lease_id: &str,
+        learner: &str,
+        device: &str,
+        issued: i64,
+        until: i64,
+    ) -> OfflineLease {
+        let msg = OfflineLease::message(lease_id, learner, device, issued, until);
+        OfflineLease {
+            lease_id: lease_id.into(),
+            learner_id: learner.into(),
+            device_id: device.into(),
+            issued_ms: issued,
+            offline_until_ms: until,
+            signature: hex::encode(self.key.sign(&msg).as_ref()),
+        }
+    }
+
+    fn device_lock(&self, device: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = match self.device_locks.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(device.to_owned()).or_default().clone()
+    }
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/login", post(login))
+        .route("/v1/heartbeat", post(heartbeat))
+        .route("/v1/records", post(push))
+        .route("/v1/devices/{device_id}/head", get(device_head))
+        .route("/v1/learners/{learner_id}/summary", get(learner_summary))
+        .route("/v1/captures/{sha256}", put(put_capture).get(get_capture))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct Failure {
+    status: StatusCode,
+    body: ApiError,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            body: ApiError {
+                code: code.into(),
+                message: message.into(),
+                seq: None,
+                acknowledged: None,
+                retryable: status.is_server_error(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        tracing::error!(error = %e, "storage failure");
+        match e {
+            StoreError::Conflict(_) => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "concurrent_push",
+                "another upload for this device is in progress; retry",
+            ),
+            _ => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "storage failure; retry later",
+            ),
+        }
+    }
+}
+
+fn body_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                e.body_text(),
+            )
+        } else {
+            Failure::new(StatusCode::BAD_REQUEST, "malformed_body", e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("request body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+fn token_hash(token: &str) -> String {
+    Hash::of(token.as_bytes()).to_hex()
+}
+
+/// Which checks an authenticated call needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Any lease that is not revoked (reads).
+    Lease,
+    /// A lease that is not revoked and not past its offline end (uploads).
+    Upload,
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Lease, Failure> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing bearer token",
+            )
+        })?;
+    let lease = state
+        .store
+        .lease_by_token(&token_hash(token.trim()))
+        .await?
+        .ok_or_else(|| {
+            Failure::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
+        })?;
+    if let Some(reason) = lease
+        .revoked_ms
+        .map(|_| lease.revoked_reason.clone().unwrap_or_default())
+    {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "lease_revoked",
+            format!("lease revoked: {reason} (R-ID-3); log in again"),
+        ));
+    }
+    if lease.public_key.is_none() {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "unknown_device",
+            "this lease's device is not enrolled for the learner",
+        ));
+    }
+    if need == Need::Upload && (state.clock)() > lease.offline_until_ms {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "lease_expired",
+            "the offline lease ran out; log in again",
+        ));
+    }
+    Ok(lease)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LoginResponse>, Failure> {
+    let req: LoginRequest = body_json(body)?;
+    let bad = || {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "unknown user or wrong password",
+        )
+    };
+    let learner = state.store.learner(&req.user).await?.ok_or_else(bad)?;
+    let (hash, password) = (learner.password_hash.clone(), req.password.clone());
+    let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err(bad());
+    }
+    let pk: [u8; 32] = hex::decode(req.public_key.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                "public_key must be 32 bytes hex",
+            )
+        })?;
+    let device_id = DeviceId::from_public_key(&pk).to_hex();
+    let now = (state.clock)();
+    state
+        .store
+        .enrol_device(&device_id, &learner.id, &hex::encode(pk), now)
+        .await?;
+    let device = state.store.device(&device_id).await?.ok_or_else(|| {
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "device vanished",
+        )
+    })?;
+    if device.learner_id != learner.id {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "device_taken",
+            "this device key is enrolled for another learner",
+        ));
+    }
+    let token = crate::auth::new_token();
+    let lease_id = crate::store::random_id();
+    let expires = now + state.config.lease_ttl_ms;
+    let until = now + state.config.offline_ms;
+    let revoked = state
+        .store
+        .issue_lease(
+            &lease_id,
+            &token_hash(&token),
+            &learner.id,
+            &device_id,
+            now,
+            expires,
+            until,
+        )
+        .await?;
+    tracing::info!(learner = %learner.id, device = %device_id, revoked, "login: lease issued");
+    Ok(Json(LoginResponse {
+        token,
+        offline_lease: state.sign_lease(&lease_id, &learner.id, &device_id, now, until),
+        lease_id,
+        learner_id: learner.id,
+        device_id,
+        expires_ms: expires,
+        platform_public_key: state.public_key_hex(),
+        acknowledged: device.head_seq,
+    }))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<HeartbeatResponse>, Failure> {
+    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    let now = (state.clock)();
+    let (expires, until) = (
+        now + state.config.lease_ttl_ms,
+        now + state.config.offline_ms,
+    );
+    if !state.store.renew_lease(&lease.id, expires, until).await? {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "lease_revoked",
+            "lease revoked (R-ID-3); log in again",
+        ));
+    }
+    Ok(Json(HeartbeatResponse {
+        offline_lease: state.sign_lease(
+            &lease.id,
+            &lease.learner_id,
+            &lease.device_id,
+            lease.issued_ms,
+            until,
+        ),
+        lease_id: lease.id,
+        expires_ms: expires,
+    }))
+}
+
+async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PushResponse>, Failure> {
+    let lease = authenticate(&state, &headers, Need::Upload).await?;
+    let req: PushRequest = body_json(body)?;
+    if req.records.len() > state.config.max_batch_records {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "at most {} records per request",
+                state.config.max_batch_records
+            ),
+        ));
+    }
+    let pk_hex = lease.public_key.clone().unwrap_or_default();
+    let pk: [u8; 32] = hex::decode(&pk_hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Failure::from(StoreError::Corrupt("device key".into())))?;
+    let lock = state.device_lock(&lease.device_id);
+    let _guard = lock.lock().await;
+    let device = state.store.device(&lease.device_id).await?.ok_or_else(|| {
+        Failure::new(
+            StatusCode::FORBIDDEN,
+            "unknown_device",
+            "device not enrolled",
+        )
+    })?;
+    let records = req.records;
+    let decoded = ingest::decode(&records);
+    let compare = ingest::seqs_to_compare(&decoded, device.head_seq);
+    let stored = state
+        .store
+        .stored_hashes(&device.device_id, &compare)
+        .await?;
+    let head = (device.head_seq, device.head_hash);
+    let verdict = {
+        let records = records.clone();
+        tokio::task::spawn_blocking(move || {
+            ingest::check_batch(&pk, head, decoded, &records, &stored)
+        })
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "verifier failed",
+            )
+        })?
+    };
+    let mut refusal = verdict.refusal;
+    if let Some(r) = refusal.as_mut() {
+        if r.code == ingest::keshi_platform_codes::Code::WrongDevice {
+            if let Some(dev) = r.device_id {
+                if state.store.device(&dev.to_hex()).await?.is_none() {
+                    r.code = ingest::keshi_platform_codes::Code::UnknownDevice;
+                    r.message = format!(
+                        "record signed by device {dev}, which the platform has never enrolled"
+                    );
+                }
+            }
+        }
+    }
+    let rows: Vec<NewRow> = verdict
+        .accepted
+        .iter()
+        .map(|(r, w)| NewRow {
+            seq: r.seq(),
+            kind: r.header.kind.clone(),
+            wall_ms: r.header.wall_ms,
+            mono_ms: r.header.mono_ms,
+            header: w.header.clone(),
+            payload: w.payload.clone(),
+            hash: r.hash.to_hex(),
+            signature: w.signature.clone(),
+        })
+        .collect();
+    let quarantine = refusal.as_ref().map(|r| QuarantineRow {
+        learner_id: Some(lease.learner_id.clone()),
+        device_id: r
+            .device_id
+            .map(|d| d.to_hex())
+            .or(Some(lease.device_id.clone())),
+        seq: r.seq,
+        code: r.code.as_str().to_owned(),
+        message: r.message.clone(),
+        record: records
+            .get(r.index)
+            .and_then(|w| serde_json::to_string(w).ok())
+            .unwrap_or_default(),
+    });
+    let now = (state.clock)();
+    let (acknowledged, head_hash) = match rows.last() {
+        Some(last) => (last.seq, last.hash.clone()),
+        None => (device.head_seq, device.head_hash.to_hex()),
+    };
+    let accepted = rows.len() as u64;
+    state
+        .store
+        .commit_batch(CommitJob {
+            device_id: device.device_id.clone(),
+            learner_id: lease.learner_id.clone(),
+            old_head: device.head_seq,
+            rows,
+            quarantine,
+            now,
+        })
+        .await?;
+    if let Some(r) = refusal {
+        tracing::warn!(device = %device.device_id, code = r.code.as_str(), seq = ?r.seq, "record refused and quarantined");
+        let mut f = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, r.code.as_str(), r.message);
+        f.body.seq = r.seq;
+        f.body.acknowledged = Some(acknowledged);
+        return Err(f);
+    }
+    Ok(Json(PushResponse {
+        acknowledged,
+        head_hash: (acknowledged > 0).then_some(head_hash),
+        accepted,
+        duplicates: verdict.duplicates,
+    }))
+}
+
+fn forbidden() -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this token cannot access another learner's data",
+    )
+}
+
+async fn device_head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(device_id): Path<String>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    let device = state.store.device(&device_id).await?;
+    match device {
+        Some(d) if d.learner_id == lease.learner_id => Ok(Json(serde_json::json!({
+            "device_id": d.device_id, "acknowledged": d.head_seq,
+            "head_hash": (d.head_seq > 0).then(|| d.head_hash.to_hex()),
+        }))),
+        _ => Err(forbidden()),
+    }
+}
+
+async fn learner_summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(learner_id): Path<String>,
+) -> Result<Json<crate::Summary>, Failure> {
+    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    if learner_id != lease.learner_id {
+        return Err(forbidden());
+    }
+    Ok(Json(crate::summary(&state.store, &learner_id).await?))
+}
+
+fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+async fn put_capture(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let lease = authenticate(&state, &headers, Need::Upload).await?;
+    let bytes = body.map_err(|e| Failure::new(e.status(), "body_too_large", e.body_text()))?;
+    if bytes.len() > state.config.max_capture_bytes {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "capture_too_large",
+            format!(
+                "capture images are limited to {} bytes",
+                state.config.max_capture_bytes
+            ),
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let sniffed = sniff_image(&bytes);
+    if sniffed.is_none() || sniffed != Some(declared) {
+        return Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_capture_type",
+            "capture images must be image/jpeg or image/png, and the bytes must match the type",
+        ));
+    }
+    if Hash::of(&bytes).to_hex() != sha256.to_ascii_lowercase() {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "capture_hash_mismatch",
+            "the body's SHA-256 is not the path's",
+        ));
+    }
+    if let Some((owner, _)) = state.store.capture(&sha256).await? {
+        if owner != lease.learner_id {
+            return Err(forbidden());
+        }
+        return Ok(StatusCode::OK.into_response());
+    }
+    let blobs = state.blobs.clone();
+    let key = sha256.clone();
+    tokio::task::spawn_blocking(move || blobs.put(&key, &bytes))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "blob writer failed",
+            )
+        })?
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                e.to_string(),
+            )
+        })?;
+    let size = state.blobs.size(&sha256).unwrap_or(0);
+    state
+        .store
+        .put_capture(
+            &sha256,
+            &lease.learner_id,
+            sniffed.unwrap_or(""),
+            size,
+            (state.clock)(),
+        )
+        .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn get_capture(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sha256): Path<String>,
+) -> Result<Response, Failure> {
+    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    match state.store.capture(&sha256).await? {
+        Some((owner, ct)) if owner == lease.learner_id => {
+            let blobs = state.blobs.clone();
+            let bytes = tokio::task::spawn_blocking(move || blobs.get(&sha256))
+                .await
+                .map_err(|_| {
+                    Failure::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "blob reader failed",
+                    )
+                })?
+                .map_err(|e| {
+                    Failure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        e.to_string(),
+                    )
+                })?
+                .ok_or_else(|| {
+                    Failure::new(StatusCode::NOT_FOUND, "not_found", "capture missing")
+                })?;
+            Ok(([(header::CONTENT_TYPE, ct)], bytes).into_response())
+        }
+        Some(_) => Err(forbidden()),
+        None => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such capture",
+        )),
+    }
+}

@@ -1,0 +1,853 @@
+//! Storage: one schema and one migration set for SQLite and PostgreSQL.
+//!
+//! Why sqlx's `Any` driver: the same SQL text runs on both (queries use `$N`
+//! placeholders, which SQLite also accepts), so there is one code path to test,
+//! and the backend is chosen by the URL at run time (`sqlite:PATH` or
+//! `postgres://…`). The schema keeps to the common subset: `TEXT` and `BIGINT`
+//! columns only (hashes, keys and signatures as lowercase hex, payloads as their
+//! exact UTF-8 JSON text), natural or random text keys instead of
+//! `AUTOINCREMENT`/`SERIAL`, `ON CONFLICT` upserts. Migrations are append-only
+//! (`MIGRATIONS`), recorded in `schema_migrations`.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL with its
+//! default `synchronous_commit=on`. A push is answered only after its transaction
+//! committed, so an acknowledged record is on disk (R-SV-4).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use player_core::record::Hash;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The URL is neither `sqlite:` nor `postgres://`.
+    #[error("unsupported database URL {0:?}: use sqlite:PATH or postgres://…")]
+    BadUrl(String),
+    /// Another writer moved the device head meanwhile (retry).
+    #[error("concurrent update of device {0}")]
+    Conflict(String),
+    /// A stored value does not parse.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// The append-only migration list: `(version, statements)`.
+const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE institutions (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL)",
+        "CREATE TABLE learners (id TEXT PRIMARY KEY, institution_id TEXT NOT NULL REFERENCES institutions(id), \
+         username TEXT NOT NULL UNIQUE, real_name TEXT NOT NULL, id_number TEXT NOT NULL, \
+         face_photo_ref TEXT, password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+        "CREATE TABLE devices (device_id TEXT PRIMARY KEY, learner_id TEXT NOT NULL REFERENCES learners(id), \
+         public_key TEXT NOT NULL UNIQUE, enrolled_ms BIGINT NOT NULL, head_seq BIGINT NOT NULL, head_hash TEXT NOT NULL)",
+        "CREATE INDEX devices_learner ON devices(learner_id)",
+        "CREATE TABLE leases (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, learner_id TEXT NOT NULL, \
+         device_id TEXT NOT NULL, issued_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, \
+         offline_until_ms BIGINT NOT NULL, revoked_ms BIGINT, revoked_reason TEXT)",
+        "CREATE INDEX leases_learner ON leases(learner_id)",
+        "CREATE TABLE records (device_id TEXT NOT NULL, seq BIGINT NOT NULL, learner_id TEXT NOT NULL, \
+         kind TEXT NOT NULL, wall_ms BIGINT NOT NULL, mono_ms BIGINT NOT NULL, header TEXT NOT NULL, \
+         payload TEXT NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL, received_ms BIGINT NOT NULL, \
+         PRIMARY KEY (device_id, seq))",
+        "CREATE INDEX records_learner ON records(learner_id)",
+        "CREATE TABLE quarantine (id TEXT PRIMARY KEY, received_ms BIGINT NOT NULL, learner_id TEXT, \
+         device_id TEXT, seq BIGINT, code TEXT NOT NULL, message TEXT NOT NULL, record TEXT NOT NULL)",
+        "CREATE TABLE captures (sha256 TEXT PRIMARY KEY, learner_id TEXT NOT NULL, content_type TEXT NOT NULL, \
+         size BIGINT NOT NULL, stored_ms BIGINT NOT NULL)",
+        "CREATE TABLE platform_keys (id TEXT PRIMARY KEY, pkcs8 TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+    ],
+)];
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    /// Whether this is SQLite (single writer: fewer connections).
+    pub sqlite: bool,
+    writer: Option<tokio::sync::mpsc::Sender<(CommitJob, Reply)>>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
+
+/// One push to commit: see [`Store::commit_batch`].
+#[derive(Debug, Clone)]
+pub struct CommitJob {
+    /// Device (hex).
+    pub device_id: String,
+    /// Its learner.
+    pub learner_id: String,
+    /// The head the records extend.
+    pub old_head: u64,
+    /// Accepted records, in seq order.
+    pub rows: Vec<NewRow>,
+    /// A refused record to quarantine.
+    pub quarantine: Option<QuarantineRow>,
+    /// Receive time.
+    pub now: i64,
+}
+
+/// Most jobs per SQLite group commit.
+const GROUP_MAX_JOBS: usize = 256;
+
+/// The SQLite group-commit writer.
+async fn writer_task(pool: AnyPool, mut rx: tokio::sync::mpsc::Receiver<(CommitJob, Reply)>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX_JOBS {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let (jobs, replies): (Vec<CommitJob>, Vec<Reply>) = group.into_iter().unzip();
+        match run_group(&pool, &jobs).await {
+            Ok(()) => {
+                for reply in replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; committing its jobs one by one");
+                for (job, reply) in jobs.iter().zip(replies) {
+                    let _ = reply.send(run_group(&pool, std::slice::from_ref(job)).await);
+                }
+            }
+        }
+    }
+}
+
+/// Commit `jobs` in one transaction.
+async fn run_group(pool: &AnyPool, jobs: &[CommitJob]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for job in jobs {
+        apply_job(&mut tx, job).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    job: &CommitJob,
+) -> Result<(), StoreError> {
+    let CommitJob {
+        device_id,
+        learner_id,
+        old_head,
+        rows,
+        quarantine,
+        now,
+    } = job;
+    let (old_head, now) = (*old_head, *now);
+    if let Some(last) = rows.last() {
+        let n = sqlx::query(
+            "UPDATE devices SET head_seq = $1, head_hash = $2 WHERE device_id = $3 AND head_seq = $4",
+        )
+        .bind(i(last.seq))
+        .bind(&last.hash)
+        .bind(device_id)
+        .bind(i(old_head))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::Conflict(device_id.to_owned()));
+        }
+        const COLS: usize = 11;
+        // Rows per INSERT: sqlx's bind cost grows faster than linearly with the
+        // statement size; 32 measured fastest (BENCHMARKS.md).
+        for chunk in rows.chunks(32) {
+            let mut sql = String::from(
+                "INSERT INTO records(device_id, seq, learner_id, kind, wall_ms, mono_ms, header, payload, hash, signature, received_ms) VALUES ",
+            );
+            for k in 0..chunk.len() {
+                if k > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 0..COLS {
+                    if c > 0 {
+                        sql.push(',');
+                    }
+                    sql.push('$');
+                    sql.push_str(&(k * COLS + c + 1).to_string());
+                }
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(device_id)
+                    .bind(i(r.seq))
+                    .bind(learner_id)
+                    .bind(&r.kind)
+                    .bind(r.wall_ms)
+                    .bind(i(r.mono_ms))
+                    .bind(&r.header)
+                    .bind(&r.payload)
+                    .bind(&r.hash)
+                    .bind(&r.signature)
+                    .bind(now);
+            }
+            q.execute(&mut **tx).await?;
+        }
+    }
+    if let Some(qr) = quarantine {
+        insert_quarantine(tx, qr, now).await?;
+    }
+    Ok(())
+}
+
+/// A learner row.
+#[derive(Debug, Clone)]
+pub struct Learner {
+    /// Id.
+    pub id: String,
+    /// Institution id.
+    pub institution_id: String,
+    /// Login name.
+    pub username: String,
+    /// Real name (R-ID-1).
+    pub real_name: String,
+    /// ID-card number (R-ID-1).
+    pub id_number: String,
+    /// Reference to the registration face photo (R-ID-1).
+    pub face_photo_ref: Option<String>,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// A lease row joined with its device.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Id.
+    pub id: String,
+    /// Learner.
+    pub learner_id: String,
+    /// Device (hex).
+    pub device_id: String,
+    /// Issued.
+    pub issued_ms: i64,
+    /// Online expiry.
+    pub expires_ms: i64,
+    /// Offline lease end.
+    pub offline_until_ms: i64,
+    /// Revocation time.
+    pub revoked_ms: Option<i64>,
+    /// Why.
+    pub revoked_reason: Option<String>,
+    /// The device's public key (hex), `None` when the device row is gone.
+    pub public_key: Option<String>,
+}
+
+/// A device row.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Id (hex).
+    pub device_id: String,
+    /// Owner.
+    pub learner_id: String,
+    /// Public key (hex).
+    pub public_key: String,
+    /// Highest contiguous seq held.
+    pub head_seq: u64,
+    /// Its hash.
+    pub head_hash: Hash,
+}
+
+/// One row to insert into `records`.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    /// Seq.
+    pub seq: u64,
+    /// Kind.
+    pub kind: String,
+    /// Wall ms.
+    pub wall_ms: i64,
+    /// Mono ms.
+    pub mono_ms: u64,
+    /// Header hex.
+    pub header: String,
+    /// Payload text.
+    pub payload: String,
+    /// Hash hex.
+    pub hash: String,
+    /// Signature hex.
+    pub signature: String,
+}
+
+/// A quarantined record.
+#[derive(Debug, Clone)]
+pub struct QuarantineRow {
+    /// Learner, when known.
+    pub learner_id: Option<String>,
+    /// Device, when known.
+    pub device_id: Option<String>,
+    /// Seq, when known.
+    pub seq: Option<u64>,
+    /// Refusal code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// The record as received (JSON).
+    pub record: String,
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Random id / token: 16 random bytes, hex.
+pub fn random_id() -> String {
+    let b: [u8; 16] = rand::random();
+    hex::encode(b)
+}
+
+fn parse_hash(s: &str) -> Result<Hash, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("hash {s:?}")))
+}
+
+impl Store {
+    /// Connect (creating a SQLite file if needed) and apply migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, sqlite) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (format!("sqlite://{path}{sep}mode=rwc"), true)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_owned(), false)
+        } else {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        };
+        let opts = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30));
+        let opts = if sqlite {
+            opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    for p in [
+                        "PRAGMA journal_mode=WAL",
+                        "PRAGMA synchronous=FULL",
+                        "PRAGMA busy_timeout=30000",
+                        "PRAGMA foreign_keys=ON",
+                    ] {
+                        sqlx::query(p).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+        } else {
+            opts
+        };
+        let pool = opts.connect(&url).await?;
+        let writer = sqlite.then(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            tokio::spawn(writer_task(pool.clone(), rx));
+            tx
+        });
+        let store = Store {
+            pool,
+            sqlite,
+            writer,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        for (version, stmts) in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            for s in *stmts {
+                sqlx::query(s).execute(&mut *tx).await?;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            // A concurrent first start may have applied it: then this fails and
+            // the whole migration rolls back, which is what we want.
+            sqlx::query("INSERT INTO schema_migrations(version, applied_ms) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "migration applied");
+        }
+        Ok(())
+    }
+
+    /// Create an institution; returns its id (existing id when the name exists).
+    pub async fn create_institution(&self, name: &str, now: i64) -> Result<String, StoreError> {
+        if let Some(r) = sqlx::query("SELECT id FROM institutions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(r.try_get(0)?);
+        }
+        let id = random_id();
+        sqlx::query("INSERT INTO institutions(id, name, created_ms) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Create a learner; returns its id.
+    pub async fn create_learner(&self, l: &Learner, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO learners(id, institution_id, username, real_name, id_number, face_photo_ref, password_hash, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&l.id)
+        .bind(&l.institution_id)
+        .bind(&l.username)
+        .bind(&l.real_name)
+        .bind(&l.id_number)
+        .bind(l.face_photo_ref.clone())
+        .bind(&l.password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Find a learner by login name or id.
+    pub async fn learner(&self, user: &str) -> Result<Option<Learner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, institution_id, username, real_name, id_number, face_photo_ref, password_hash \
+             FROM learners WHERE username = $1 OR id = $1",
+        )
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Learner {
+                id: r.try_get(0)?,
+                institution_id: r.try_get(1)?,
+                username: r.try_get(2)?,
+                real_name: r.try_get(3)?,
+                id_number: r.try_get(4)?,
+                face_photo_ref: r.try_get(5)?,
+                password_hash: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn device_from(r: &AnyRow) -> Result<Device, StoreError> {
+        Ok(Device {
+            device_id: r.try_get(0)?,
+            learner_id: r.try_get(1)?,
+            public_key: r.try_get(2)?,
+            head_seq: u(r.try_get(3)?),
+            head_hash: parse_hash(&r.try_get::<String, _>(4)?)?,
+        })
+    }
+
+    /// A device by id.
+    pub async fn device(&self, device_id: &str) -> Result<Option<Device>, StoreError> {
+        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash FROM devices WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Self::device_from(&r))
+            .transpose()
+    }
+
+    /// A learner's devices.
+    pub async fn devices_of(&self, learner_id: &str) -> Result<Vec<Device>, StoreError> {
+        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash FROM devices WHERE learner_id = $1 ORDER BY device_id")
+            .bind(learner_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::device_from)
+            .collect()
+    }
+
+    /// Enrol a device for a learner (no-op when already enrolled to them).
+    pub async fn enrol_device(
+        &self,
+        device_id: &str,
+        learner_id: &str,
+        public_key: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO devices(device_id, learner_id, public_key, enrolled_ms, head_seq, head_hash) \
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (device_id) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(learner_id)
+        .bind(public_key)
+        .bind(now)
+        .bind(Hash::ZERO.to_hex())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Revoke every open lease of the learner, then issue a new one (one
+    /// transaction: R-ID-3, one place at a time).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_lease(
+        &self,
+        lease_id: &str,
+        token_hash: &str,
+        learner_id: &str,
+        device_id: &str,
+        now: i64,
+        expires_ms: i64,
+        offline_until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE leases SET revoked_ms = $1, \
+             revoked_reason = CASE WHEN device_id = $3 THEN 'superseded by a new login on this device' \
+             ELSE 'logged in on another device' END \
+             WHERE learner_id = $2 AND revoked_ms IS NULL",
+        )
+        .bind(now)
+        .bind(learner_id)
+        .bind(device_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO leases(id, token_hash, learner_id, device_id, issued_ms, expires_ms, offline_until_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(lease_id)
+        .bind(token_hash)
+        .bind(learner_id)
+        .bind(device_id)
+        .bind(now)
+        .bind(expires_ms)
+        .bind(offline_until_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// The lease of a bearer token (by its SHA-256), with the device key.
+    pub async fn lease_by_token(&self, token_hash: &str) -> Result<Option<Lease>, StoreError> {
+        let row = sqlx::query(
+            "SELECT l.id, l.learner_id, l.device_id, l.issued_ms, l.expires_ms, l.offline_until_ms, \
+             l.revoked_ms, l.revoked_reason, d.public_key \
+             FROM leases l LEFT JOIN devices d ON d.device_id = l.device_id AND d.learner_id = l.learner_id \
+             WHERE l.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Lease {
+                id: r.try_get(0)?,
+                learner_id: r.try_get(1)?,
+                device_id: r.try_get(2)?,
+                issued_ms: r.try_get(3)?,
+                expires_ms: r.try_get(4)?,
+                offline_until_ms: r.try_get(5)?,
+                revoked_ms: r.try_get(6)?,
+                revoked_reason: r.try_get(7)?,
+                public_key: r.try_get(8)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Renew a lease that is not revoked; false when it is.
+    pub async fn renew_lease(
+        &self,
+        lease_id: &str,
+        expires_ms: i64,
+        offline_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE leases SET expires_ms = $2, offline_until_ms = $3 WHERE id = $1 AND revoked_ms IS NULL",
+        )
+        .bind(lease_id)
+        .bind(expires_ms)
+        .bind(offline_until_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Lease windows of a learner: `(device, issued, end)` where end is the
+    /// revocation or the offline-lease end, whichever is first.
+    pub async fn lease_windows(
+        &self,
+        learner_id: &str,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT device_id, issued_ms, offline_until_ms, revoked_ms FROM leases WHERE learner_id = $1",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let until: i64 = r.try_get(2)?;
+                let revoked: Option<i64> = r.try_get(3)?;
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    revoked.map_or(until, |x| x.min(until)),
+                ))
+            })
+            .collect()
+    }
+
+    /// Hashes the platform holds for `seqs` of a device.
+    pub async fn stored_hashes(
+        &self,
+        device_id: &str,
+        seqs: &[u64],
+    ) -> Result<HashMap<u64, Hash>, StoreError> {
+        let mut out = HashMap::new();
+        let (Some(lo), Some(hi)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return Ok(out);
+        };
+        let rows = sqlx::query(
+            "SELECT seq, hash FROM records WHERE device_id = $1 AND seq >= $2 AND seq <= $3",
+        )
+        .bind(device_id)
+        .bind(i(*lo))
+        .bind(i(*hi))
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            out.insert(u(r.try_get(0)?), parse_hash(&r.try_get::<String, _>(1)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Store accepted records, move the device head from `old_head` to the last of
+    /// them, and quarantine a refused record — atomically, durable on return.
+    /// Fails with [`StoreError::Conflict`] when the head moved meanwhile (nothing
+    /// stored).
+    ///
+    /// On SQLite (one writer, one fsync per commit) jobs go to a group-commit
+    /// writer task: concurrent pushes of many devices share one transaction and one
+    /// fsync. If a group fails, each of its jobs is retried alone, so one bad job
+    /// cannot fail the others. PostgreSQL commits concurrently from the pool.
+    pub async fn commit_batch(&self, job: CommitJob) -> Result<(), StoreError> {
+        match &self.writer {
+            Some(tx) => {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                tx.send((job, reply))
+                    .await
+                    .map_err(|_| StoreError::Conflict("writer stopped".into()))?;
+                rx.await
+                    .map_err(|_| StoreError::Conflict("writer stopped".into()))?
+            }
+            None => run_group(&self.pool, std::slice::from_ref(&job)).await,
+        }
+    }
+
+    /// Quarantine a refused record outside a batch transaction.
+    pub async fn quarantine(&self, qr: &QuarantineRow, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_quarantine(&mut tx, qr, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Quarantine rows of a learner (or all with `None`): `(code, device, seq)`.
+    pub async fn quarantined(
+        &self,
+        learner_id: Option<&str>,
+    ) -> Result<Vec<(String, Option<String>, Option<i64>)>, StoreError> {
+        let rows = match learner_id {
+            Some(l) => {
+                sqlx::query("SELECT code, device_id, seq FROM quarantine WHERE learner_id = $1 ORDER BY received_ms")
+                    .bind(l)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT code, device_id, seq FROM quarantine ORDER BY received_ms")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// All records of a learner: `(device, seq, kind, wall_ms, payload, hash)`.
+    pub async fn learner_records(
+        &self,
+        learner_id: &str,
+    ) -> Result<Vec<(String, u64, String, i64, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT device_id, seq, kind, wall_ms, payload, hash FROM records WHERE learner_id = $1 ORDER BY device_id, seq",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    u(r.try_get(1)?),
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The stored record hashes of one device in seq order.
+    pub async fn device_hashes(&self, device_id: &str) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, hash FROM records WHERE device_id = $1 ORDER BY seq")
+            .bind(device_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((u(r.try_get(0)?), r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The platform's signing key (PKCS#8 hex), created on first use.
+    pub async fn platform_key(
+        &self,
+        fresh_pkcs8: impl FnOnce() -> String,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        if let Some(r) = sqlx::query("SELECT pkcs8 FROM platform_keys WHERE id = 'lease-signing'")
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(r.try_get(0)?);
+        }
+        sqlx::query("INSERT INTO platform_keys(id, pkcs8, created_ms) VALUES ('lease-signing', $1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(fresh_pkcs8())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query("SELECT pkcs8 FROM platform_keys WHERE id = 'lease-signing'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get(0)?)
+    }
+
+    /// Record a stored capture image.
+    pub async fn put_capture(
+        &self,
+        sha256: &str,
+        learner_id: &str,
+        content_type: &str,
+        size: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO captures(sha256, learner_id, content_type, size, stored_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(learner_id)
+        .bind(content_type)
+        .bind(i(size))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A capture's owner and content type.
+    pub async fn capture(&self, sha256: &str) -> Result<Option<(String, String)>, StoreError> {
+        sqlx::query("SELECT learner_id, content_type FROM captures WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+    }
+}
+
+async fn insert_quarantine(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    qr: &QuarantineRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO quarantine(id, received_ms, learner_id, device_id, seq, code, message, record) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(random_id())
+    .bind(now)
+    .bind(qr.learner_id.clone())
+    .bind(qr.device_id.clone())
+    .bind(qr.seq.map(i))
+    .bind(&qr.code)
+    .bind(&qr.message)
+    .bind(&qr.record)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Create a fresh, empty PostgreSQL database `name` on the server of `base_url`
+/// and return its URL (tests and benchmarks: one database per run).
+pub async fn create_pg_database(base_url: &str, name: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::BadUrl(name.to_owned()));
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(base_url)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    let (prefix, rest) = base_url
+        .rsplit_once('/')
+        .ok_or_else(|| StoreError::BadUrl(base_url.to_owned()))?;
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Ok(format!("{prefix}/{name}{query}"))
+}
