@@ -11,7 +11,7 @@ mkdir -p "$state"
 export KESHI_HOME="${KESHI_HOME:-$state/home}"
 
 cargo build --quiet -p keshi-cli
-keshi=target/debug/keshi
+keshi="${CARGO_TARGET_DIR:-target}/debug/keshi"
 
 $keshi course demo --class-hours 2 --out "$state/demo-course.json"
 rm -f "$state/demo.db" "$state/demo.db.head" "$state/demo.db-wal" "$state/demo.db-shm"
