@@ -68,6 +68,10 @@ pub struct SyncArgs {
     /// First backoff delay, milliseconds.
     #[arg(long, default_value_t = 200)]
     backoff_ms: u64,
+    /// Keep acknowledged records' payloads this many days, then erase them after a
+    /// signed progress snapshot (headers stay, the journal still verifies).
+    #[arg(long, default_value_t = 30)]
+    retain_days: u64,
 }
 
 /// HTTP transport over reqwest's blocking client.
@@ -259,6 +263,19 @@ pub fn sync(home: Option<PathBuf>, args: SyncArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| "not logged in: run `keshi login`".into());
             eprintln!("keshi: the platform refused: {why}");
             return Ok(ExitCode::from(4));
+        }
+        if report.status == SyncStatus::Synced {
+            let kept = player_core::retention::retain(
+                &mut journal,
+                args.retain_days.saturating_mul(86_400_000),
+                player_core::clock::wall_now_ms(),
+            )?;
+            if kept.erased > 0 {
+                eprintln!(
+                    "keshi: erased the payloads of {} acknowledged records older than {} days (up to record {})",
+                    kept.erased, args.retain_days, kept.up_to_seq
+                );
+            }
         }
         if !args.watch {
             return Ok(if report.status == SyncStatus::Synced {

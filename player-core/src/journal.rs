@@ -62,7 +62,10 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE TABLE IF NOT EXISTS sync_state (key TEXT PRIMARY KEY, value TEXT);
 CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-    BEGIN SELECT RAISE(ABORT, 'journal records are append-only'); END;
+    WHEN NOT (NEW.payload IS NULL AND OLD.payload IS NOT NULL AND NEW.seq = OLD.seq
+              AND NEW.kind = OLD.kind AND NEW.header = OLD.header AND NEW.hash = OLD.hash
+              AND NEW.signature = OLD.signature)
+    BEGIN SELECT RAISE(ABORT, 'journal records are append-only (only a payload may be erased)'); END;
 CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
     BEGIN SELECT RAISE(ABORT, 'journal records are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS meta_no_update BEFORE UPDATE ON meta
@@ -769,6 +772,35 @@ impl Journal {
             )
             .map(|_| ())
             .map_err(|e| classify(&self.path, "write sync state", e))
+    }
+
+    /// Erases the payloads of records `seqs` (sets them to NULL) in one transaction;
+    /// headers, hashes and signatures stay, so the chain still verifies and the
+    /// erasure shows in [`crate::verify`]'s report. The only change to a stored record
+    /// the schema allows. Callers erase only what the platform acknowledged and what
+    /// a signed progress snapshot supersedes ([`crate::retention`]). Returns how many
+    /// payloads were erased.
+    pub fn erase_payloads(&mut self, seqs: &[u64]) -> Result<u64, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| classify(&self.path, "erase payloads", e))?;
+        let mut n = 0u64;
+        {
+            let mut st = tx
+                .prepare("UPDATE records SET payload = NULL WHERE seq = ?1 AND payload IS NOT NULL")
+                .map_err(|e| classify(&self.path, "erase payloads", e))?;
+            for &seq in seqs {
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                n += st
+                    .execute(params![seq])
+                    .map_err(|e| classify(&self.path, "erase payloads", e))?
+                    as u64;
+            }
+        }
+        tx.commit()
+            .map_err(|e| classify(&self.path, "erase payloads", e))?;
+        Ok(n)
     }
 
     /// Read a key of the `sync_state` table.

@@ -16,6 +16,8 @@
 //! - [`verify`]: walks a journal and names the first bad record.
 //! - [`identity`]: the device key pair (ring), kept in the OS key store.
 //! - [`simulate`]: replays a JSON Lines timeline through a session (`keshi simulate`).
+//! - [`retention`]: snapshots progress, then erases payloads the platform acknowledged
+//!   once they are older than the retention period.
 //! - [`session`]: glue that feeds the state machine, writes its facts to the journal
 //!   and rebuilds state from the journal on restart (resume at the breakpoint).
 //!
@@ -31,6 +33,7 @@ pub mod manifest;
 pub mod playback;
 pub mod policy;
 pub mod record;
+pub mod retention;
 pub mod session;
 pub mod simulate;
 pub mod sync;

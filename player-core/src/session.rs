@@ -64,9 +64,7 @@ impl Session {
         wall_origin_ms: i64,
     ) -> Result<(Session, Vec<Action>), SessionError> {
         course.check_against(policy)?;
-        let mut fold = Fold::new(&course.id);
-        journal.for_each_from(1, |r| fold.push(&r))?;
-        let progress = fold.finish()?;
+        let progress = progress_of_journal(&journal, &course.id)?;
         let credited_at_open_ms = progress.credited_ms();
         let (player, step) = Player::start(course, policy, progress, rng, 0);
         let mut s = Session {
@@ -158,6 +156,13 @@ pub fn progress_of<'a>(
     fold.finish()
 }
 
+/// [`progress_of`] over a whole journal, streaming.
+pub fn progress_of_journal(journal: &Journal, course_id: &str) -> Result<Progress, SessionError> {
+    let mut fold = Fold::new(course_id);
+    journal.for_each_from(1, |r| fold.push(&r))?;
+    fold.finish()
+}
+
 /// Streaming form of [`progress_of`].
 struct Fold<'c> {
     course_id: &'c str,
@@ -191,6 +196,27 @@ impl<'c> Fold<'c> {
             }
         };
         let kind = r.header.kind.as_str();
+        if kind == crate::retention::SNAPSHOT_KIND {
+            // A signed snapshot supersedes everything folded so far for its course.
+            if payload.get("course").and_then(|c| c.as_str()) == Some(self.course_id) {
+                match payload
+                    .get("progress")
+                    .cloned()
+                    .map(serde_json::from_value::<Progress>)
+                {
+                    Some(Ok(p)) => self.progress = p,
+                    _ => {
+                        self.error = Some(SessionError::BadPayload {
+                            seq: r.seq(),
+                            reason: "progress snapshot without a readable `progress`".into(),
+                        });
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            self.active = false;
+            return ControlFlow::Continue(());
+        }
         if kind == "session_start" {
             self.active = payload.get("course").and_then(|c| c.as_str()) == Some(self.course_id);
         }
