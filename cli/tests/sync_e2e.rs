@@ -700,3 +700,47 @@ fn watch_mode_uploads_then_stops_on_revocation() {
     assert_eq!(a.kinds().last().map(String::as_str), Some("lease_revoked"));
     srv.kill();
 }
+
+/// Retention (R-SV-4): after a complete sync, acknowledged payloads past the
+/// retention period are erased behind a signed progress snapshot; the journal still
+/// verifies, the next session resumes with its credit, and the platform still ends up
+/// holding exactly the journal.
+#[test]
+fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "retain") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("li", PASSWORD);
+        let c = Client::new(dir.path(), &format!("retain-{name}"));
+        let course = course(dir.path());
+        c.login(&srv.url, "li");
+        c.simulate(&course, &timeline("shanxi-2h-attacks.jsonl"), 8);
+        // Records are stamped from the wall clock at the start of the replay on, so
+        // with zero days of retention at least the earliest ones are past it.
+        let report = c.ok(&c.sync_args(&srv.url, &["--retain-days", "0"]));
+        assert_eq!(report["status"], "synced");
+        let out = c.run(&["journal", "verify", "--json", c.j()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = last_json(&out);
+        let erased = v["report"]["erased_payloads"].as_array().unwrap().len();
+        assert!(erased > 0, "nothing was erased: {v}");
+        assert!(c.kinds().iter().any(|k| k == "progress_snapshot"));
+        // The next session resumes from the snapshot: hour 2 completes as usual.
+        let s2 = c.simulate(&course, &timeline("shanxi-2h-makeup.jsonl"), 8);
+        assert_eq!(s2["credited_seconds"].as_f64(), Some(5400.0), "{s2}");
+        assert_eq!(s2["class_hours_completed"], 2);
+        let report = c.ok(&c.sync_args(&srv.url, &[]));
+        assert_eq!(report["status"], "synced");
+        assert_exact(&srv, &c);
+        assert_eq!(srv.summary("li").credited_seconds, 5400.0);
+        srv.kill();
+    }
+}
