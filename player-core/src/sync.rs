@@ -15,8 +15,8 @@
 //! Outbox = the records with `seq > acknowledged`, where `acknowledged` is the
 //! highest contiguous seq the platform said it holds, kept in the journal's
 //! `sync_state` table (key [`KEY_ACKNOWLEDGED`]). Records are never deleted by
-//! sync; the acknowledged seq only tells the retention pass what
-//! it may erase. Because the outbox is derived from the journal and one number, a
+//! sync; the acknowledged seq only tells the retention pass
+//! ([`crate::retention`]) which payloads it may erase. Because the outbox is derived from the journal and one number, a
 //! client killed at any moment resumes exactly where the platform's answer left it.
 //!
 //! Architecture invariant: the engine never advances `acknowledged` past what the
