@@ -4,7 +4,7 @@
 //! The journal is the only state, so pruning must not lose progress. Retention
 //! therefore works in two steps:
 //! 1. append a signed `progress_snapshot` record per course, carrying the
-//!    [`Progress`] folded from the whole journal (so a later fold can start from it);
+//!    [`Progress`](crate::playback::Progress) folded from the whole journal (so a later fold can start from it);
 //! 2. erase the *payloads* of records that the platform acknowledged and that are
 //!    older than the retention period. Headers, hashes and signatures stay: the chain
 //!    still verifies from genesis, and `keshi journal verify` lists the erased
