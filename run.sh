@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# Keshi's main job on embedded defaults: builds the `keshi` CLI and the
-# `keshi-platform` service, starts a local platform with a demo institution and
-# learner, signs the learner in (enrolling this device), writes the demo course,
-# replays two study sessions through the rules engine into a signed study journal
-# (an attack timeline and the make-up session after it), syncs the journal to the
-# platform and shows what the platform verified and credited.
-# (The desktop app joins this command when its issue lands.)
-# Usage: ./run.sh            (state goes to ./.keshi/)
+# Keshi's main job on embedded defaults: builds the desktop app (UI embedded), the
+# `keshi` CLI and the `keshi-platform` service; starts a local platform (SQLite)
+# with a generated demo institution and learner; renders the demo course (real
+# H.264 lessons made with ffmpeg, real quiz questions) into the app's course store;
+# and opens the app ready to sign in as demo / keshi-demo-password.
+#
+# Usage:
+#   ./run.sh                 open the app (state in ./.keshi/)
+#   ./run.sh --test-camera   the same, with a camera that plays a real photo of a
+#                            face (debug build only), for machines without a webcam
+#   ./run.sh --replay        no window: replay two study sessions (an attack timeline
+#                            and its make-up) through the rules engine, sync them and
+#                            print what the platform credits
+# Without a display the app runs under Xvfb for 30 s and a screenshot is saved.
 set -euo pipefail
 cd "$(dirname "$0")"
+mode="${1:-app}"
 state="${KESHI_DEMO_DIR:-$PWD/.keshi}"
 mkdir -p "$state"
 export KESHI_HOME="${KESHI_HOME:-$state/home}"
+mkdir -p "$KESHI_HOME"
+source scripts/deps.sh
 
-cargo build --quiet -p keshi-cli -p keshi-platform
 bin="${CARGO_TARGET_DIR:-target}/debug"
+echo "== building keshi, keshi-platform"
+cargo build --quiet -p keshi-cli -p keshi-platform
 keshi="$bin/keshi"
 
-rm -f "$state"/demo.db* "$state"/platform.db*
+rm -f "$state"/platform.db*
 rm -rf "$state/platform.db.blobs"
 echo "== local platform (SQLite: $state/platform.db)"
 "$bin/keshi-platform" serve --db "sqlite:$state/platform.db" --listen 127.0.0.1:0 --demo \
@@ -31,20 +41,48 @@ done
 url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$state/platform.json")"
 echo "platform at $url; demo learner: demo / keshi-demo-password"
 
-$keshi login --platform "$url" --user demo --password keshi-demo-password --journal "$state/demo.db"
-$keshi course demo --class-hours 2 --out "$state/demo-course.json"
-echo "== session 1: tests/timelines/shanxi-2h-attacks.jsonl (seek ahead, 2x, idle, focus loss, failed capture, failed quiz)"
-$keshi simulate --course "$state/demo-course.json" --profile shanxi \
-  --timeline tests/timelines/shanxi-2h-attacks.jsonl --journal "$state/demo.db" --seed 8
-echo "== session 2: tests/timelines/shanxi-2h-makeup.jsonl (back to what did not count)"
-$keshi simulate --course "$state/demo-course.json" --profile shanxi \
-  --timeline tests/timelines/shanxi-2h-makeup.jsonl --journal "$state/demo.db" --seed 8
-echo "== journal"
-$keshi journal verify "$state/demo.db"
-$keshi journal show "$state/demo.db" | grep -E 'violation|capture_result|quiz_answered|class_hour_completed' | cut -c1-160
-echo "== sync to the platform"
-$keshi sync --platform "$url" --journal "$state/demo.db"
-echo "== what the platform holds and credits (re-derived from the signed records)"
-"$bin/keshi-platform" admin records --db "sqlite:$state/platform.db" --learner demo --json
-echo
-echo "The journal is $state/demo.db; try: $keshi journal show $state/demo.db"
+if [ "$mode" = "--replay" ]; then
+  rm -f "$state"/demo.db*
+  $keshi login --platform "$url" --user demo --password keshi-demo-password --journal "$state/demo.db"
+  $keshi course demo --class-hours 2 --out "$state/demo-course.json"
+  echo "== session 1: tests/timelines/shanxi-2h-attacks.jsonl (seek ahead, 2x, idle, focus loss, failed capture, failed quiz)"
+  $keshi simulate --course "$state/demo-course.json" --profile shanxi \
+    --timeline tests/timelines/shanxi-2h-attacks.jsonl --journal "$state/demo.db" --seed 8
+  echo "== session 2: tests/timelines/shanxi-2h-makeup.jsonl (back to what did not count)"
+  $keshi simulate --course "$state/demo-course.json" --profile shanxi \
+    --timeline tests/timelines/shanxi-2h-makeup.jsonl --journal "$state/demo.db" --seed 8
+  $keshi journal verify "$state/demo.db"
+  echo "== sync to the platform"
+  $keshi sync --platform "$url" --journal "$state/demo.db"
+  echo "== what the platform holds and credits (re-derived from the signed records)"
+  "$bin/keshi-platform" admin records --db "sqlite:$state/platform.db" --learner demo --json
+  exit 0
+fi
+
+course="$KESHI_HOME/courses/demo/course.json"
+if [ ! -f "$course" ]; then
+  echo "== rendering the demo course (ffmpeg, H.264) into $KESHI_HOME/courses/demo"
+  mkdir -p "$(dirname "$course")"
+  $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --out "$course"
+fi
+
+features=()
+if [ "$mode" = "--test-camera" ]; then
+  features=(--features test-camera)
+  photos="$(capture/tests/test-images.sh)"
+  echo "$photos/astronaut.png" > "$state/camera.txt"
+  export KESHI_TEST_CAMERA="$state/camera.txt"
+  echo "test camera: plays $photos/astronaut.png (edit $state/camera.txt to change the photo)"
+fi
+echo "== building the app (UI embedded): npx tauri build --debug --no-bundle ${features[*]}"
+npx tauri build --debug --no-bundle --ci "${features[@]}" >/dev/null
+
+export KESHI_PLATFORM_URL="$url"
+echo "== opening Keshi — sign in as demo / keshi-demo-password"
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  "$bin/keshi-app"
+else
+  echo "no display: running the app under Xvfb for 30 s; screenshot: $state/app.png"
+  xvfb-run -a -s '-screen 0 1280x800x24' sh -c \
+    "\"$bin/keshi-app\" & app=\$!; sleep 30; import -window root \"$state/app.png\"; kill \$app"
+fi

@@ -126,8 +126,8 @@ pub enum CaptureError {
 }
 
 impl CaptureError {
-    #[cfg_attr(not(feature = "desktop-camera"), allow(dead_code))]
-    pub(crate) fn camera(kind: CameraErrorKind, detail: impl Into<String>) -> Self {
+    /// A camera error of this kind with the backend's message.
+    pub fn camera(kind: CameraErrorKind, detail: impl Into<String>) -> Self {
         CaptureError::Camera {
             kind,
             detail: detail.into(),

@@ -18,6 +18,7 @@ use player_core::simulate;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+mod demo_media;
 mod platform_cmd;
 
 #[derive(Parser, Debug)]
@@ -121,11 +122,31 @@ enum JournalCommand {
 
 #[derive(Subcommand, Debug)]
 enum CourseCommand {
-    /// Write the demo course manifest.
+    /// Write the demo course manifest (and, with --render-media, its lesson videos).
     Demo {
-        /// Class hours (45 min each).
+        /// Class hours.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=200))]
         class_hours: u32,
+        /// Minutes per class hour: 45 for the province profiles, 2 for `--profile demo`.
+        #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u32).range(1..=240))]
+        class_hour_minutes: u32,
+        /// Lessons per class hour (their durations are whole seconds adding up to it).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=26))]
+        lessons_per_hour: u32,
+        /// Render every lesson with ffmpeg into <out dir>/media/<lesson id>.mp4 (H.264 +
+        /// AAC) and write the files' SHA-256 into the manifest.
+        #[arg(long)]
+        render_media: bool,
+        /// The ffmpeg executable (with --render-media).
+        #[arg(long, env = "KESHI_FFMPEG", default_value = "ffmpeg")]
+        ffmpeg: PathBuf,
+        /// Font with Chinese glyphs for the lesson titles (default: the first found of
+        /// WenQuanYi Micro Hei, Noto Sans CJK, Droid Sans Fallback, …).
+        #[arg(long, requires = "render_media")]
+        font: Option<PathBuf>,
+        /// ffmpeg processes at once (default: one per core, at most 4).
+        #[arg(long, requires = "render_media", value_parser = clap::value_parser!(u32).range(1..=64))]
+        jobs: Option<u32>,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -239,15 +260,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => platform_cmd::login(cli.home, args),
         Command::Sync(args) => platform_cmd::sync(cli.home, args),
         Command::Course { command } => match command {
-            CourseCommand::Demo { class_hours, out } => {
-                let v = player_core::demo::course(class_hours);
+            CourseCommand::Demo {
+                class_hours,
+                class_hour_minutes,
+                lessons_per_hour,
+                render_media,
+                ffmpeg,
+                font,
+                jobs,
+                out,
+            } => {
+                let mut v = player_core::demo::course_with(
+                    class_hours,
+                    class_hour_minutes,
+                    lessons_per_hour,
+                );
+                if render_media {
+                    let opts = demo_media::RenderOptions {
+                        ffmpeg,
+                        font,
+                        jobs: jobs.map_or_else(demo_media::default_jobs, |j| j as usize),
+                    };
+                    demo_media::render_into(&mut v, &out, &opts)?;
+                }
                 let mut text = serde_json::to_string_pretty(&v)?;
                 text.push('\n');
                 write_atomic(&out, text.as_bytes())?;
                 eprintln!(
-                    "wrote {} ({class_hours} class hours of 45 min, {} lessons)",
+                    "wrote {} ({class_hours} class hours of {class_hour_minutes} min, {} lessons)",
                     out.display(),
-                    class_hours * 2
+                    class_hours * lessons_per_hour
                 );
                 Ok(ExitCode::SUCCESS)
             }

@@ -9,15 +9,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
+use player_core::http::{self, Heartbeat, HttpTransport};
 use player_core::journal::Journal;
-use player_core::sync::wire::{
-    ApiError, HeartbeatResponse, LoginRequest, LoginResponse, PushRequest, PushResponse,
-};
-use player_core::sync::{
-    self, BatchLimits, SyncEngine, SyncOptions, SyncStatus, Transport, TransportError,
-};
+use player_core::sync::{self, BatchLimits, SyncEngine, SyncOptions, SyncStatus};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -74,82 +70,6 @@ pub struct SyncArgs {
     retain_days: u64,
 }
 
-/// HTTP transport over reqwest's blocking client.
-pub struct HttpTransport {
-    base: String,
-    client: reqwest::blocking::Client,
-}
-
-impl HttpTransport {
-    /// A client for `base` with a per-request timeout.
-    pub fn new(base: &str, timeout: Duration) -> Result<HttpTransport> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5).min(timeout))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(HttpTransport {
-            base: base.trim_end_matches('/').to_owned(),
-            client,
-        })
-    }
-
-    fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Result<T, TransportError> {
-        let mut req = self.client.post(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
-        }
-        let resp = req
-            .send()
-            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .map_err(|e| TransportError::Retryable(format!("reading the answer failed: {e}")))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| {
-                TransportError::Retryable(format!("unreadable answer ({status}): {e}"))
-            });
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(TransportError::Retryable(format!(
-                "platform answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            )));
-        }
-        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
-            code: format!("http_{}", status.as_u16()),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            seq: None,
-            acknowledged: None,
-            retryable: false,
-        });
-        Err(TransportError::Refused {
-            status: status.as_u16(),
-            error,
-        })
-    }
-}
-
-impl Transport for HttpTransport {
-    fn push(&mut self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
-        let body = serde_json::to_vec(request)
-            .map_err(|e| TransportError::Retryable(format!("encoding the batch: {e}")))?;
-        self.call("/v1/records", Some(token), Some(body))
-    }
-}
-
 fn open_journal(home: Option<PathBuf>, path: &Path) -> Result<Journal> {
     let key = super::device_key(home)?;
     Journal::open(path, Arc::new(key)).with_context(|| format!("journal {}", path.display()))
@@ -158,46 +78,18 @@ fn open_journal(home: Option<PathBuf>, path: &Path) -> Result<Journal> {
 /// `keshi login`: log in, enrol this journal's device key, store the lease.
 pub fn login(home: Option<PathBuf>, args: LoginArgs) -> Result<ExitCode> {
     let mut journal = open_journal(home, &args.journal)?;
-    let http = HttpTransport::new(&args.platform, Duration::from_secs(30))?;
-    let body = serde_json::to_vec(&LoginRequest {
-        user: args.user.clone(),
-        password: args.password,
-        public_key: hex::encode(journal.public_key()),
-    })?;
-    let lease: LoginResponse = match http.call("/v1/login", None, Some(body)) {
-        Ok(l) => l,
-        Err(TransportError::Refused { error, .. }) => {
-            bail!(
-                "login refused by {}: {} ({})",
-                args.platform,
-                error.message,
-                error.code
-            )
-        }
-        Err(e) => bail!("login failed: {e}"),
-    };
-    let platform_key: [u8; 32] = hex::decode(&lease.platform_public_key)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .context("the platform sent a malformed public key")?;
-    if !lease.offline_lease.verify(&platform_key) {
-        bail!("the platform's offline lease signature does not verify");
-    }
-    if lease.device_id != journal.device_id().to_hex() {
-        bail!(
-            "the platform enrolled device {}, but this journal is device {}",
-            lease.device_id,
-            journal.device_id()
-        );
-    }
-    journal.set_sync_state(sync::KEY_TOKEN, &lease.token)?;
-    journal.set_sync_state(sync::KEY_LEASE, &serde_json::to_string(&lease)?)?;
-    journal.set_sync_state(sync::KEY_PLATFORM, &args.platform)?;
-    journal.set_sync_state("platform_public_key", &lease.platform_public_key)?;
-    // The platform's word on what it holds (lower than ours: it lost data; re-send).
-    let ack = lease.acknowledged.min(journal.len());
-    journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
-    journal.set_sync_state(sync::KEY_STATUS, "logged_in")?;
+    let lease = http::login(
+        &mut journal,
+        &args.platform,
+        &args.user,
+        &args.password,
+        Duration::from_secs(30),
+    )
+    .with_context(|| format!("login at {}", args.platform))?;
+    let ack = journal
+        .sync_state(sync::KEY_ACKNOWLEDGED)?
+        .and_then(|a| a.parse::<u64>().ok())
+        .unwrap_or(0);
     super::print_json(&serde_json::json!({
         "logged_in": true, "user": args.user, "learner_id": lease.learner_id,
         "device_id": lease.device_id, "lease_id": lease.lease_id, "expires_ms": lease.expires_ms,
@@ -304,26 +196,15 @@ fn reopen(journal: Journal, home: Option<PathBuf>) -> Result<Journal> {
 
 /// Renew the lease; on revocation journal it and return the stop line.
 fn heartbeat(journal: &mut Journal, http: &HttpTransport) -> Result<Option<serde_json::Value>> {
-    let Some(token) = journal.sync_state(sync::KEY_TOKEN)? else {
-        return Ok(Some(
-            serde_json::json!({"status": "not_logged_in", "message": "run `keshi login`"}),
-        ));
-    };
-    match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), None) {
-        Ok(_) => Ok(None),
-        Err(TransportError::Refused { error, .. }) => {
-            let status = sync::classify_refusal(&error);
-            if status == SyncStatus::LeaseRevoked {
-                sync::journal_revocation(journal, &error, player_core::clock::wall_now_ms())?;
+    Ok(
+        match http::heartbeat(journal, http, player_core::clock::wall_now_ms())? {
+            Heartbeat::Renewed | Heartbeat::Offline(_) => None,
+            Heartbeat::NotLoggedIn => {
+                Some(serde_json::json!({"status": "not_logged_in", "message": "run `keshi login`"}))
             }
-            journal.set_sync_state(sync::KEY_STATUS, status.as_str())?;
-            Ok(Some(
+            Heartbeat::Refused(status, error) => Some(
                 serde_json::json!({"status": status, "code": error.code, "message": error.message}),
-            ))
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "heartbeat failed; studying offline under the offline lease");
-            Ok(None)
-        }
-    }
+            ),
+        },
+    )
 }

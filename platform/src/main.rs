@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> Result<()> {
                 line["demo"] = serde_json::json!({
                     "institution": DEMO_INSTITUTION, "institution_id": inst,
                     "user": DEMO_USER, "password": DEMO_PASSWORD, "learner_id": learner,
-                    "course": player_core::demo::course(2).get("id").cloned(),
+                    "course": player_core::demo::course_with(2, 2, 2).get("id").cloned(),
                 });
             }
             println!("{line}");

@@ -27,6 +27,8 @@
 pub mod clock;
 pub mod coverage;
 pub mod demo;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod identity;
 pub mod journal;
 pub mod manifest;

@@ -420,6 +420,10 @@ pub struct Player {
     progress: Progress,
     now: MonoMs,
     last_report: MonoMs,
+    /// With `Some(ms)`, credit needs a position report at least every `ms` while
+    /// playing (see [`Player::require_reports`]).
+    report_timeout: Option<u64>,
+    stall_reported: bool,
     playing: bool,
     focused: bool,
     visible: bool,
@@ -483,6 +487,8 @@ impl Player {
             progress,
             now: start_at,
             last_report: start_at,
+            report_timeout: None,
+            stall_reported: false,
             playing: false,
             focused: true,
             visible: true,
@@ -550,6 +556,7 @@ impl Player {
                 if !self.playing && self.progress.position_ms < self.cfg.course_ms {
                     self.playing = true;
                     self.last_report = now;
+                    self.stall_reported = false;
                     self.state_fact("play");
                 }
             }
@@ -733,6 +740,22 @@ impl Player {
         self.last_activity.saturating_add(self.cfg.idle_ms)
     }
 
+    /// When credit stops for want of a position report, if reports are required.
+    fn report_deadline(&self) -> Option<MonoMs> {
+        self.report_timeout
+            .map(|ms| self.last_report.saturating_add(ms))
+    }
+
+    /// Requires the UI to report the position at least every `timeout_ms` while
+    /// playing; without reports, credit stops at the deadline (`NotCounting
+    /// { reason: "no_progress" }`) until the next report. A live player (the desktop
+    /// app) reports every second, so a video that never loads, stalls, or a page that
+    /// only says "play" earns nothing. Off by default: scripted replays report sparsely
+    /// and rely on the 1.0x model between reports.
+    pub fn require_reports(&mut self, timeout_ms: Option<u64>) {
+        self.report_timeout = timeout_ms;
+    }
+
     /// 1-based class hour that credit is currently filling.
     fn current_hour(&self) -> u32 {
         let h = (self.progress.credited_ms() / self.cfg.hour_ms) as u32 + 1;
@@ -746,6 +769,7 @@ impl Player {
             && !self.revoked
             && !self.closed
             && t < self.idle_deadline()
+            && self.report_deadline().is_none_or(|d| t < d)
             && !self.progress.capture_blocked
             && self
                 .pending
@@ -785,6 +809,11 @@ impl Player {
             let idle_at = self.idle_deadline();
             if idle_at > t {
                 stop = stop.min(idle_at);
+            }
+            if let Some(d) = self.report_deadline() {
+                if d > t {
+                    stop = stop.min(d);
+                }
             }
             if let Some(d) = self.pending.as_ref().and_then(|p| p.deadline) {
                 if d > t {
@@ -852,6 +881,13 @@ impl Player {
             if t >= seg.t0 + CHECKPOINT_MS {
                 self.close_segment();
             }
+        }
+        if self.playing && !self.stall_reported && self.report_deadline().is_some_and(|d| t >= d) {
+            self.stall_reported = true;
+            self.close_segment();
+            self.actions.push(Action::NotCounting {
+                reason: "no_progress",
+            });
         }
         if self.playing && t >= self.idle_deadline() && !self.idle_reported {
             self.idle_reported = true;
@@ -1162,6 +1198,7 @@ impl Player {
         let expected = self.progress.position_ms;
         let since = now.saturating_sub(self.last_report);
         self.last_report = now;
+        self.stall_reported = false;
         let tol = TOLERANCE_BASE_MS + (since as f64 * TOLERANCE_RATE) as u64;
         if reported > expected + tol {
             self.seek(reported, "position");

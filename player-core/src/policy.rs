@@ -25,6 +25,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("shapingba", include_str!("../profiles/shapingba.json")),
 ];
 
+/// The demo profile: Shanxi's rules with 2-minute class hours, for the app's demo
+/// course and its end-to-end tests. Not a province: `ids()` does not list it.
+const DEMO: (&str, &str) = ("demo", include_str!("../profiles/demo.json"));
+
 /// The format tag every profile file carries.
 pub const POLICY_FORMAT: &str = "keshi-policy/1";
 
@@ -177,12 +181,18 @@ impl Policy {
     pub fn by_id(id: &str) -> Result<Policy, PolicyError> {
         let (_, json) = EMBEDDED
             .iter()
+            .chain(std::iter::once(&DEMO))
             .find(|(name, _)| *name == id)
             .ok_or_else(|| PolicyError::Unknown(id.to_owned()))?;
         Policy::from_json(id, json)
     }
 
-    /// Ids of all embedded profiles.
+    /// The demo profile (see `profiles/demo.json`).
+    pub fn demo() -> Policy {
+        Policy::from_json(DEMO.0, DEMO.1).expect("the embedded demo profile is valid")
+    }
+
+    /// Ids of all embedded province profiles (the demo profile is not one).
     pub fn ids() -> impl Iterator<Item = &'static str> {
         EMBEDDED.iter().map(|(id, _)| *id)
     }
@@ -421,5 +431,26 @@ mod tests {
         assert!(!p.quiz_passes(2, 5));
         assert!(p.quiz_passes(6, 10));
         assert!(!p.quiz_passes(0, 0));
+    }
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+
+    #[test]
+    fn demo_profile_is_shanxi_with_short_class_hours() {
+        let d = Policy::demo();
+        let s = Policy::by_id("shanxi").unwrap();
+        assert_eq!(Policy::by_id("demo").unwrap().id, "demo");
+        assert!(!Policy::ids().any(|id| id == "demo"));
+        assert_eq!(d.class_hour_minutes.value, 2);
+        assert_eq!(
+            d.captures_per_class_hour.value,
+            s.captures_per_class_hour.value
+        );
+        assert_eq!(d.quiz_questions_per_class_hour.value, 5);
+        assert_eq!(d.quiz_pass_ratio.value, 0.6);
+        assert_eq!(d.playback_rate.value, 1.0);
     }
 }

@@ -115,6 +115,38 @@ impl Session {
         Ok(step.actions)
     }
 
+    /// Journals a fact the shell observed beside the player's own: the details of a
+    /// capture (faces, liveness, camera), a client event. Progress ignores kinds it
+    /// does not know, so notes never change what counts (R-ST-6: the record of the
+    /// learning process is complete).
+    pub fn note(
+        &mut self,
+        now: MonoMs,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<(), SessionError> {
+        if self.poisoned {
+            return Err(SessionError::Poisoned);
+        }
+        let rec = NewRecord::new(
+            kind,
+            payload,
+            self.wall_origin_ms.saturating_add(now as i64),
+            now,
+        );
+        if let Err(e) = self.journal.append_batch(vec![rec]) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Ends the session and gives the journal back (after `Input::Close`).
+    pub fn into_journal(self) -> Journal {
+        self.journal
+    }
+
     /// The state machine (read-only).
     pub fn player(&self) -> &Player {
         &self.player

@@ -1,4 +1,5 @@
-//! A source that plays image files or in-memory pictures, for tests and demos.
+//! A source that plays image files, in-memory pictures or pictures drawn on demand, for
+//! tests and demos.
 //!
 //! Compiled only with the `test-camera` feature: a release build must never be able to
 //! feed the face check with files (issue 5).
@@ -12,15 +13,21 @@ use super::{FrameSource, SourceInfo, SourceKind};
 use crate::error::CaptureError;
 use crate::frame::Frame;
 
+/// Draws frame `i` of a generated sequence.
+type Draw = Box<dyn Fn(usize) -> RgbImage + Send>;
+
 enum Item {
     Path(PathBuf),
     Image(RgbImage),
+    /// Frame `i` of `FileSource::draw`, drawn when read.
+    Drawn(usize),
 }
 
 /// Plays a list of pictures, one per `next_frame`, stamped `start_ms + i * interval_ms`.
 pub struct FileSource {
     info: SourceInfo,
     items: Vec<Item>,
+    draw: Option<Draw>,
     next: usize,
     start_ms: u64,
     interval_ms: u64,
@@ -64,6 +71,25 @@ impl FileSource {
         )
     }
 
+    /// Plays `count` pictures drawn when they are read: frame `i` is `draw(i)` (so a
+    /// long or looping sequence costs only the frames actually read).
+    pub fn from_fn(
+        count: usize,
+        draw: impl Fn(usize) -> RgbImage + Send + 'static,
+        start_ms: u64,
+        interval_ms: u64,
+        looped: bool,
+    ) -> Self {
+        let mut s = Self::new(
+            (0..count).map(Item::Drawn).collect(),
+            start_ms,
+            interval_ms,
+            looped,
+        );
+        s.draw = Some(Box::new(draw));
+        s
+    }
+
     fn new(items: Vec<Item>, start_ms: u64, interval_ms: u64, looped: bool) -> Self {
         FileSource {
             info: SourceInfo {
@@ -72,6 +98,7 @@ impl FileSource {
                 mirrored: false,
             },
             items,
+            draw: None,
             next: 0,
             start_ms,
             interval_ms,
@@ -109,6 +136,10 @@ impl FrameSource for FileSource {
                 })?;
                 decode_frame(&bytes, &PushLimits::default())?
             }
+            Item::Drawn(i) => match &self.draw {
+                Some(draw) => draw(*i),
+                None => return Err(CaptureError::Closed),
+            },
         };
         let t = self.start_ms + self.count * self.interval_ms;
         self.next += 1;

@@ -6,6 +6,8 @@
 //!   view's `getUserMedia` or the native camera plugin on phones.
 //! * [`files::FileSource`]: plays image files; compiled only with the `test-camera`
 //!   feature so that no release build can be fed files.
+//! * [`acted::acted_source`]: a learner acted out from one photo (natural sway, or a
+//!   login challenge's movement) for end-to-end tests; `test-camera` only as well.
 //!
 //! Every source names its device so that virtual cameras can be flagged
 //! ([`virtual_camera::virtual_camera_match`], R-ID-2).
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::CaptureError;
 use crate::frame::Frame;
 
+#[cfg(feature = "test-camera")]
+pub mod acted;
 #[cfg(feature = "desktop-camera")]
 pub mod desktop;
 #[cfg(feature = "test-camera")]

@@ -5,9 +5,12 @@
 
 use std::path::PathBuf;
 
+// The sequence generators live in the library (feature `test-camera`, which the
+// crate's dev-dependency on itself turns on), so that the acted-learner source and
+// these tests share one copy. Not every test file uses every one.
+#[allow(unused_imports)]
+pub use capture::source::acted::{bilinear, closer_sequence, noisy, turn_sequence, webcam};
 use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// Directory of scikit-image's data files. Fails the test (never skips it) when the
 /// images are not there.
@@ -79,37 +82,6 @@ pub fn lfw_subset() -> Vec<GrayImage> {
         .collect()
 }
 
-/// A 640x480 "webcam frame" cut from a photo: the window `(x, y, w, h)` of `src`
-/// (w:h = 4:3) resized to 640x480. Windows may reach outside the photo (filled grey).
-pub fn webcam(src: &RgbImage, x: f32, y: f32, w: f32) -> RgbImage {
-    let h = w * 0.75;
-    let (sw, sh) = src.dimensions();
-    RgbImage::from_fn(640, 480, |ox, oy| {
-        let fx = x + (ox as f32 + 0.5) * w / 640.0 - 0.5;
-        let fy = y + (oy as f32 + 0.5) * h / 480.0 - 0.5;
-        bilinear(src, fx, fy, sw, sh)
-    })
-}
-
-fn bilinear(src: &RgbImage, fx: f32, fy: f32, sw: u32, sh: u32) -> Rgb<u8> {
-    if fx < 0.0 || fy < 0.0 || fx > (sw - 1) as f32 || fy > (sh - 1) as f32 {
-        return Rgb([120, 120, 120]);
-    }
-    let x0 = fx as u32;
-    let y0 = fy as u32;
-    let x1 = (x0 + 1).min(sw - 1);
-    let y1 = (y0 + 1).min(sh - 1);
-    let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
-    let mut out = [0u8; 3];
-    for (c, o) in out.iter_mut().enumerate() {
-        let p = |x, y| src.get_pixel(x, y).0[c] as f32;
-        let v = (p(x0, y0) * (1.0 - ax) + p(x1, y0) * ax) * (1.0 - ay)
-            + (p(x0, y1) * (1.0 - ax) + p(x1, y1) * ax) * ay;
-        *o = v.round().clamp(0.0, 255.0) as u8;
-    }
-    Rgb(out)
-}
-
 /// The astronaut (Eileen Collins) framed like a learner at a webcam: face about 1/4
 /// of the frame height.
 pub fn astronaut_frame() -> RgbImage {
@@ -135,19 +107,6 @@ pub fn exposure(img: &RgbImage, k: f32, add: f32) -> RgbImage {
 /// Gaussian blur with standard deviation `sigma` pixels.
 pub fn blur(img: &RgbImage, sigma: f32) -> RgbImage {
     imageops::blur(img, sigma)
-}
-
-/// Adds Gaussian-ish sensor noise (sum of uniforms), deterministic per `seed`.
-pub fn noisy(img: &RgbImage, sigma: f32, seed: u64) -> RgbImage {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = img.clone();
-    for p in out.pixels_mut() {
-        let n: f32 = (0..4).map(|_| rng.random::<f32>() - 0.5).sum::<f32>() * sigma * 1.732;
-        for c in p.0.iter_mut() {
-            *c = (*c as f32 + n).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
 }
 
 /// Grey copy.
@@ -226,75 +185,6 @@ pub fn frozen_sequence(frame: &RgbImage, n: usize) -> Vec<RgbImage> {
     vec![frame.clone(); n]
 }
 
-/// The head turned by `deg` degrees about a vertical axis, approximated on a real photo
-/// with a cylinder model: columns within `radius` of `cx` are remapped with
-/// x = cx + r·sin(asin((x'-cx)/r) - phi). Positive degrees move the nose towards the
-/// image's right (the learner's left in a camera image). Rows outside `[y0, y1)` are
-/// left alone.
-pub fn yaw_warp(frame: &RgbImage, cx: f32, radius: f32, y0: u32, y1: u32, deg: f32) -> RgbImage {
-    let phi = deg.to_radians();
-    let (w, h) = frame.dimensions();
-    let mut out = frame.clone();
-    for y in y0.min(h)..y1.min(h) {
-        for x in 0..w {
-            let dx = x as f32 + 0.5 - cx;
-            if dx.abs() >= radius {
-                continue;
-            }
-            let theta = (dx / radius).asin() - phi;
-            let theta = theta.clamp(-std::f32::consts::FRAC_PI_2, std::f32::consts::FRAC_PI_2);
-            let sx = cx + radius * theta.sin() - 0.5;
-            out.put_pixel(
-                x,
-                y,
-                bilinear(frame, sx.clamp(0.0, (w - 1) as f32), y as f32, w, h),
-            );
-        }
-    }
-    out
-}
-
-/// A head turn: `n` frames from 0 to `deg` degrees and back, around the face box
-/// `(x, y, w)` of `frame`.
-pub fn turn_sequence(frame: &RgbImage, face: (i32, i32, u32), n: usize, deg: f32) -> Vec<RgbImage> {
-    let (fx, fy, fw) = face;
-    let cx = fx as f32 + fw as f32 / 2.0;
-    let radius = fw as f32 * 0.75;
-    let y0 = (fy - fw as i32 / 2).max(0) as u32;
-    let y1 = (fy + fw as i32 * 3 / 2).max(0) as u32;
-    (0..n)
-        .map(|i| {
-            let t = i as f32 / (n - 1).max(1) as f32;
-            let a = deg * (std::f32::consts::PI * t).sin();
-            noisy(&yaw_warp(frame, cx, radius, y0, y1, a), 2.0, 500 + i as u64)
-        })
-        .collect()
-}
-
-/// Moving closer: the webcam window shrinks around the face by `total` over `n` frames.
-pub fn closer_sequence(
-    src: &RgbImage,
-    x: f32,
-    y: f32,
-    w: f32,
-    n: usize,
-    total: f32,
-) -> Vec<RgbImage> {
-    // Keep the centre of the window fixed while it narrows.
-    let (cx, cy) = (x + w / 2.0, y + w * 0.375);
-    (0..n)
-        .map(|i| {
-            let k = i as f32 / (n - 1).max(1) as f32;
-            let ww = w / (1.0 + (total - 1.0) * k);
-            noisy(
-                &webcam(src, cx - ww / 2.0, cy - ww * 0.375, ww),
-                2.0,
-                700 + i as u64,
-            )
-        })
-        .collect()
-}
-
 /// Slid sideways without turning (a photo moved across the camera): shifts only.
 pub fn slide_sequence(
     src: &RgbImage,
@@ -322,7 +212,7 @@ pub fn swung_photo_sequence(frame: &RgbImage, cx: f32, n: usize, deg: f32) -> Ve
             let c = (deg * (std::f32::consts::PI * t).sin()).to_radians().cos();
             let img = RgbImage::from_fn(w, h, |x, y| {
                 let sx = cx + (x as f32 - cx) / c;
-                bilinear(frame, sx, y as f32, w, h)
+                bilinear(frame, sx, y as f32)
             });
             noisy(&img, 2.0, 1200 + i as u64)
         })

@@ -1,0 +1,209 @@
+//! The platform's HTTP transport and login (feature `http`): shared by the `keshi`
+//! CLI and the desktop app, so neither re-implements how a lease is checked and stored.
+//!
+//! The sync logic (outbox, batching, backoff, stop states) is [`crate::sync`]; this
+//! module only moves bytes (reqwest, blocking) and keeps lease and token in the
+//! journal's `sync_state` (R-ID-3).
+
+use std::time::Duration;
+
+use crate::journal::{Journal, JournalError};
+use crate::sync::wire::{
+    ApiError, HeartbeatResponse, LoginRequest, LoginResponse, PushRequest, PushResponse,
+};
+use crate::sync::{self, SyncStatus, Transport, TransportError};
+
+/// Why a login did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// The platform said no (wrong password, unknown user, disabled account…).
+    #[error("login refused: {} ({})", .0.message, .0.code)]
+    Refused(ApiError),
+    /// The platform could not be reached, or failed.
+    #[error("the platform could not be reached: {0}")]
+    Unreachable(String),
+    /// The platform's answer cannot be trusted (bad key, bad signature, wrong device).
+    #[error("the platform's answer cannot be trusted: {0}")]
+    Untrusted(String),
+    /// Storing the lease failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// HTTP transport over reqwest's blocking client.
+#[derive(Debug)]
+pub struct HttpTransport {
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl HttpTransport {
+    /// A client for `base` with a per-request timeout.
+    pub fn new(base: &str, timeout: Duration) -> Result<HttpTransport, TransportError> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .build()
+            .map_err(|e| TransportError::Retryable(format!("building the HTTP client: {e}")))?;
+        Ok(HttpTransport {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    /// The platform's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs `body` (JSON) to `path` and parses the JSON answer. 5xx, 429, network
+    /// errors and unreadable answers are retryable; other statuses are refusals
+    /// carrying the platform's `{code, message}`.
+    pub fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, TransportError> {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .map_err(|e| TransportError::Retryable(format!("reading the answer failed: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                TransportError::Retryable(format!("unreadable answer ({status}): {e}"))
+            });
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(TransportError::Retryable(format!(
+                "platform answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )));
+        }
+        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+            code: format!("http_{}", status.as_u16()),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            seq: None,
+            acknowledged: None,
+            retryable: false,
+        });
+        Err(TransportError::Refused {
+            status: status.as_u16(),
+            error,
+        })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn push(&mut self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| TransportError::Retryable(format!("encoding the batch: {e}")))?;
+        self.call("/v1/records", Some(token), Some(body))
+    }
+}
+
+/// Logs `user` in at `platform`, enrols this journal's device key, checks the
+/// platform's offline-lease signature and that the enrolled device is this journal's,
+/// and stores lease and token in the journal (R-ID-3).
+pub fn login(
+    journal: &mut Journal,
+    platform: &str,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<LoginResponse, LoginError> {
+    let http = HttpTransport::new(platform, timeout)
+        .map_err(|e| LoginError::Unreachable(e.to_string()))?;
+    let body = serde_json::to_vec(&LoginRequest {
+        user: user.to_owned(),
+        password: password.to_owned(),
+        public_key: hex::encode(journal.public_key()),
+    })
+    .map_err(|e| LoginError::Unreachable(format!("encoding the request: {e}")))?;
+    let lease: LoginResponse = match http.call("/v1/login", None, Some(body)) {
+        Ok(l) => l,
+        Err(TransportError::Refused { error, .. }) => return Err(LoginError::Refused(error)),
+        Err(TransportError::Retryable(e)) => return Err(LoginError::Unreachable(e)),
+    };
+    let platform_key: [u8; 32] = hex::decode(&lease.platform_public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| LoginError::Untrusted("malformed platform public key".into()))?;
+    if !lease.offline_lease.verify(&platform_key) {
+        return Err(LoginError::Untrusted(
+            "the offline lease signature does not verify".into(),
+        ));
+    }
+    if lease.device_id != journal.device_id().to_hex() {
+        return Err(LoginError::Untrusted(format!(
+            "the platform enrolled device {}, but this journal is device {}",
+            lease.device_id,
+            journal.device_id()
+        )));
+    }
+    let lease_json = serde_json::to_string(&lease)
+        .map_err(|e| LoginError::Untrusted(format!("lease does not encode: {e}")))?;
+    journal.set_sync_state(sync::KEY_TOKEN, &lease.token)?;
+    journal.set_sync_state(sync::KEY_LEASE, &lease_json)?;
+    journal.set_sync_state(sync::KEY_PLATFORM, platform)?;
+    journal.set_sync_state("platform_public_key", &lease.platform_public_key)?;
+    // The platform's word on what it holds (lower than ours: it lost data; re-send).
+    let ack = lease.acknowledged.min(journal.len());
+    journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
+    journal.set_sync_state(sync::KEY_STATUS, "logged_in")?;
+    Ok(lease)
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heartbeat {
+    /// The lease was renewed.
+    Renewed,
+    /// The platform could not be reached: study goes on under the offline lease.
+    Offline(String),
+    /// No lease is stored: log in first.
+    NotLoggedIn,
+    /// The platform refused (revoked lease, unknown device…); already journaled when
+    /// the lease was revoked.
+    Refused(SyncStatus, ApiError),
+}
+
+/// Renews the lease; on revocation journals it (R-ID-3).
+pub fn heartbeat(
+    journal: &mut Journal,
+    http: &HttpTransport,
+    wall_now_ms: i64,
+) -> Result<Heartbeat, JournalError> {
+    let Some(token) = journal.sync_state(sync::KEY_TOKEN)? else {
+        return Ok(Heartbeat::NotLoggedIn);
+    };
+    match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), None) {
+        Ok(_) => Ok(Heartbeat::Renewed),
+        Err(TransportError::Refused { error, .. }) => {
+            let status = sync::classify_refusal(&error);
+            if status == SyncStatus::LeaseRevoked {
+                sync::journal_revocation(journal, &error, wall_now_ms)?;
+            }
+            journal.set_sync_state(sync::KEY_STATUS, status.as_str())?;
+            Ok(Heartbeat::Refused(status, error))
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "heartbeat failed; studying offline under the offline lease");
+            Ok(Heartbeat::Offline(e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! One study session as the shell runs it: `player-core`'s [`Session`] on the
+//! session's monotonic clock, plus what the learner must see. Every number in the
+//! [`StudyView`] comes from the core; the web view's reports are inputs, never facts.
+
+use std::time::Instant;
+
+use player_core::manifest::Course;
+use player_core::playback::{Action, Answer, Input};
+use player_core::policy::Policy;
+use player_core::session::Session;
+use rand_chacha::ChaCha20Rng;
+
+use crate::error::AppResult;
+use crate::view::{
+    CaptureMoment, CaptureView, PlayerCommand, QuestionView, QuizResultView, QuizView, Report,
+    StudyView, ViolationView,
+};
+
+/// Credit stops when the page has not reported the position for this long.
+const REPORT_TIMEOUT_MS: u64 = 5_000;
+
+/// A passed capture's notice stays this long.
+const PASSED_NOTICE_MS: u64 = 4_000;
+
+/// A running study session.
+#[derive(Debug)]
+pub struct Study {
+    session: Session,
+    course_id: String,
+    class_hours_total: u32,
+    hour_ms: u64,
+    pass_ratio: f64,
+    t0: Instant,
+    quiz: Option<QuizView>,
+    quiz_result: Option<QuizResultView>,
+    capture: Option<CaptureMoment>,
+    capture_passed_at: Option<u64>,
+    /// A capture the core asked for and the shell has not started yet.
+    capture_request: Option<(String, u32)>,
+    /// A retry the core asked for after a failure, held until the learner is ready.
+    capture_held: Option<(String, u32)>,
+    /// The capture the core is waiting for.
+    capture_pending: Option<(String, u32)>,
+    idle_prompt: bool,
+    not_counting: Option<String>,
+    ended: bool,
+    commands: Vec<PlayerCommand>,
+    focused: bool,
+    window_shown: bool,
+    page_visible: bool,
+    sent_visible: bool,
+    stopped: Option<String>,
+}
+
+impl Study {
+    /// Opens a session on `course`, resuming at the journal's breakpoint (R-ST-2).
+    pub fn open(
+        journal: player_core::journal::Journal,
+        course: &Course,
+        policy: &Policy,
+        rng: ChaCha20Rng,
+        wall_origin_ms: i64,
+    ) -> AppResult<Study> {
+        let (mut session, actions) = Session::open(journal, course, policy, rng, wall_origin_ms)?;
+        // The page reports every second; without reports nothing counts (a video
+        // that never loads or stalls, a page that only says "play").
+        session
+            .player_mut()
+            .require_reports(Some(REPORT_TIMEOUT_MS));
+        let mut s = Study {
+            session,
+            course_id: course.id.clone(),
+            class_hours_total: course.class_hours(policy),
+            hour_ms: policy.class_hour().as_millis() as u64,
+            pass_ratio: policy.quiz_pass_ratio.value,
+            t0: Instant::now(),
+            quiz: None,
+            quiz_result: None,
+            capture: None,
+            capture_passed_at: None,
+            capture_request: None,
+            capture_held: None,
+            capture_pending: None,
+            idle_prompt: false,
+            not_counting: None,
+            ended: false,
+            commands: Vec::new(),
+            focused: true,
+            window_shown: true,
+            page_visible: true,
+            sent_visible: true,
+            stopped: None,
+        };
+        s.absorb(actions);
+        Ok(s)
+    }
+
+    /// Course id.
+    pub fn course_id(&self) -> &str {
+        &self.course_id
+    }
+
+    /// Milliseconds on the session's monotonic clock.
+    pub fn now(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Feeds one input to the core.
+    pub fn input(&mut self, input: Input) -> AppResult<()> {
+        let now = self.now();
+        match self.session.handle(now, input) {
+            Ok(actions) => {
+                self.absorb(actions);
+                Ok(())
+            }
+            Err(e) => {
+                self.stopped = Some("session_stopped".into());
+                self.commands.push(PlayerCommand::Pause);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A report from the web view.
+    pub fn report(&mut self, r: Report) -> AppResult<()> {
+        let input = match r {
+            Report::Play => Input::Play,
+            Report::Pause => Input::Pause,
+            Report::Position { pos_ms } => Input::Position { pos_ms },
+            Report::Seek { to_ms } => Input::Seek { to_ms },
+            Report::Rate { rate } => Input::Rate { rate },
+            Report::Activity => {
+                self.idle_prompt = false;
+                Input::Activity
+            }
+            Report::RetryCapture => {
+                if let Some(held) = self.capture_held.take() {
+                    self.capture = Some(CaptureMoment::Taking);
+                    self.capture_request = Some(held);
+                }
+                Input::Activity
+            }
+            Report::Visibility { visible } => {
+                self.page_visible = visible;
+                return self.sync_visibility();
+            }
+        };
+        self.input(input)
+    }
+
+    /// The window gained or lost focus (from the shell, not the web view).
+    pub fn set_focused(&mut self, focused: bool) -> AppResult<()> {
+        if focused == self.focused {
+            return Ok(());
+        }
+        self.focused = focused;
+        self.input(Input::Focus { focused })
+    }
+
+    /// The window was minimised/hidden or shown again (from the shell).
+    pub fn set_window_shown(&mut self, shown: bool) -> AppResult<()> {
+        self.window_shown = shown;
+        self.sync_visibility()
+    }
+
+    /// Visible only if both the shell and the page say so: the page can lower credit,
+    /// never raise it.
+    fn sync_visibility(&mut self) -> AppResult<()> {
+        let visible = self.window_shown && self.page_visible;
+        if visible == self.sent_visible {
+            return Ok(());
+        }
+        self.sent_visible = visible;
+        self.input(Input::Visible { visible })
+    }
+
+    /// Time passes.
+    pub fn tick(&mut self) -> AppResult<()> {
+        if let Some(t) = self.capture_passed_at {
+            if self.now() >= t + PASSED_NOTICE_MS {
+                self.capture_passed_at = None;
+                if matches!(self.capture, Some(CaptureMoment::Passed { .. })) {
+                    self.capture = None;
+                }
+            }
+        }
+        self.input(Input::Tick)
+    }
+
+    /// Quiz answers (option indices).
+    pub fn answer(&mut self, answers: Vec<usize>) -> AppResult<()> {
+        self.input(Input::Quiz {
+            answers: answers.into_iter().map(Answer::Index).collect(),
+        })
+    }
+
+    /// A capture the shell must take now (id, class hour); taken once.
+    pub fn take_capture_request(&mut self) -> Option<(String, u32)> {
+        self.capture_request.take()
+    }
+
+    /// The outcome of capture `id`.
+    pub fn capture_done(
+        &mut self,
+        id: &str,
+        view: CaptureView,
+        image_sha256: Option<String>,
+        detail: serde_json::Value,
+    ) -> AppResult<()> {
+        if self.capture_pending.as_ref().map(|p| p.0.as_str()) != Some(id) {
+            tracing::info!(id, "capture answered after it was superseded; ignored");
+            return Ok(());
+        }
+        let now = self.now();
+        self.session
+            .note(now, "capture_detail", detail)
+            .map_err(crate::error::AppError::from)?;
+        let ok = view.passed;
+        let reasons = view.reasons.iter().map(|r| r.code.clone()).collect();
+        self.capture = Some(if ok {
+            self.capture_passed_at = Some(now);
+            CaptureMoment::Passed { result: view }
+        } else {
+            CaptureMoment::Failed { result: view }
+        });
+        self.capture_pending = None;
+        self.input(Input::Capture {
+            ok,
+            image_sha256,
+            reasons,
+        })
+    }
+
+    /// Journals a fact the shell observed (see `Session::note`).
+    pub fn note(&mut self, kind: &str, payload: serde_json::Value) -> AppResult<()> {
+        let now = self.now();
+        Ok(self.session.note(now, kind, payload)?)
+    }
+
+    /// Ends the session (a `session_end` record).
+    pub fn close(mut self) -> AppResult<player_core::journal::Journal> {
+        self.input(Input::Close)?;
+        Ok(self.session.into_journal())
+    }
+
+    /// Gives the journal back without closing (after a failure).
+    pub fn abandon(self) -> player_core::journal::Journal {
+        self.session.into_journal()
+    }
+
+    fn absorb(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::SetPosition { pos_ms } => {
+                    self.commands.push(PlayerCommand::SetPosition { pos_ms })
+                }
+                Action::SetRate { rate } => self.commands.push(PlayerCommand::SetRate { rate }),
+                Action::Capture { id, class_hour } => {
+                    self.capture_passed_at = None;
+                    self.capture_pending = Some((id.clone(), class_hour));
+                    if matches!(self.capture, Some(CaptureMoment::Failed { .. })) {
+                        // A retry after a failure: the learner says when (a button).
+                        self.capture_held = Some((id, class_hour));
+                    } else {
+                        self.capture = Some(CaptureMoment::Taking);
+                        self.capture_request = Some((id, class_hour));
+                    }
+                }
+                Action::Quiz {
+                    class_hour,
+                    attempt,
+                    questions,
+                } => {
+                    self.quiz = Some(QuizView {
+                        class_hour,
+                        attempt,
+                        questions: questions
+                            .into_iter()
+                            .map(|q| QuestionView {
+                                id: q.id,
+                                text: q.text,
+                                options: q.options,
+                            })
+                            .collect(),
+                        pass_ratio: self.pass_ratio,
+                    });
+                    self.commands.push(PlayerCommand::Pause);
+                }
+                Action::QuizResult {
+                    class_hour,
+                    passed,
+                    correct,
+                    total,
+                } => {
+                    self.quiz = None;
+                    self.quiz_result = Some(QuizResultView {
+                        class_hour,
+                        passed,
+                        correct,
+                        total,
+                    });
+                }
+                Action::NotCounting { reason } => {
+                    if matches!(reason, "capture_failed" | "capture_overdue") {
+                        self.commands.push(PlayerCommand::Pause);
+                    }
+                    self.not_counting = Some(reason.to_owned());
+                }
+                Action::IdlePrompt => self.idle_prompt = true,
+                Action::ClassHourCompleted { .. } => {}
+                Action::Ended => {
+                    self.ended = true;
+                    self.commands.push(PlayerCommand::Pause);
+                }
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+        }
+    }
+
+    /// The view; drains the pending player commands.
+    pub fn view(&mut self) -> StudyView {
+        let player = self.session.player();
+        let progress = player.progress();
+        let credited = progress.credited_ms();
+        let counting = player.crediting();
+        if counting {
+            self.not_counting = None;
+        }
+        let done = progress.class_hours_completed();
+        let hour_credited = if player.quiz_due().is_some() {
+            self.hour_ms
+        } else {
+            credited.saturating_sub((credited / self.hour_ms.max(1)) * self.hour_ms)
+        };
+        let violations = player.violations();
+        let skip = violations.len().saturating_sub(20);
+        StudyView {
+            course_id: self.course_id.clone(),
+            playing: player.is_playing(),
+            counting,
+            not_counting: if counting {
+                None
+            } else if player.quiz_due().is_some() {
+                Some("quiz_due".into())
+            } else if matches!(self.capture, Some(CaptureMoment::Failed { .. })) {
+                Some("capture_failed".into())
+            } else if !player.is_playing() && !self.ended {
+                Some("paused".into())
+            } else {
+                self.not_counting.clone()
+            },
+            position_ms: progress.position_ms,
+            frontier_ms: progress.frontier_ms,
+            credited_ms: credited,
+            session_credited_ms: credited.saturating_sub(self.session.credited_at_open_ms()),
+            class_hours_done: done,
+            class_hours_total: self.class_hours_total,
+            hour_credited_ms: hour_credited,
+            class_hour_ms: self.hour_ms,
+            quiz: self.quiz.clone(),
+            quiz_result: self.quiz_result.clone(),
+            capture: self.capture.clone(),
+            idle_prompt: self.idle_prompt,
+            ended: self.ended,
+            commands: std::mem::take(&mut self.commands),
+            violations: violations[skip..]
+                .iter()
+                .map(|(k, at)| ViolationView {
+                    code: k.code().to_owned(),
+                    at_ms: *at,
+                })
+                .collect(),
+            stopped: self.stopped.clone(),
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Everything that crosses to the web view, typed. TypeScript bindings are generated
+//! from these types by `ts-rs` into `ui/src/bindings/` (`cargo test -p keshi-app`
+//! writes them; CI fails when the committed copy differs).
+//!
+//! The view is *derived*: every number here comes from `player-core`'s state, never
+//! from what the web view reported.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Where generated bindings go (relative to `TS_RS_EXPORT_DIR`, default `./bindings`).
+macro_rules! exported {
+    ($item:item) => {
+        #[derive(Debug, Clone, Serialize, TS)]
+        #[ts(export, export_to = "../../ui/src/bindings/")]
+        $item
+    };
+}
+
+exported! {
+/// Brand and build facts the UI shows.
+#[serde(rename_all = "camelCase")]
+pub struct AppInfo {
+    /// Institution brand, Chinese.
+    pub brand_zh: String,
+    /// Institution brand, English.
+    pub brand_en: String,
+    /// Platform the app signs in to.
+    pub platform_url: String,
+    /// Policy profile in force.
+    pub profile_id: String,
+    /// Profile name, Chinese.
+    pub profile_zh: String,
+    /// Profile name, English.
+    pub profile_en: String,
+    /// App version.
+    pub version: String,
+    /// This device's id (hex of the key hash).
+    pub device_id: String,
+    /// Signed in (a lease is stored)?
+    pub signed_in: bool,
+    /// The learner's login name, when signed in.
+    pub user: Option<String>,
+    /// Login liveness check passed in this run of the app.
+    pub verified: bool,
+    /// Built with the test camera (never in releases).
+    pub test_camera: bool,
+}
+}
+
+exported! {
+/// The result of signing in.
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// Login name.
+    pub user: String,
+    /// Learner id on the platform.
+    pub learner_id: String,
+    /// Enrolled device id.
+    pub device_id: String,
+    /// Lease expiry, Unix ms.
+    #[ts(type = "number")]
+    pub lease_expires_ms: i64,
+    /// Offline study allowed until, Unix ms.
+    #[ts(type = "number")]
+    pub offline_until_ms: i64,
+}
+}
+
+exported! {
+/// Camera availability.
+#[serde(rename_all = "camelCase")]
+pub struct CameraStatus {
+    /// A camera can be used.
+    pub available: bool,
+    /// Camera names.
+    pub devices: Vec<String>,
+    /// Why not, as a stable code (`camera_not_found`, `permission_denied`…).
+    pub error_code: Option<String>,
+    /// Why not, Chinese.
+    pub error_zh: Option<String>,
+    /// Why not, English.
+    pub error_en: Option<String>,
+}
+}
+
+exported! {
+/// The login liveness challenge.
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    /// Stable code.
+    pub code: String,
+    /// What to do, Chinese.
+    pub prompt_zh: String,
+    /// What to do, English.
+    pub prompt_en: String,
+}
+}
+
+exported! {
+/// A reason a capture failed, with plain words.
+#[serde(rename_all = "camelCase")]
+pub struct ReasonView {
+    /// Stable code.
+    pub code: String,
+    /// Chinese.
+    pub zh: String,
+    /// English.
+    pub en: String,
+}
+}
+
+exported! {
+/// A capture's outcome as the learner sees it.
+#[serde(rename_all = "camelCase")]
+pub struct CaptureView {
+    /// Passed.
+    pub passed: bool,
+    /// Why not.
+    pub reasons: Vec<ReasonView>,
+    /// Faces seen in the kept frame.
+    pub faces: u32,
+}
+}
+
+exported! {
+/// One course in the list.
+#[serde(rename_all = "camelCase")]
+pub struct CourseSummary {
+    /// Course id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Occupation.
+    pub occupation: String,
+    /// Level code (`junior`, `intermediate`, `senior`…).
+    pub level: String,
+    /// Class hours in the courseware.
+    pub class_hours_total: u32,
+    /// Class hours completed (watched, captures and quiz passed).
+    pub class_hours_done: u32,
+    /// Class hours a learner must complete at this level (R-AS-3).
+    pub class_hours_required: u32,
+    /// Credited ms.
+    #[ts(type = "number")]
+    pub credited_ms: u64,
+    /// Course length, ms.
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+    /// Breakpoint, ms.
+    #[ts(type = "number")]
+    pub position_ms: u64,
+}
+}
+
+exported! {
+/// One lesson of an opened course.
+#[serde(rename_all = "camelCase")]
+pub struct LessonView {
+    /// Lesson id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Media URL on the course-media protocol.
+    pub url: String,
+    /// Start on the course timeline, ms.
+    #[ts(type = "number")]
+    pub start_ms: u64,
+    /// Length, ms.
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+}
+}
+
+exported! {
+/// An opened course.
+#[serde(rename_all = "camelCase")]
+pub struct OpenedCourse {
+    /// Course summary.
+    pub course: CourseSummary,
+    /// Lessons in order.
+    pub lessons: Vec<LessonView>,
+    /// Class hour length, ms.
+    #[ts(type = "number")]
+    pub class_hour_ms: u64,
+    /// Where to resume (the breakpoint, R-ST-2).
+    #[ts(type = "number")]
+    pub resume_ms: u64,
+    /// The first view.
+    pub view: StudyView,
+}
+}
+
+exported! {
+/// A quiz question (no answer).
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    /// Id.
+    pub id: String,
+    /// Text.
+    pub text: String,
+    /// Options.
+    pub options: Vec<String>,
+}
+}
+
+exported! {
+/// The quiz due now.
+#[serde(rename_all = "camelCase")]
+pub struct QuizView {
+    /// Class hour.
+    pub class_hour: u32,
+    /// Attempt (1-based).
+    pub attempt: u32,
+    /// Questions.
+    pub questions: Vec<QuestionView>,
+    /// Share of right answers needed, e.g. 0.6.
+    pub pass_ratio: f64,
+}
+}
+
+exported! {
+/// A quiz result.
+#[serde(rename_all = "camelCase")]
+pub struct QuizResultView {
+    /// Class hour.
+    pub class_hour: u32,
+    /// Passed.
+    pub passed: bool,
+    /// Right answers.
+    pub correct: u32,
+    /// Questions.
+    pub total: u32,
+}
+}
+
+exported! {
+/// A period of study that did not count, and why.
+#[serde(rename_all = "camelCase")]
+pub struct ViolationView {
+    /// Stable code (`seek_ahead`, `rate_change`, `focus_lost`, `hidden`, `idle`,
+    /// `capture_failed`, `capture_overdue`, `quiz_failed`, `lease_revoked`).
+    pub code: String,
+    /// Session time, ms.
+    #[ts(type = "number")]
+    pub at_ms: u64,
+}
+}
+
+exported! {
+/// Something the player must do now (the core's decision).
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum PlayerCommand {
+    /// Put the playhead here (a refused seek snaps back).
+    SetPosition {
+        /// Course ms.
+        #[serde(rename = "posMs")]
+        #[ts(type = "number")]
+        pos_ms: u64,
+    },
+    /// Put the rate back to 1.0.
+    SetRate {
+        /// The only rate.
+        rate: f64,
+    },
+    /// Pause (quiz due, capture failed, course ended).
+    Pause,
+}
+}
+
+exported! {
+/// The capture moment, while it lasts.
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CaptureMoment {
+    /// Taking the photo now (brief notice).
+    Taking,
+    /// Failed: playback is held until a capture passes.
+    Failed {
+        /// Why.
+        result: CaptureView,
+    },
+    /// Passed (shown briefly).
+    Passed {
+        /// Result.
+        result: CaptureView,
+    },
+}
+}
+
+exported! {
+/// The study screen's whole state, sent after every report and every second.
+#[serde(rename_all = "camelCase")]
+pub struct StudyView {
+    /// Course id.
+    pub course_id: String,
+    /// The core believes the player is playing.
+    pub playing: bool,
+    /// Time is being counted right now.
+    pub counting: bool,
+    /// Why not (stable code), when not counting while playing or held.
+    pub not_counting: Option<String>,
+    /// The core's position, ms.
+    #[ts(type = "number")]
+    pub position_ms: u64,
+    /// Watched frontier: seeks may go up to here, never beyond (R-ST-1).
+    #[ts(type = "number")]
+    pub frontier_ms: u64,
+    /// Credited ms on the course (all sessions).
+    #[ts(type = "number")]
+    pub credited_ms: u64,
+    /// Credited ms in this session.
+    #[ts(type = "number")]
+    pub session_credited_ms: u64,
+    /// Completed class hours.
+    pub class_hours_done: u32,
+    /// Class hours in the courseware.
+    pub class_hours_total: u32,
+    /// Credited ms inside the current class hour.
+    #[ts(type = "number")]
+    pub hour_credited_ms: u64,
+    /// Class hour length, ms.
+    #[ts(type = "number")]
+    pub class_hour_ms: u64,
+    /// Quiz due now.
+    pub quiz: Option<QuizView>,
+    /// Last quiz result (until the next quiz).
+    pub quiz_result: Option<QuizResultView>,
+    /// Capture moment.
+    pub capture: Option<CaptureMoment>,
+    /// "Are you still there?" (R-ST-4).
+    pub idle_prompt: bool,
+    /// The course end was reached.
+    pub ended: bool,
+    /// What the player must do now.
+    pub commands: Vec<PlayerCommand>,
+    /// Recent periods that did not count (newest last, at most 20).
+    pub violations: Vec<ViolationView>,
+    /// The session stopped (journal failure, lease revoked): reason code.
+    pub stopped: Option<String>,
+}
+}
+
+exported! {
+/// Records and sync.
+#[serde(rename_all = "camelCase")]
+pub struct SyncView {
+    /// Records in the journal.
+    #[ts(type = "number")]
+    pub records: u64,
+    /// Acknowledged by the platform.
+    #[ts(type = "number")]
+    pub acknowledged: u64,
+    /// Waiting to be sent.
+    #[ts(type = "number")]
+    pub queued: u64,
+    /// Sent in the round running now or the last one.
+    #[ts(type = "number")]
+    pub sent: u64,
+    /// `idle`, `syncing`, `synced`, `offline`, `refused`, `not_logged_in`…
+    pub state: String,
+    /// Last error, stable code.
+    pub error_code: Option<String>,
+    /// Last error in plain words (the platform's message or the network error).
+    pub error_message: Option<String>,
+    /// Last successful sync, Unix ms.
+    #[ts(type = "number | null")]
+    pub last_synced_ms: Option<i64>,
+}
+}
+
+exported! {
+/// One class hour in the learning proof.
+#[serde(rename_all = "camelCase")]
+pub struct ProofHour {
+    /// Class hour.
+    pub class_hour: u32,
+    /// Completed.
+    pub completed: bool,
+    /// Captures passed.
+    pub captures_passed: u32,
+    /// Quiz passed.
+    pub quiz_passed: bool,
+    /// Quiz attempts.
+    pub quiz_attempts: u32,
+}
+}
+
+exported! {
+/// The learning proof (R-AS-6): what the signed journal shows about one course.
+#[serde(rename_all = "camelCase")]
+pub struct ProofView {
+    /// Course.
+    pub course: CourseSummary,
+    /// Per class hour.
+    pub hours: Vec<ProofHour>,
+    /// Sessions.
+    pub sessions: u32,
+    /// Device id.
+    pub device_id: String,
+    /// Records in the journal.
+    #[ts(type = "number")]
+    pub records: u64,
+    /// Head hash (hex) of the journal.
+    pub head_hash: String,
+    /// The journal verified end to end (signatures, chain, checkpoint).
+    pub verified: bool,
+    /// What verification said.
+    pub verify_message: String,
+    /// Records acknowledged by the platform.
+    #[ts(type = "number")]
+    pub acknowledged: u64,
+    /// Counts of not-counted periods by code, over all sessions.
+    pub violations: Vec<(String, u32)>,
+}
+}
+
+exported! {
+/// A capture notice event (`capture`).
+#[serde(rename_all = "camelCase")]
+pub struct CaptureEvent {
+    /// Capture id.
+    pub id: String,
+    /// Class hour.
+    pub class_hour: u32,
+    /// `taking`, `passed`, `failed`.
+    pub state: String,
+}
+}
+
+/// What the web view reports. Nothing here is believed: `player-core` checks each
+/// report against its own model of playback.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[ts(export, export_to = "../../ui/src/bindings/")]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Report {
+    /// The learner pressed play.
+    Play,
+    /// The learner pressed pause, or the video stopped.
+    Pause,
+    /// The video's position (course ms).
+    Position {
+        /// Course ms.
+        #[serde(rename = "posMs")]
+        #[ts(type = "number")]
+        pos_ms: u64,
+    },
+    /// A seek asked for through the progress bar.
+    Seek {
+        /// Course ms.
+        #[serde(rename = "toMs")]
+        #[ts(type = "number")]
+        to_ms: u64,
+    },
+    /// The video element's rate changed.
+    Rate {
+        /// The rate seen.
+        rate: f64,
+    },
+    /// The page became hidden or visible (only "hidden" can lower credit; "visible"
+    /// counts only while the shell also sees the window shown).
+    Visibility {
+        /// Visible now?
+        visible: bool,
+    },
+    /// Keyboard or pointer input (also the answer to "are you still there?").
+    Activity,
+    /// The learner asks to take the photo again after a failed capture.
+    RetryCapture,
+}

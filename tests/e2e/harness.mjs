@@ -1,0 +1,151 @@
+// End-to-end harness: a real keshi-platform on loopback (SQLite file), a real app
+// binary (built with the UI embedded and the `test-camera` feature), driven through
+// tauri-driver + WebKitWebDriver in an X server (Xvfb). Nothing is mocked: the app
+// signs in over HTTP, plays real H.264 lessons, runs the face detector on real
+// photos and writes its signed journal to a real SQLite file.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Builder, By, until } from "selenium-webdriver";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, "target");
+export const APP = process.env.KESHI_E2E_APP ?? join(TARGET, "debug", "keshi-app");
+const PLATFORM = join(TARGET, "debug", "keshi-platform");
+const KESHI = join(TARGET, "debug", "keshi");
+export const SHOTS = process.env.KESHI_E2E_SHOTS ?? join(ROOT, "target", "e2e-screenshots");
+const IMAGES = process.env.KESHI_TEST_IMAGES;
+
+const children = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+
+function must(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+/** Runs a command to completion; throws with its stderr on failure. */
+export function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Starts a process and resolves with its first stdout line (JSON). */
+function startJsonLine(cmd, args, opts) {
+  const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], ...opts });
+  children.push(p);
+  return new Promise((res, rej) => {
+    const rl = createInterface({ input: p.stdout });
+    rl.once("line", (l) => res({ proc: p, line: JSON.parse(l) }));
+    p.once("exit", (c) => rej(new Error(`${cmd} exited ${c} before it was ready`)));
+  });
+}
+
+export class World {
+  static async create() {
+    must(existsSync(APP), `app binary missing: ${APP} (npx tauri build --debug --no-bundle --features test-camera)`);
+    must(IMAGES && existsSync(join(IMAGES, "astronaut.png")), "KESHI_TEST_IMAGES must hold scikit-image's photos");
+    const w = new World();
+    w.dir = mkdtempSync(join(tmpdir(), "keshi-e2e-"));
+    w.home = join(w.dir, "home");
+    mkdirSync(join(w.home, "courses", "demo"), { recursive: true });
+    mkdirSync(SHOTS, { recursive: true });
+    w.db = `sqlite:${join(w.dir, "platform.db")}`;
+    const { proc, line } = await startJsonLine(PLATFORM, ["serve", "--db", w.db, "--listen", "127.0.0.1:0", "--demo"], {
+      env: { ...process.env, RUST_LOG: "warn" },
+    });
+    w.platform = proc;
+    w.url = line.url;
+    w.user = line.demo.user;
+    w.password = line.demo.password;
+    w.learnerId = line.demo.learner_id;
+    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--render-media", "--out", join(w.home, "courses", "demo", "course.json")]);
+    w.manifest = JSON.parse(readFileSync(join(w.home, "courses", "demo", "course.json"), "utf8"));
+    w.cameraControl = join(w.dir, "camera.txt");
+    w.camera("astronaut.png");
+    w.env = {
+      ...process.env,
+      KESHI_HOME: w.home,
+      KESHI_KEYSTORE: "file",
+      KESHI_PLATFORM_URL: w.url,
+      KESHI_TEST_CAMERA: w.cameraControl,
+      RUST_LOG: "info",
+    };
+    return w;
+  }
+
+  /** Points the test camera at one of scikit-image's photos. */
+  camera(photo) {
+    writeFileSync(this.cameraControl, join(IMAGES, photo));
+  }
+
+  /** Right answers of a class hour's quiz, from the manifest. */
+  answers(hour) {
+    return this.manifest.quizzes.find((q) => q.class_hour === hour).questions.map((q) => q.answer);
+  }
+
+  /** Starts tauri-driver and a WebDriver session on the app. */
+  async openApp() {
+    const port = 4444 + Math.floor(Math.random() * 2000);
+    const driverBin = join(ROOT, "node_modules", ".bin", "tauri-driver");
+    this.tauriDriver = spawn(driverBin, ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver", "--native-port", String(port + 1)], {
+      env: this.env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    children.push(this.tauriDriver);
+    for (let i = 0; i < 100; i++) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/status`);
+        if (r.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      await sleep(100);
+    }
+    const t0 = Date.now();
+    this.driver = await new Builder()
+      .usingServer(`http://127.0.0.1:${port}/`)
+      .withCapabilities({ browserName: "wry", "tauri:options": { application: APP } })
+      .build();
+    await this.driver.wait(until.elementLocated(By.css("header .brand")), 30000);
+    this.startMs = Date.now() - t0;
+    return this.driver;
+  }
+
+  async closeApp() {
+    if (this.driver) await this.driver.quit().catch(() => undefined);
+    this.driver = null;
+    if (this.tauriDriver) {
+      this.tauriDriver.kill("SIGTERM");
+      await new Promise((r) => this.tauriDriver.once("exit", r));
+      this.tauriDriver = null;
+    }
+    // The app exits with its WebDriver session; wait for the journal to be released.
+    for (let i = 0; i < 50 && appRunning(); i++) await sleep(100);
+  }
+
+  async stop() {
+    await this.closeApp();
+    this.platform?.kill("SIGTERM");
+  }
+
+  async shot(name) {
+    const png = await this.driver.takeScreenshot();
+    writeFileSync(join(SHOTS, `${name}.png`), Buffer.from(png, "base64"));
+  }
+
+  /** The platform's own view of the learner (re-derived credit, records). */
+  platformSummary() {
+    return JSON.parse(run(PLATFORM, ["admin", "records", "--db", this.db, "--learner", this.user, "--json"]));
+  }
+}
+
+export function appRunning() {
+  const r = spawnSync("pgrep", ["-f", APP], { encoding: "utf8" });
+  return r.status === 0;
+}
+
+export { By, until, sleep };
