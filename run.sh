@@ -78,6 +78,8 @@ echo "== building the app (UI embedded): npx tauri build --debug --no-bundle ${f
 npx tauri build --debug --no-bundle --ci "${features[@]}" >/dev/null
 
 export KESHI_PLATFORM_URL="$url"
+# Software compositing in WebKitGTK costs more than a core on machines without a GPU.
+export WEBKIT_DISABLE_COMPOSITING_MODE="${WEBKIT_DISABLE_COMPOSITING_MODE:-1}"
 echo "== opening Keshi — sign in as demo / keshi-demo-password"
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   "$bin/keshi-app"

@@ -123,8 +123,11 @@ export class World {
       await new Promise((r) => this.tauriDriver.once("exit", r));
       this.tauriDriver = null;
     }
-    // The app exits with its WebDriver session; wait for the journal to be released.
-    for (let i = 0; i < 50 && appRunning(); i++) await sleep(100);
+    // The app exits with its WebDriver session; wait for it (and so for the journal
+    // and the single-instance name) to be released, asking it to stop if it lingers.
+    for (let i = 0; i < 100 && appRunning(); i++) await sleep(100);
+    if (appRunning()) spawnSync("pkill", ["-TERM", "-f", APP]);
+    for (let i = 0; i < 100 && appRunning(); i++) await sleep(100);
   }
 
   async stop() {
