@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use player_core::journal::Journal;
 use player_core::manifest::Course;
+use player_core::playback::Progress;
 use player_core::record::NewRecord;
 use player_core::session::progress_of_journal;
 use rand::SeedableRng;
@@ -312,7 +313,7 @@ pub fn learning_proof(state: State<'_, AppState>, course_id: String) -> AppResul
         Err(e) => (false, e.to_string()),
     };
     Ok(ProofView {
-        course: summary(&state, journal, course)?,
+        course: summary_of(&state, course, &progress),
         hours: progress
             .hours
             .iter()
@@ -336,8 +337,12 @@ pub fn learning_proof(state: State<'_, AppState>, course_id: String) -> AppResul
 }
 
 fn summary(state: &AppState, journal: &Journal, c: &Course) -> AppResult<CourseSummary> {
-    let p = progress_of_journal(journal, &c.id)?;
-    Ok(CourseSummary {
+    Ok(summary_of(state, c, &progress_of_journal(journal, &c.id)?))
+}
+
+/// A course's summary from progress already folded from the journal.
+fn summary_of(state: &AppState, c: &Course, p: &Progress) -> CourseSummary {
+    CourseSummary {
         id: c.id.clone(),
         title: c.title.clone(),
         occupation: c.occupation.clone(),
@@ -348,7 +353,7 @@ fn summary(state: &AppState, journal: &Journal, c: &Course) -> AppResult<CourseS
         credited_ms: p.credited_ms(),
         duration_ms: c.duration_seconds() * 1000,
         position_ms: p.position_ms,
-    })
+    }
 }
 
 /// Closes a running study, giving the journal back to the idle slot.
