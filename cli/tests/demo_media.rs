@@ -98,7 +98,7 @@ fn rendered_demo_course_has_real_h264_lessons_with_their_hashes() {
     assert_eq!(summary["class_hours"], 2, "{summary}");
     assert_eq!(summary["duration_seconds"], 240, "{summary}");
     let course = Course::load(&manifest).unwrap();
-    course.check_against(&Policy::demo()).unwrap();
+    course.check_against(&Policy::demo().unwrap()).unwrap();
     assert_eq!(course.lessons.len(), 4);
 
     let dir = manifest.parent().unwrap();

@@ -1,5 +1,5 @@
 //! The HTTP API (axum). Every error is `{code, message, …}`
-//! ([`player_core::sync::wire::ApiError`]); codes are listed in
+//! ([`keshi_protocol::wire::ApiError`]); codes are listed in
 //! `docs/platform-api.md` and `platform/openapi.json`.
 //!
 //! Handlers are thin: authenticate the bearer token, call the store and the pure
@@ -15,8 +15,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use player_core::record::{DeviceId, Hash};
-use player_core::sync::wire::{
+use keshi_protocol::codes::ApiCode;
+use keshi_protocol::record::{DeviceId, Hash};
+use keshi_protocol::wire::{
     ApiError, HeartbeatResponse, LoginRequest, LoginResponse, OfflineLease, PushRequest,
     PushResponse,
 };
@@ -59,9 +60,18 @@ impl Default for Config {
 /// A clock (passed in so tests can move time).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// The platform's clock: wall time, Unix ms. Every time the platform decides with
+/// is its own (received, issued, revoked), never a device's.
+pub fn wall_now_ms() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
 /// The system clock, Unix ms.
 pub fn system_clock() -> Clock {
-    Arc::new(player_core::clock::wall_now_ms)
+    Arc::new(wall_now_ms)
 }
 
 /// Shared state of the service.
@@ -183,11 +193,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+    fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Failure {
         Failure {
             status,
             body: ApiError {
-                code: code.into(),
+                code,
                 message: message.into(),
                 seq: None,
                 acknowledged: None,
@@ -209,12 +219,12 @@ impl From<StoreError> for Failure {
         match e {
             StoreError::Conflict(_) => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "concurrent_push",
+                ApiCode::ConcurrentPush,
                 "another upload for this device is in progress; retry",
             ),
             _ => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
+                ApiCode::StorageUnavailable,
                 "storage failure; retry later",
             ),
         }
@@ -228,17 +238,21 @@ fn body_json<T: serde::de::DeserializeOwned>(
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Failure::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ApiCode::BodyTooLarge,
                 e.body_text(),
             )
         } else {
-            Failure::new(StatusCode::BAD_REQUEST, "malformed_body", e.body_text())
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                ApiCode::MalformedBody,
+                e.body_text(),
+            )
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         Failure::new(
             StatusCode::BAD_REQUEST,
-            "malformed_body",
+            ApiCode::MalformedBody,
             format!("request body is not the expected JSON: {e}"),
         )
     })
@@ -265,7 +279,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
         .ok_or_else(|| {
             Failure::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                ApiCode::Unauthenticated,
                 "missing bearer token",
             )
         })?;
@@ -274,7 +288,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
         .lease_by_token(&token_hash(token.trim()))
         .await?
         .ok_or_else(|| {
-            Failure::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
+            Failure::new(
+                StatusCode::UNAUTHORIZED,
+                ApiCode::Unauthenticated,
+                "unknown token",
+            )
         })?;
     if let Some(reason) = lease
         .revoked_ms
@@ -282,21 +300,21 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
     {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
-            "lease_revoked",
+            ApiCode::LeaseRevoked,
             format!("lease revoked: {reason} (R-ID-3); log in again"),
         ));
     }
     if lease.public_key.is_none() {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
-            "unknown_device",
+            ApiCode::UnknownDevice,
             "this lease's device is not enrolled for the learner",
         ));
     }
     if need == Need::Upload && (state.clock)() > lease.offline_until_ms {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
-            "lease_expired",
+            ApiCode::LeaseExpired,
             "the offline lease ran out; log in again",
         ));
     }
@@ -311,7 +329,7 @@ async fn login(
     let bad = || {
         Failure::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ApiCode::InvalidCredentials,
             "unknown user or wrong password",
         )
     };
@@ -323,16 +341,21 @@ async fn login(
     if !ok {
         return Err(bad());
     }
-    let pk: [u8; 32] = hex::decode(req.public_key.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
+    let pk: [u8; 32] = keshi_protocol::ids::decode_hex(req.public_key.trim(), "public key")
+        .map_err(|_| {
             Failure::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_body",
-                "public_key must be 32 bytes hex",
+                ApiCode::MalformedBody,
+                "public_key must be 32 bytes of lowercase hex",
             )
         })?;
+    if let Err(e) = keshi_protocol::sig::PublicKey::parse(&pk) {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            ApiCode::WeakKey,
+            format!("public_key refused: {e}"),
+        ));
+    }
     let device_id = DeviceId::from_public_key(&pk).to_hex();
     let now = (state.clock)();
     state
@@ -342,14 +365,14 @@ async fn login(
     let device = state.store.device(&device_id).await?.ok_or_else(|| {
         Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
+            ApiCode::StorageUnavailable,
             "device vanished",
         )
     })?;
     if device.learner_id != learner.id {
         return Err(Failure::new(
             StatusCode::CONFLICT,
-            "device_taken",
+            ApiCode::DeviceTaken,
             "this device key is enrolled for another learner",
         ));
     }
@@ -395,7 +418,7 @@ async fn heartbeat(
     if !state.store.renew_lease(&lease.id, expires, until).await? {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
-            "lease_revoked",
+            ApiCode::LeaseRevoked,
             "lease revoked (R-ID-3); log in again",
         ));
     }
@@ -422,7 +445,7 @@ async fn push(
     if req.records.len() > state.config.max_batch_records {
         return Err(Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
+            ApiCode::BatchTooLarge,
             format!(
                 "at most {} records per request",
                 state.config.max_batch_records
@@ -430,16 +453,22 @@ async fn push(
         ));
     }
     let pk_hex = lease.public_key.clone().unwrap_or_default();
-    let pk: [u8; 32] = hex::decode(&pk_hex)
+    let pk = keshi_protocol::ids::decode_hex::<32>(&pk_hex, "device key")
         .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Failure::from(StoreError::Corrupt("device key".into())))?;
+        .and_then(|b| keshi_protocol::sig::PublicKey::parse(&b).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                ApiCode::UnknownDevice,
+                "the enrolled device key is not acceptable (weak or corrupt); enrol again",
+            )
+        })?;
     let lock = state.device_lock(&lease.device_id);
     let _guard = lock.lock().await;
     let device = state.store.device(&lease.device_id).await?.ok_or_else(|| {
         Failure::new(
             StatusCode::FORBIDDEN,
-            "unknown_device",
+            ApiCode::UnknownDevice,
             "device not enrolled",
         )
     })?;
@@ -460,17 +489,17 @@ async fn push(
         .map_err(|_| {
             Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ApiCode::Internal,
                 "verifier failed",
             )
         })?
     };
     let mut refusal = verdict.refusal;
     if let Some(r) = refusal.as_mut() {
-        if r.code == ingest::keshi_platform_codes::Code::WrongDevice {
+        if r.code == keshi_protocol::codes::RefusalCode::WrongDevice {
             if let Some(dev) = r.device_id {
                 if state.store.device(&dev.to_hex()).await?.is_none() {
-                    r.code = ingest::keshi_platform_codes::Code::UnknownDevice;
+                    r.code = keshi_protocol::codes::RefusalCode::UnknownDevice;
                     r.message = format!(
                         "record signed by device {dev}, which the platform has never enrolled"
                     );
@@ -525,7 +554,7 @@ async fn push(
         .await?;
     if let Some(r) = refusal {
         tracing::warn!(device = %device.device_id, code = r.code.as_str(), seq = ?r.seq, "record refused and quarantined");
-        let mut f = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, r.code.as_str(), r.message);
+        let mut f = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, r.code.into(), r.message);
         f.body.seq = r.seq;
         f.body.acknowledged = Some(acknowledged);
         return Err(f);
@@ -541,7 +570,7 @@ async fn push(
 fn forbidden() -> Failure {
     Failure::new(
         StatusCode::FORBIDDEN,
-        "forbidden",
+        ApiCode::Forbidden,
         "this token cannot access another learner's data",
     )
 }
@@ -591,11 +620,11 @@ async fn put_capture(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let lease = authenticate(&state, &headers, Need::Upload).await?;
-    let bytes = body.map_err(|e| Failure::new(e.status(), "body_too_large", e.body_text()))?;
+    let bytes = body.map_err(|e| Failure::new(e.status(), ApiCode::BodyTooLarge, e.body_text()))?;
     if bytes.len() > state.config.max_capture_bytes {
         return Err(Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "capture_too_large",
+            ApiCode::CaptureTooLarge,
             format!(
                 "capture images are limited to {} bytes",
                 state.config.max_capture_bytes
@@ -610,14 +639,14 @@ async fn put_capture(
     if sniffed.is_none() || sniffed != Some(declared) {
         return Err(Failure::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_capture_type",
+            ApiCode::UnsupportedCaptureType,
             "capture images must be image/jpeg or image/png, and the bytes must match the type",
         ));
     }
     if Hash::of(&bytes).to_hex() != sha256.to_ascii_lowercase() {
         return Err(Failure::new(
             StatusCode::BAD_REQUEST,
-            "capture_hash_mismatch",
+            ApiCode::CaptureHashMismatch,
             "the body's SHA-256 is not the path's",
         ));
     }
@@ -634,14 +663,14 @@ async fn put_capture(
         .map_err(|_| {
             Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ApiCode::Internal,
                 "blob writer failed",
             )
         })?
         .map_err(|e| {
             Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
+                ApiCode::StorageUnavailable,
                 e.to_string(),
             )
         })?;
@@ -673,26 +702,26 @@ async fn get_capture(
                 .map_err(|_| {
                     Failure::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
+                        ApiCode::Internal,
                         "blob reader failed",
                     )
                 })?
                 .map_err(|e| {
                     Failure::new(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "storage_unavailable",
+                        ApiCode::StorageUnavailable,
                         e.to_string(),
                     )
                 })?
                 .ok_or_else(|| {
-                    Failure::new(StatusCode::NOT_FOUND, "not_found", "capture missing")
+                    Failure::new(StatusCode::NOT_FOUND, ApiCode::NotFound, "capture missing")
                 })?;
             Ok(([(header::CONTENT_TYPE, ct)], bytes).into_response())
         }
         Some(_) => Err(forbidden()),
         None => Err(Failure::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ApiCode::NotFound,
             "no such capture",
         )),
     }

@@ -2,9 +2,10 @@
 //! device (R-ST-6, R-SV-3). Pure: the caller loads the device head and the stored
 //! hashes, this module decides, the caller stores.
 //!
-//! Every record is checked with `player_core::record::{check_header,
-//! check_payload, verify_signature}` — the same functions the client's own
-//! verifier uses — against the chain position it must take. Signatures of the new
+//! Every record is checked with `keshi_protocol::record::{check_header,
+//! check_payload}` and the protocol's one strict signature rule
+//! (`keshi_protocol::sig`) — the same code the client's own verifier runs —
+//! against the chain position it must take. Signatures of the new
 //! records are verified in parallel after the (cheap) chain checks.
 //!
 //! Architecture invariant: records before the first refusal are accepted (they
@@ -13,61 +14,10 @@
 
 use std::collections::HashMap;
 
-use keshi_platform_codes::Code;
-use player_core::record::{
-    check_header, check_payload, verify_signature, DeviceId, Hash, Record, RecordError,
-};
-use player_core::sync::wire::WireRecord;
-
-/// Stable refusal codes (documented in `docs/platform-api.md`).
-pub mod keshi_platform_codes {
-    /// A record-level refusal code.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    #[non_exhaustive]
-    pub enum Code {
-        /// The record does not decode (hex, header layout, signature length).
-        MalformedRecord,
-        /// Header fields invalid (version, kind, seq 0).
-        BadHeader,
-        /// The stated hash is not SHA-256 of the header: edited header.
-        HashMismatch,
-        /// The record's seq is beyond the next one expected: records are missing.
-        SequenceGap,
-        /// The record's seq is below the expected one where no record is held.
-        Reordered,
-        /// Signed by another enrolled device than the lease's (replay).
-        WrongDevice,
-        /// Signed by a device the platform has never enrolled.
-        UnknownDevice,
-        /// `prev_hash` is not the hash of the record before it.
-        BrokenLink,
-        /// Payload length or SHA-256 differs from the header: edited payload.
-        PayloadMismatch,
-        /// Ed25519 signature does not verify with the enrolled key: forged.
-        BadSignature,
-        /// The platform holds a different record at this seq (fork / rewrite).
-        ConflictingRecord,
-    }
-
-    impl Code {
-        /// The wire code.
-        pub fn as_str(self) -> &'static str {
-            match self {
-                Code::MalformedRecord => "malformed_record",
-                Code::BadHeader => "bad_header",
-                Code::HashMismatch => "hash_mismatch",
-                Code::SequenceGap => "sequence_gap",
-                Code::Reordered => "reordered",
-                Code::WrongDevice => "wrong_device",
-                Code::UnknownDevice => "unknown_device",
-                Code::BrokenLink => "broken_link",
-                Code::PayloadMismatch => "payload_mismatch",
-                Code::BadSignature => "bad_signature",
-                Code::ConflictingRecord => "conflicting_record",
-            }
-        }
-    }
-}
+use keshi_protocol::codes::RefusalCode as Code;
+use keshi_protocol::record::{check_header, check_payload, DeviceId, Hash, Record, RecordError};
+use keshi_protocol::sig::PublicKey;
+use keshi_protocol::wire::WireRecord;
 
 /// A refused record.
 #[derive(Debug, Clone)]
@@ -97,17 +47,36 @@ pub struct Verdict {
     pub refusal: Option<Refusal>,
 }
 
-/// Decode the batch (malformed records stay as errors for [`check_batch`]).
-pub fn decode(records: &[WireRecord]) -> Vec<Result<Record, String>> {
+/// A record that does not decode: its refusal code and why.
+pub type DecodeError = (Code, String);
+
+/// Decode the batch (malformed records stay as errors for [`check_batch`]). A header
+/// that has the v1 layout but invalid fields (version, kind, seq 0) is `bad_header`;
+/// anything else that does not decode is `malformed_record`.
+pub fn decode(records: &[WireRecord]) -> Vec<Result<Record, DecodeError>> {
+    use keshi_protocol::record::HeaderError;
+    use keshi_protocol::wire::WireError;
     records
         .iter()
-        .map(|w| w.to_record().map_err(|e| e.to_string()))
+        .map(|w| {
+            w.to_record().map_err(|e| {
+                let code = match &e {
+                    WireError::Header(
+                        HeaderError::UnsupportedVersion { .. }
+                        | HeaderError::BadKind { .. }
+                        | HeaderError::ZeroSeq,
+                    ) => Code::BadHeader,
+                    _ => Code::MalformedRecord,
+                };
+                (code, e.to_string())
+            })
+        })
         .collect()
 }
 
 /// Seqs at or below `head_seq` that appear in the batch (their stored hashes are
 /// needed to tell duplicates from conflicts).
-pub fn seqs_to_compare(decoded: &[Result<Record, String>], head_seq: u64) -> Vec<u64> {
+pub fn seqs_to_compare(decoded: &[Result<Record, DecodeError>], head_seq: u64) -> Vec<u64> {
     decoded
         .iter()
         .filter_map(|r| r.as_ref().ok())
@@ -136,13 +105,13 @@ fn code_of(e: &RecordError) -> Code {
 /// head is `head` (`(0, ZERO)` when it holds nothing). `stored` maps the seqs of
 /// [`seqs_to_compare`] to the hashes the platform holds.
 pub fn check_batch(
-    public_key: &[u8; 32],
+    public_key: &PublicKey,
     head: (u64, Hash),
-    decoded: Vec<Result<Record, String>>,
+    decoded: Vec<Result<Record, DecodeError>>,
     wires: &[WireRecord],
     stored: &HashMap<u64, Hash>,
 ) -> Verdict {
-    let device = DeviceId::from_public_key(public_key);
+    let device = DeviceId::from_public_key(public_key.bytes());
     let mut v = Verdict::default();
     let (mut next_seq, mut prev) = (head.0 + 1, head.1);
     let refuse =
@@ -158,8 +127,8 @@ pub fn check_batch(
     for (i, (r, w)) in decoded.into_iter().zip(wires).enumerate() {
         let r = match r {
             Ok(r) => r,
-            Err(e) => {
-                v.refusal = refuse(i, Code::MalformedRecord, e, None, None);
+            Err((code, e)) => {
+                v.refusal = refuse(i, code, e, None, None);
                 break;
             }
         };
@@ -213,7 +182,7 @@ pub fn check_batch(
             &r.header,
             &header_bytes,
             &r.hash,
-            public_key,
+            public_key.bytes(),
             next_seq,
             &prev,
         )
@@ -245,8 +214,8 @@ pub fn check_batch(
 }
 
 /// Index of the first record whose signature does not verify.
-fn first_bad_signature(public_key: &[u8; 32], recs: &[(Record, WireRecord)]) -> Option<usize> {
-    let check = |r: &Record| verify_signature(public_key, &r.header.encode(), &r.signature);
+fn first_bad_signature(public_key: &PublicKey, recs: &[(Record, WireRecord)]) -> Option<usize> {
+    let check = |r: &Record| public_key.verify(&r.header.encode(), &r.signature);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if recs.len() < 64 || threads < 2 {
         return recs.iter().position(|(r, _)| !check(r));

@@ -5,7 +5,7 @@
 //! - Single-login leases (R-ID-3): a login revokes the learner's older leases;
 //!   heartbeats renew; a platform-signed offline lease bounds offline study.
 //! - Verified, idempotent ingest of signed study records ([`ingest`]) using
-//!   player-core's frozen record checks (R-ST-6); refusals get stable codes and
+//!   the protocol's frozen record checks (R-ST-6); refusals get stable codes and
 //!   are quarantined, never dropped (R-SV-3, R-SV-4).
 //! - Credit re-derived from signed segment records, with flags ([`credit`]).
 //! - Capture images by SHA-256 behind a [`blob::BlobStore`] (R-ST-3).
@@ -39,6 +39,17 @@ pub struct DeviceSummary {
     pub head_hash: Option<String>,
 }
 
+/// One course of a learner, as the platform re-derives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseProgress {
+    /// Credited seconds.
+    pub credited_seconds: f64,
+    /// Class hours completed.
+    pub class_hours_completed: u32,
+    /// Class hours the course offers.
+    pub class_hours_total: u32,
+}
+
 /// What the platform holds for one learner (`keshi-platform admin records`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -52,8 +63,13 @@ pub struct Summary {
     pub devices: Vec<DeviceSummary>,
     /// Credited seconds as the platform re-derived them.
     pub credited_seconds: f64,
-    /// Per course, seconds.
+    /// Class hours completed over all courses, re-derived by the shared fold
+    /// (credit reached, captures and quiz passed).
+    pub class_hours_completed: u32,
+    /// Per course, credited seconds.
     pub courses: std::collections::BTreeMap<String, f64>,
+    /// Per course: credited seconds and class hours completed / offered.
+    pub course_progress: std::collections::BTreeMap<String, CourseProgress>,
     /// Segment records considered.
     pub segments: u64,
     /// Findings about segments.
@@ -78,7 +94,7 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
             seq,
             kind,
             wall_ms,
-            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            payload,
         });
     }
     let leases: Vec<credit::LeaseWindow> = store
@@ -115,10 +131,29 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
         records: records.len() as u64,
         devices,
         credited_seconds: report.credited_ms as f64 / 1000.0,
+        class_hours_completed: report
+            .courses
+            .values()
+            .map(|c| c.class_hours_completed)
+            .sum(),
         courses: report
             .courses
             .iter()
-            .map(|(c, ms)| (c.clone(), *ms as f64 / 1000.0))
+            .map(|(c, p)| (c.clone(), p.credited_ms as f64 / 1000.0))
+            .collect(),
+        course_progress: report
+            .courses
+            .iter()
+            .map(|(c, p)| {
+                (
+                    c.clone(),
+                    CourseProgress {
+                        credited_seconds: p.credited_ms as f64 / 1000.0,
+                        class_hours_completed: p.class_hours_completed,
+                        class_hours_total: p.class_hours_total,
+                    },
+                )
+            })
             .collect(),
         segments: report.segments,
         flags: report.flags,

@@ -137,7 +137,7 @@ fn main() -> ExitCode {
 }
 
 fn now() -> i64 {
-    player_core::clock::wall_now_ms()
+    keshi_platform::api::wall_now_ms()
 }
 
 async fn institution_id(store: &Store, name_or_id: &str) -> Result<String> {
@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> Result<()> {
                 line["demo"] = serde_json::json!({
                     "institution": DEMO_INSTITUTION, "institution_id": inst,
                     "user": DEMO_USER, "password": DEMO_PASSWORD, "learner_id": learner,
-                    "course": player_core::demo::course_with(2, 2, 2).get("id").cloned(),
+                    "course": keshi_protocol::demo::course_with(2, 2, 2).get("id").cloned(),
                 });
             }
             println!("{line}");

@@ -7,8 +7,7 @@ mod common;
 
 use common::*;
 use keshi_platform::Config;
-use player_core::identity::DeviceKey;
-use player_core::record::Hash;
+use keshi_protocol::record::Hash;
 
 fn code(body: &serde_json::Value) -> &str {
     body["code"].as_str().unwrap_or("<no code>")

@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use player_core::identity::DeviceKey;
 use player_core::journal::Journal;
 use player_core::record::NewRecord;
-use player_core::verify::{verify_journal, verify_journal_with, SignatureCheck, VerifyOptions};
+use player_core::verify::{verify_journal, verify_journal_with, VerifyOptions};
 use serde_json::json;
 
 fn record(i: u64) -> NewRecord {
@@ -111,13 +111,13 @@ fn bench_verify(c: &mut Criterion, dir: &Path, key: &Arc<DeviceKey>) {
     let mut g = c.benchmark_group("verify");
     g.sample_size(10);
     g.throughput(Throughput::Elements(N));
-    g.bench_function("100k_batch", |b| b.iter(|| verify_journal(&path).unwrap()));
-    let ring = VerifyOptions {
-        signature_check: SignatureCheck::Single,
+    g.bench_function("100k_strict", |b| b.iter(|| verify_journal(&path).unwrap()));
+    let one = VerifyOptions {
+        threads: Some(1),
         ..VerifyOptions::default()
     };
-    g.bench_function("100k_ring_single", |b| {
-        b.iter(|| verify_journal_with(&path, &ring).unwrap())
+    g.bench_function("100k_strict_one_thread", |b| {
+        b.iter(|| verify_journal_with(&path, &one).unwrap())
     });
     g.finish();
 }

@@ -5,8 +5,7 @@
 
 use std::time::SystemTime;
 
-/// Milliseconds on a monotonic clock (a session's own origin).
-pub type MonoMs = u64;
+pub use keshi_protocol::time::{MonoMs, WallMs};
 
 /// A source of monotonic and wall time.
 pub trait Clock: Send + Sync {

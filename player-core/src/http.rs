@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
+use crate::codes::ApiCode;
 use crate::journal::{Journal, JournalError};
-use crate::sync::wire::{
+use crate::sync::{self, SyncStatus, Transport, TransportError};
+use crate::wire::{
     ApiError, HeartbeatResponse, LoginRequest, LoginResponse, PushRequest, PushResponse,
 };
-use crate::sync::{self, SyncStatus, Transport, TransportError};
 
 /// Why a login did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -95,8 +96,15 @@ impl HttpTransport {
             )));
         }
         let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
-            code: format!("http_{}", status.as_u16()),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            code: ApiCode::Unrecognised,
+            message: format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
             seq: None,
             acknowledged: None,
             retryable: false,
@@ -116,14 +124,14 @@ impl Transport for HttpTransport {
     }
 }
 
-/// Logs `user` in at `platform`, enrols this journal's device key, checks the
-/// platform's offline-lease signature and that the enrolled device is this journal's,
-/// and stores lease and token in the journal (R-ID-3).
-pub fn login(
-    journal: &mut Journal,
+/// Logs `user` in at `platform` with the device key `public_key` (network only: no
+/// journal is held while the request runs) and checks the answer: the platform's
+/// offline-lease signature and that the enrolled device is this key's.
+pub fn login_request(
     platform: &str,
     user: &str,
     password: &str,
+    public_key: &[u8; 32],
     timeout: Duration,
 ) -> Result<LoginResponse, LoginError> {
     let http = HttpTransport::new(platform, timeout)
@@ -131,7 +139,7 @@ pub fn login(
     let body = serde_json::to_vec(&LoginRequest {
         user: user.to_owned(),
         password: password.to_owned(),
-        public_key: hex::encode(journal.public_key()),
+        public_key: hex::encode(public_key),
     })
     .map_err(|e| LoginError::Unreachable(format!("encoding the request: {e}")))?;
     let lease: LoginResponse = match http.call("/v1/login", None, Some(body)) {
@@ -148,14 +156,23 @@ pub fn login(
             "the offline lease signature does not verify".into(),
         ));
     }
-    if lease.device_id != journal.device_id().to_hex() {
+    let device = crate::record::DeviceId::from_public_key(public_key);
+    if lease.device_id != device.to_hex() {
         return Err(LoginError::Untrusted(format!(
-            "the platform enrolled device {}, but this journal is device {}",
-            lease.device_id,
-            journal.device_id()
+            "the platform enrolled device {}, but this key is device {device}",
+            lease.device_id
         )));
     }
-    let lease_json = serde_json::to_string(&lease)
+    Ok(lease)
+}
+
+/// Stores a checked lease in the journal's `sync_state` (R-ID-3).
+pub fn store_login(
+    journal: &mut Journal,
+    platform: &str,
+    lease: &LoginResponse,
+) -> Result<(), LoginError> {
+    let lease_json = serde_json::to_string(lease)
         .map_err(|e| LoginError::Untrusted(format!("lease does not encode: {e}")))?;
     journal.set_sync_state(sync::KEY_TOKEN, &lease.token)?;
     journal.set_sync_state(sync::KEY_LEASE, &lease_json)?;
@@ -165,6 +182,19 @@ pub fn login(
     let ack = lease.acknowledged.min(journal.len());
     journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
     journal.set_sync_state(sync::KEY_STATUS, "logged_in")?;
+    Ok(())
+}
+
+/// [`login_request`] then [`store_login`] (the CLI, which holds the journal alone).
+pub fn login(
+    journal: &mut Journal,
+    platform: &str,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<LoginResponse, LoginError> {
+    let lease = login_request(platform, user, password, &journal.public_key(), timeout)?;
+    store_login(journal, platform, &lease)?;
     Ok(lease)
 }
 

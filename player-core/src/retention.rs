@@ -14,15 +14,14 @@
 //! younger than the retention period, and the snapshots just written. Run it
 //! between sessions (as `keshi sync --retain-days` does), not while one is open.
 
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use serde::Serialize;
-use serde_json::json;
 
+use crate::fact::{Fact, ProgressSnapshot};
+use crate::index::{KnownRules, ProgressIndex};
 use crate::journal::Journal;
-use crate::record::NewRecord;
-use crate::session::{progress_of_journal, SessionError};
+use crate::session::SessionError;
 use crate::sync;
 
 /// Record kind of a progress snapshot.
@@ -49,35 +48,30 @@ pub fn retain(
     let acked = sync::acknowledged(journal)?;
     let cutoff = now_wall_ms.saturating_sub(i64::try_from(keep_ms).unwrap_or(i64::MAX));
     let mut erasable = Vec::new();
-    let mut courses = BTreeSet::new();
+    // One pass: the progress of every course (as the records claim their rules) and
+    // the payloads that may go.
+    let mut index = ProgressIndex::new(KnownRules::default());
     journal.for_each_from(1, |r| {
-        if !r.payload_erased() {
-            if r.header.kind == "session_start" || r.header.kind == SNAPSHOT_KIND {
-                if let Ok(p) = r.payload_json() {
-                    if let Some(c) = p.get("course").and_then(|c| c.as_str()) {
-                        courses.insert(c.to_owned());
-                    }
-                }
-            }
-            if r.seq() <= acked && r.header.wall_ms < cutoff {
-                erasable.push(r.seq());
-            }
+        index.push(&r);
+        if !r.payload_erased() && r.seq() <= acked && r.header.wall_ms < cutoff {
+            erasable.push(r.seq());
         }
         ControlFlow::Continue(())
     })?;
     let Some(&up_to_seq) = erasable.last() else {
         return Ok(RetentionReport::default());
     };
-    let mut snapshots = Vec::new();
-    for course in &courses {
-        let progress = progress_of_journal(journal, course)?;
-        snapshots.push(NewRecord::new(
-            SNAPSHOT_KIND,
-            json!({ "course": course, "up_to_seq": up_to_seq, "progress": progress }),
-            now_wall_ms,
-            0,
-        ));
-    }
+    let snapshots: Vec<_> = index
+        .courses()
+        .map(|course| {
+            Fact::ProgressSnapshot(ProgressSnapshot {
+                course: course.to_owned(),
+                up_to_seq,
+                progress: index.progress(course),
+            })
+            .to_new_record(now_wall_ms, 0)
+        })
+        .collect();
     let n = snapshots.len() as u64;
     // Durable before anything is erased: a crash in between loses nothing.
     journal.append_batch(snapshots)?;

@@ -1,18 +1,20 @@
-//! A study session: the [`Player`] wired to the [`Journal`].
+//! A study session: the [`Player`] wired to the [`Journal`] and the
+//! [`ProgressIndex`].
 //!
 //! Every step's facts are appended (one durable group commit) *before* the caller
 //! sees the step's actions, so nothing the learner is told counted can be lost to a
-//! crash. On open, progress on the course is rebuilt by folding the journal (R-ST-2:
-//! resume at the breakpoint); the journal is the only state.
-
-use std::ops::ControlFlow;
+//! crash; the records appended are folded into the index at once. On open, progress
+//! on the course comes from the index, i.e. from folding the journal (R-ST-2: resume
+//! at the breakpoint); the journal is the only state.
 
 use rand_chacha::ChaCha20Rng;
 
 use crate::clock::MonoMs;
-use crate::journal::{Journal, JournalError};
+use crate::fold::Progress;
+use crate::index::{KnownRules, ProgressIndex};
+use crate::journal::{Journal, JournalError, Records};
 use crate::manifest::{Course, ManifestError};
-use crate::playback::{Action, Input, Player, Progress, Step};
+use crate::playback::{Action, Input, Player, Step};
 use crate::policy::Policy;
 use crate::record::{NewRecord, Record};
 
@@ -26,14 +28,6 @@ pub enum SessionError {
     /// The course does not fit the policy.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    /// A record's payload is not JSON.
-    #[error("study journal: record {seq} has an unreadable payload: {reason}")]
-    BadPayload {
-        /// The record.
-        seq: u64,
-        /// Why.
-        reason: String,
-    },
     /// An earlier append failed; the session must be reopened from the journal.
     #[error(
         "the session stopped after a journal failure; reopen it to resume from what was recorded"
@@ -41,21 +35,42 @@ pub enum SessionError {
     Poisoned,
 }
 
+/// How the page drives the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// A live player (the app): it reports the position every second, so credit
+    /// stops when no report came for `report_timeout_ms` (a video that never loads
+    /// or stalls, a page that only says "play", earns nothing).
+    Live {
+        /// Longest gap between position reports that still counts.
+        report_timeout_ms: u64,
+    },
+    /// A scripted replay (`keshi simulate`): sparse reports, the 1.0x model between.
+    Replay,
+}
+
 /// A running session. See the module docs.
 #[derive(Debug)]
 pub struct Session {
     player: Player,
     journal: Journal,
+    index: ProgressIndex,
     wall_origin_ms: i64,
     written: u64,
     poisoned: bool,
     credited_at_open_ms: u64,
 }
 
+/// The rules of `course` under `policy`, for an index that knows no other course.
+pub fn rules_of(course: &Course, policy: &Policy) -> KnownRules {
+    KnownRules::default().with(&course.id, course.hour_rules(policy))
+}
+
 impl Session {
-    /// Opens a session on `course` under `policy`, continuing what `journal` holds.
-    /// `wall_origin_ms` is the wall time at monotonic 0 (records carry both clocks).
-    /// Returns the session and the actions that open it (e.g. resume position).
+    /// Opens a replay session on `course` under `policy`, continuing what `journal`
+    /// holds (folded here in one pass). `wall_origin_ms` is the wall time at
+    /// monotonic 0 (records carry both clocks). Returns the session and the actions
+    /// that open it (e.g. resume position).
     pub fn open(
         journal: Journal,
         course: &Course,
@@ -63,13 +78,41 @@ impl Session {
         rng: ChaCha20Rng,
         wall_origin_ms: i64,
     ) -> Result<(Session, Vec<Action>), SessionError> {
+        let index = ProgressIndex::build(&journal, rules_of(course, policy))?;
+        Session::open_with(
+            journal,
+            index,
+            course,
+            policy,
+            rng,
+            wall_origin_ms,
+            SessionMode::Replay,
+        )
+    }
+
+    /// Opens a session with an index already folded from `journal` (the app keeps
+    /// one) and a mode.
+    pub fn open_with(
+        journal: Journal,
+        mut index: ProgressIndex,
+        course: &Course,
+        policy: &Policy,
+        rng: ChaCha20Rng,
+        wall_origin_ms: i64,
+        mode: SessionMode,
+    ) -> Result<(Session, Vec<Action>), SessionError> {
         course.check_against(policy)?;
-        let progress = progress_of_journal(&journal, &course.id)?;
+        index.learn(&course.id, course.hour_rules(policy));
+        let progress = index.progress(&course.id);
         let credited_at_open_ms = progress.credited_ms();
-        let (player, step) = Player::start(course, policy, progress, rng, 0);
+        let (mut player, step) = Player::start(course, policy, progress, rng, 0);
+        if let SessionMode::Live { report_timeout_ms } = mode {
+            player.require_reports(Some(report_timeout_ms));
+        }
         let mut s = Session {
             player,
             journal,
+            index,
             wall_origin_ms,
             written: 0,
             poisoned: false,
@@ -89,35 +132,42 @@ impl Session {
         self.commit(step)
     }
 
-    fn commit(&mut self, step: Step) -> Result<Vec<Action>, SessionError> {
-        if !step.facts.is_empty() {
-            let batch: Vec<NewRecord> = step
-                .facts
-                .into_iter()
-                .map(|f| {
-                    NewRecord::new(
-                        f.kind,
-                        f.payload,
-                        self.wall_origin_ms.saturating_add(f.at as i64),
-                        f.at,
-                    )
-                })
-                .collect();
-            let n = batch.len() as u64;
-            if let Err(e) = self.journal.append_batch(batch) {
+    fn append(&mut self, batch: Vec<NewRecord>) -> Result<(), SessionError> {
+        let n = batch.len() as u64;
+        match self.journal.append_batch(batch) {
+            Ok(records) => {
+                self.index.extend(&records);
+                self.written += n;
+                Ok(())
+            }
+            Err(e) => {
                 // The player is now ahead of the journal: stop rather than diverge.
                 self.poisoned = true;
                 tracing::error!(error = %e, "journal append failed; session stopped");
-                return Err(e.into());
+                Err(e.into())
             }
-            self.written += n;
+        }
+    }
+
+    fn commit(&mut self, step: Step) -> Result<Vec<Action>, SessionError> {
+        if !step.facts.is_empty() {
+            let origin = self.wall_origin_ms;
+            let batch = step
+                .facts
+                .iter()
+                .map(|f| {
+                    let wall = origin.saturating_add(i64::try_from(f.at).unwrap_or(i64::MAX));
+                    f.fact.to_new_record(wall, f.at)
+                })
+                .collect();
+            self.append(batch)?;
         }
         Ok(step.actions)
     }
 
     /// Journals a fact the shell observed beside the player's own: the details of a
-    /// capture (faces, liveness, camera), a client event. Progress ignores kinds it
-    /// does not know, so notes never change what counts (R-ST-6: the record of the
+    /// capture (faces, liveness, camera), a client event. The fold ignores kinds that
+    /// do not count, so notes never change what counts (R-ST-6: the record of the
     /// learning process is complete).
     pub fn note(
         &mut self,
@@ -128,18 +178,16 @@ impl Session {
         if self.poisoned {
             return Err(SessionError::Poisoned);
         }
-        let rec = NewRecord::new(
-            kind,
-            payload,
-            self.wall_origin_ms.saturating_add(now as i64),
-            now,
-        );
-        if let Err(e) = self.journal.append_batch(vec![rec]) {
-            self.poisoned = true;
-            return Err(e.into());
-        }
-        self.written += 1;
-        Ok(())
+        let wall = self
+            .wall_origin_ms
+            .saturating_add(i64::try_from(now).unwrap_or(i64::MAX));
+        self.append(vec![NewRecord::new(kind, payload, wall, now)])
+    }
+
+    /// Ends the session and gives the journal and the index back (after
+    /// `Input::Close`).
+    pub fn into_parts(self) -> (Journal, ProgressIndex) {
+        (self.journal, self.index)
     }
 
     /// Ends the session and gives the journal back (after `Input::Close`).
@@ -162,6 +210,11 @@ impl Session {
         &self.journal
     }
 
+    /// The progress index (kept current with every append).
+    pub fn index(&self) -> &ProgressIndex {
+        &self.index
+    }
+
     /// Credited ms on the course when the session opened.
     pub fn credited_at_open_ms(&self) -> u64 {
         self.credited_at_open_ms
@@ -173,95 +226,18 @@ impl Session {
     }
 }
 
-/// Folds journal records into the progress on one course: only records of sessions
-/// that were opened on `course_id` count.
+/// Folds records into the progress on one course: only records of sessions that
+/// were opened on `course_id` count (rules as the records claim them).
 pub fn progress_of<'a>(
     records: impl Iterator<Item = &'a Record>,
     course_id: &str,
 ) -> Result<Progress, SessionError> {
-    let mut fold = Fold::new(course_id);
-    for r in records {
-        if fold.push(r).is_break() {
-            break;
-        }
-    }
-    fold.finish()
+    let mut index = ProgressIndex::new(KnownRules::default());
+    index.extend(records);
+    Ok(index.progress(course_id))
 }
 
 /// [`progress_of`] over a whole journal, streaming.
-pub fn progress_of_journal(journal: &Journal, course_id: &str) -> Result<Progress, SessionError> {
-    let mut fold = Fold::new(course_id);
-    journal.for_each_from(1, |r| fold.push(&r))?;
-    fold.finish()
-}
-
-/// Streaming form of [`progress_of`].
-struct Fold<'c> {
-    course_id: &'c str,
-    progress: Progress,
-    active: bool,
-    error: Option<SessionError>,
-}
-
-impl<'c> Fold<'c> {
-    fn new(course_id: &'c str) -> Self {
-        Fold {
-            course_id,
-            progress: Progress::default(),
-            active: false,
-            error: None,
-        }
-    }
-
-    fn push(&mut self, r: &Record) -> ControlFlow<()> {
-        if r.payload_erased() {
-            return ControlFlow::Continue(());
-        }
-        let payload = match r.payload_json() {
-            Ok(p) => p,
-            Err(e) => {
-                self.error = Some(SessionError::BadPayload {
-                    seq: r.seq(),
-                    reason: e.to_string(),
-                });
-                return ControlFlow::Break(());
-            }
-        };
-        let kind = r.header.kind.as_str();
-        if kind == crate::retention::SNAPSHOT_KIND {
-            // A signed snapshot supersedes everything folded so far for its course.
-            if payload.get("course").and_then(|c| c.as_str()) == Some(self.course_id) {
-                match payload
-                    .get("progress")
-                    .cloned()
-                    .map(serde_json::from_value::<Progress>)
-                {
-                    Some(Ok(p)) => self.progress = p,
-                    _ => {
-                        self.error = Some(SessionError::BadPayload {
-                            seq: r.seq(),
-                            reason: "progress snapshot without a readable `progress`".into(),
-                        });
-                        return ControlFlow::Break(());
-                    }
-                }
-            }
-            self.active = false;
-            return ControlFlow::Continue(());
-        }
-        if kind == "session_start" {
-            self.active = payload.get("course").and_then(|c| c.as_str()) == Some(self.course_id);
-        }
-        if self.active {
-            self.progress.apply(kind, &payload);
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn finish(self) -> Result<Progress, SessionError> {
-        match self.error {
-            Some(e) => Err(e),
-            None => Ok(self.progress),
-        }
-    }
+pub fn progress_of_journal(journal: &Records, course_id: &str) -> Result<Progress, SessionError> {
+    Ok(ProgressIndex::build(journal, KnownRules::default())?.progress(course_id))
 }

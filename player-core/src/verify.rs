@@ -16,15 +16,11 @@
 //! then be detected locally; the platform's acknowledged sequence covers it.
 //!
 //! Signatures are checked off the reading thread, in chunks of 1,024, on all
-//! cores, with a same-key batch equation on curve25519-dalek
-//! (`batch_verify_same_key`, about five times ring's one-at-a-time rate here;
-//! see BENCHMARKS.md). A chunk that fails the batch check is re-checked
-//! one signature at a time with ring, so the first bad record is named exactly and
-//! a record fails verification exactly when ring's strict check rejects it, except
-//! for one documented corner: a batch accepts a signature whose R carries a
-//! small-order component that ring's cofactorless check would reject. Only the
-//! holder of the device key can produce such a signature, and the platform's
-//! [`crate::record::check_record`] (ring) rejects it on upload.
+//! cores, each one alone under the protocol's one strict rule
+//! ([`keshi_protocol::sig`]: the rule the platform applies on upload, so a journal
+//! that verifies here is never refused upstream for its signatures). There is no
+//! batch verification: a cofactored batch accepts signatures the strict rule
+//! refuses (see `keshi_protocol::sig`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,24 +30,13 @@ use serde::Serialize;
 
 use crate::journal::{head_checkpoint_path, JournalError, JournalReader};
 use crate::record::{
-    check_header, check_payload, verify_signature, CheckpointError, DeviceId, Hash, HeadCheckpoint,
-    RecordError, RecordHeader,
+    check_header, check_payload, CheckpointError, DeviceId, Hash, HeadCheckpoint, RecordError,
+    RecordHeader,
 };
+use keshi_protocol::sig::{KeyError, PublicKey};
 
 /// Records per signature-verification chunk.
 const CHUNK: usize = 1024;
-
-/// How signatures are verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum SignatureCheck {
-    /// Same-key batch verification (curve25519-dalek), falling back to ring per
-    /// signature to name the first bad record.
-    #[default]
-    Batch,
-    /// ring, one signature at a time.
-    Single,
-}
 
 /// Options of [`verify_journal_with`].
 #[derive(Debug, Clone, Default)]
@@ -61,8 +46,6 @@ pub struct VerifyOptions {
     pub expected_public_key: Option<[u8; 32]>,
     /// Signature-checking threads; `None` uses every core.
     pub threads: Option<usize>,
-    /// Verification method.
-    pub signature_check: SignatureCheck,
 }
 
 /// What the head checkpoint file said.
@@ -124,6 +107,15 @@ pub enum VerifyError {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The journal's key is not one any signature can be trusted under (small order,
+    /// non-canonical): the strict rule refuses it.
+    #[error("journal of device {device_id} has an unacceptable public key: {reason}")]
+    WeakKey {
+        /// The journal's device.
+        device_id: DeviceId,
+        /// Why.
+        reason: KeyError,
     },
     /// The journal's key is not the expected (enrolled) key.
     #[error("journal belongs to device {found}, expected device {expected}")]
@@ -268,100 +260,18 @@ impl Chunk {
     }
 
     /// The first job whose signature does not verify, if any.
-    fn first_bad(&self, public_key: &[u8; 32], method: SignatureCheck) -> Option<(u64, i64)> {
-        if method == SignatureCheck::Batch && self.batch_ok(public_key) {
-            return None;
-        }
+    fn first_bad(&self, key: &PublicKey) -> Option<(u64, i64)> {
         self.jobs
             .iter()
-            .find(|j| !verify_signature(public_key, self.msg(j), &j.signature))
+            .find(|j| !key.verify(self.msg(j), &j.signature))
             .map(|j| (j.seq, j.rowid))
     }
-
-    fn batch_ok(&self, public_key: &[u8; 32]) -> bool {
-        let msgs: Vec<(&[u8], &[u8; 64])> = self
-            .jobs
-            .iter()
-            .map(|j| (self.msg(j), &j.signature))
-            .collect();
-        batch_verify_same_key(public_key, &msgs)
-    }
-}
-
-/// Batch-verify Ed25519 signatures that all use one public key `A`.
-///
-/// With random 128-bit `z_i`, accepts iff
-/// `[8]( Σ z_i·R_i + (Σ z_i·h_i)·A − (Σ z_i·s_i)·B ) = 0`, where
-/// `h_i = SHA-512(R_i | A | M_i) mod l`: the cofactored batch equation of
-/// ed25519-dalek's `verify_batch`, with the `n` terms in `A` folded into one
-/// because every record of a journal has the same key. That halves the
-/// multiscalar multiplication (n + 2 points instead of 2n + 1).
-///
-/// Rejects (so the caller re-checks one by one) a non-canonical `s`, an `R` or
-/// `A` that does not decompress, a small-order `A`, and any failure of the
-/// random generator. A forged or edited signature passes with probability
-/// about 2^-128.
-pub(crate) fn batch_verify_same_key(public_key: &[u8; 32], items: &[(&[u8], &[u8; 64])]) -> bool {
-    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-    use curve25519_dalek::scalar::Scalar;
-    use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
-    use ring::rand::SecureRandom;
-
-    let Some(a) = CompressedEdwardsY(*public_key).decompress() else {
-        return false;
-    };
-    if a.is_small_order() {
-        return false;
-    }
-    let n = items.len();
-    let mut z_bytes = vec![0u8; 16 * n];
-    if ring::rand::SystemRandom::new().fill(&mut z_bytes).is_err() {
-        return false;
-    }
-    let mut scalars = Vec::with_capacity(n + 2);
-    let mut points = Vec::with_capacity(n + 2);
-    let mut sum_zs = Scalar::ZERO;
-    let mut sum_zh = Scalar::ZERO;
-    for ((msg, sig), z) in items.iter().zip(z_bytes.chunks_exact(16)) {
-        let mut r_bytes = [0u8; 32];
-        r_bytes.copy_from_slice(&sig[..32]);
-        let mut s_bytes = [0u8; 32];
-        s_bytes.copy_from_slice(&sig[32..]);
-        let Some(r) = CompressedEdwardsY(r_bytes).decompress() else {
-            return false;
-        };
-        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-            return false;
-        };
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA512);
-        ctx.update(&r_bytes);
-        ctx.update(public_key);
-        ctx.update(msg);
-        let mut wide = [0u8; 64];
-        wide.copy_from_slice(ctx.finish().as_ref());
-        let h = Scalar::from_bytes_mod_order_wide(&wide);
-        let mut z_wide = [0u8; 32];
-        z_wide[..16].copy_from_slice(z);
-        let z = Scalar::from_bytes_mod_order(z_wide);
-        sum_zs += z * s;
-        sum_zh += z * h;
-        scalars.push(z);
-        points.push(r);
-    }
-    scalars.push(-sum_zs);
-    points.push(ED25519_BASEPOINT_POINT);
-    scalars.push(sum_zh);
-    points.push(a);
-    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
-        .mul_by_cofactor()
-        .is_identity()
 }
 
 /// Checks signatures of chunks on worker threads; remembers the first bad one.
 struct SigPool<'a> {
     sender: Option<mpsc::SyncSender<Chunk>>,
-    inline: Option<(&'a [u8; 32], SignatureCheck)>,
+    inline: Option<&'a PublicKey>,
     first_bad: &'a Mutex<Option<(u64, i64)>>,
     failed: &'a AtomicBool,
 }
@@ -377,8 +287,8 @@ impl SigPool<'_> {
                 // after a worker panicked; the scope then re-raises that panic.
                 let _ = tx.send(chunk);
             }
-            (None, Some((pk, method))) => {
-                if let Some(bad) = chunk.first_bad(pk, method) {
+            (None, Some(key)) => {
+                if let Some(bad) = chunk.first_bad(key) {
                     record_bad(self.first_bad, self.failed, bad);
                 }
             }
@@ -423,6 +333,8 @@ pub fn verify_journal_with(
             });
         }
     }
+    let key = PublicKey::parse(&public_key)
+        .map_err(|reason| VerifyError::WeakKey { device_id, reason })?;
     let cp_path = head_checkpoint_path(path);
     let checkpoint = read_checkpoint(&cp_path, &public_key)?;
 
@@ -430,7 +342,6 @@ pub fn verify_journal_with(
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let method = options.signature_check;
     let first_bad = Mutex::new(None);
     let failed = AtomicBool::new(false);
     let mut walk = Walk {
@@ -444,7 +355,7 @@ pub fn verify_journal_with(
     let structural: Result<(), VerifyError> = if threads == 1 {
         let pool = SigPool {
             sender: None,
-            inline: Some((&public_key, method)),
+            inline: Some(&key),
             first_bad: &first_bad,
             failed: &failed,
         };
@@ -455,14 +366,14 @@ pub fn verify_journal_with(
         std::thread::scope(|s| {
             for _ in 0..threads {
                 let rx = &rx;
-                let (first_bad, failed, pk) = (&first_bad, &failed, &public_key);
+                let (first_bad, failed, key) = (&first_bad, &failed, &key);
                 s.spawn(move || loop {
                     let next = match rx.lock() {
                         Ok(guard) => guard.recv(),
                         Err(poisoned) => poisoned.into_inner().recv(),
                     };
                     let Ok(chunk) = next else { break };
-                    if let Some(bad) = chunk.first_bad(pk, method) {
+                    if let Some(bad) = chunk.first_bad(key) {
                         record_bad(first_bad, failed, bad);
                     }
                 });
@@ -788,78 +699,4 @@ fn check_row(
     walk.prev = hash;
     walk.expected_seq = seq + 1;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::batch_verify_same_key;
-    use crate::identity::DeviceKey;
-    use crate::record::Signer;
-
-    fn signed(n: usize) -> (DeviceKey, Vec<Vec<u8>>, Vec<[u8; 64]>) {
-        let key = DeviceKey::generate().unwrap();
-        let msgs: Vec<Vec<u8>> = (0..n)
-            .map(|i| format!("message {i}").into_bytes())
-            .collect();
-        let sigs = msgs.iter().map(|m| key.sign(m)).collect();
-        (key, msgs, sigs)
-    }
-
-    fn items<'a>(msgs: &'a [Vec<u8>], sigs: &'a [[u8; 64]]) -> Vec<(&'a [u8], &'a [u8; 64])> {
-        msgs.iter().map(Vec::as_slice).zip(sigs.iter()).collect()
-    }
-
-    #[test]
-    fn batch_accepts_valid_and_rejects_any_edit() {
-        let (key, msgs, sigs) = signed(40);
-        let pk = key.public_key();
-        assert!(batch_verify_same_key(&pk, &items(&msgs, &sigs)));
-        assert!(batch_verify_same_key(&pk, &[]));
-        for i in [0, 17, 39] {
-            for byte in [0, 31, 32, 63] {
-                let mut bad = sigs.clone();
-                bad[i][byte] ^= 0x04;
-                assert!(
-                    !batch_verify_same_key(&pk, &items(&msgs, &bad)),
-                    "sig {i} byte {byte}"
-                );
-            }
-            let mut bad_msgs = msgs.clone();
-            bad_msgs[i].push(b'!');
-            assert!(!batch_verify_same_key(&pk, &items(&bad_msgs, &sigs)));
-        }
-        // Two signatures swapped between messages.
-        let mut swapped = sigs.clone();
-        swapped.swap(3, 4);
-        assert!(!batch_verify_same_key(&pk, &items(&msgs, &swapped)));
-        // Another key.
-        let other = DeviceKey::generate().unwrap();
-        assert!(!batch_verify_same_key(
-            &other.public_key(),
-            &items(&msgs, &sigs)
-        ));
-    }
-
-    #[test]
-    fn batch_rejects_non_canonical_s() {
-        let (key, msgs, sigs) = signed(3);
-        let mut bad = sigs.clone();
-        // s + l (l = 2^252 + 27742317777372353535851937790883648493) is non-canonical.
-        const L: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-        ];
-        let mut carry = 0u16;
-        for k in 0..32 {
-            let v = u16::from(bad[1][32 + k]) + u16::from(L[k]) + carry;
-            bad[1][32 + k] = v as u8;
-            carry = v >> 8;
-        }
-        if carry == 0 {
-            assert!(!batch_verify_same_key(
-                &key.public_key(),
-                &items(&msgs, &bad)
-            ));
-        }
-    }
 }

@@ -9,8 +9,8 @@ use player_core::identity::DeviceKey;
 use player_core::journal::{head_checkpoint_path, Journal};
 use player_core::record::{NewRecord, RecordError};
 use player_core::verify::{
-    verify_journal, verify_journal_expecting, verify_journal_with, CheckpointStatus,
-    SignatureCheck, VerifyError, VerifyOptions,
+    verify_journal, verify_journal_expecting, verify_journal_with, CheckpointStatus, VerifyError,
+    VerifyOptions,
 };
 use proptest::prelude::*;
 use rusqlite::{params, Connection};
@@ -150,14 +150,11 @@ fn pristine_journal_verifies() {
     assert_eq!(report.head_hash, reader.head().map(|h| h.1));
     verify_journal_expecting(&db, &f.key.public_key()).unwrap();
     for threads in [1, 2, 3] {
-        for check in [SignatureCheck::Batch, SignatureCheck::Single] {
-            let opts = VerifyOptions {
-                threads: Some(threads),
-                signature_check: check,
-                ..VerifyOptions::default()
-            };
-            assert_eq!(verify_journal_with(&db, &opts).unwrap().records, N);
-        }
+        let opts = VerifyOptions {
+            threads: Some(threads),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(verify_journal_with(&db, &opts).unwrap().records, N);
     }
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["head_checkpoint"]["status"], "matches");

@@ -67,3 +67,54 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The journal is the state: folding the facts a session emitted (the fold the
+    /// platform and a restarted client run) gives exactly the progress the live
+    /// player holds, whatever the UI sent.
+    #[test]
+    fn folding_the_emitted_facts_gives_the_live_progress(
+        steps in proptest::collection::vec((0u64..400_000, input()), 1..120),
+        seed in any::<u64>(),
+        resume_after in 0usize..120,
+    ) {
+        use player_core::fold::{DeviceEvidence, StreamFold};
+        use player_core::index::KnownRules;
+        let text = serde_json::to_string(&demo::course(2)).unwrap();
+        let course = Course::parse(std::path::Path::new("demo.json"), &text).unwrap();
+        let policy = Policy::by_id("shanxi").unwrap();
+        let rules = KnownRules::default().with(&course.id, course.hour_rules(&policy));
+        let mut fold = StreamFold::new(true);
+        let mut seq = 0u64;
+        let mut absorb = |fold: &mut StreamFold, step: player_core::playback::Step| {
+            for f in step.facts {
+                seq += 1;
+                fold.push_fact(seq, &f.fact, &rules, &DeviceEvidence);
+            }
+        };
+        // Two sessions: the second resumes from the fold of the first.
+        let (first, rest) = steps.split_at(resume_after.min(steps.len()));
+        let mut progress = Progress::default();
+        for (i, part) in [first, rest].into_iter().enumerate() {
+            let (mut p, step) = Player::start(
+                &course, &policy, progress.clone(), ChaCha20Rng::seed_from_u64(seed ^ i as u64), 0);
+            absorb(&mut fold, step);
+            let mut now = 0u64;
+            for (dt, inp) in part {
+                now += dt;
+                let step = p.handle(now, inp.clone());
+                absorb(&mut fold, step);
+            }
+            let step = p.handle(now, Input::Close);
+            absorb(&mut fold, step);
+            let folded = fold.course(&course.id).map(|c| c.progress.clone()).unwrap_or_default();
+            prop_assert_eq!(&folded, p.progress());
+            prop_assert!(fold.course(&course.id).is_none_or(|c| c.anomalies.is_empty()),
+                "the player's own segments are never refused: {:?}",
+                fold.course(&course.id).map(|c| &c.anomalies));
+            progress = folded;
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use player_core::demo;
 use player_core::manifest::Course;
-use player_core::playback::{Action, Input, Player, Progress};
+use player_core::playback::{Action, Input, NotCounting, Player, Progress};
 use player_core::policy::Policy;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -31,7 +31,7 @@ fn play_without_reports_credits_only_up_to_the_timeout() {
     assert_eq!(p.progress().credited_ms(), 5_000);
     assert!(!p.crediting());
     assert!(step.actions.contains(&Action::NotCounting {
-        reason: "no_progress"
+        reason: NotCounting::NoProgress
     }));
     // Off (scripted replays): the 1.0x model credits between sparse reports.
     let mut p = player(None);

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppCode, AppError, AppResult};
 
 /// Brand settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,22 +31,26 @@ impl Brand {
             Some(p) => {
                 let text = std::fs::read_to_string(&p).map_err(|e| {
                     AppError::new(
-                        "brand_invalid",
+                        AppCode::BrandInvalid,
                         format!("cannot read {}: {e}", p.to_string_lossy()),
                     )
                 })?;
                 serde_json::from_str(&text).map_err(|e| {
-                    AppError::new("brand_invalid", format!("{}: {e}", p.to_string_lossy()))
+                    AppError::new(
+                        AppCode::BrandInvalid,
+                        format!("{}: {e}", p.to_string_lossy()),
+                    )
                 })?
             }
-            None => serde_json::from_str(DEFAULT)
-                .map_err(|e| AppError::new("brand_invalid", format!("embedded brand: {e}")))?,
+            None => serde_json::from_str(DEFAULT).map_err(|e| {
+                AppError::new(AppCode::BrandInvalid, format!("embedded brand: {e}"))
+            })?,
         };
         if let Ok(url) = std::env::var("KESHI_PLATFORM_URL") {
             brand.platform_url = url;
         }
         player_core::policy::Policy::by_id(&brand.profile)
-            .map_err(|e| AppError::new("brand_invalid", e.to_string()))?;
+            .map_err(|e| AppError::new(AppCode::BrandInvalid, e.to_string()))?;
         Ok(brand)
     }
 }

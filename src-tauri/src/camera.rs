@@ -16,8 +16,8 @@ use capture::blob::BlobStore;
 use capture::source::FrameSource;
 use capture::{CaptureError, CaptureResult, Capturer, Challenge, SnapshotMeta};
 
-use crate::error::{AppError, AppResult};
-use crate::view::CameraStatus;
+use crate::error::{AppCode, AppError, AppResult};
+use player_core::study::view::CameraStatus;
 
 /// Closes the camera after this long without requests.
 const IDLE_CLOSE: Duration = Duration::from_secs(8);
@@ -50,12 +50,12 @@ trait Provider {
 impl Camera {
     /// Starts the camera thread. Photos go to `blobs`.
     pub fn start(blobs: BlobStore) -> AppResult<Camera> {
-        let capturer = Capturer::with_defaults()?;
+        let capturer = Capturer::with_defaults().map_err(crate::error::from_capture)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("keshi-camera".into())
             .spawn(move || worker(rx, capturer, blobs, provider()))
-            .map_err(|e| AppError::new("camera_failed", e.to_string()))?;
+            .map_err(|e| AppError::new(AppCode::CameraFailed, e.to_string()))?;
         Ok(Camera { tx })
     }
 
@@ -63,9 +63,9 @@ impl Camera {
         let (reply, rx) = mpsc::channel();
         self.tx
             .send(make(reply))
-            .map_err(|_| AppError::new("camera_failed", "the camera thread stopped"))?;
+            .map_err(|_| AppError::new(AppCode::CameraFailed, "the camera thread stopped"))?;
         rx.recv()
-            .map_err(|_| AppError::new("camera_failed", "the camera thread stopped"))
+            .map_err(|_| AppError::new(AppCode::CameraFailed, "the camera thread stopped"))
     }
 
     /// Is there a camera?
@@ -115,10 +115,10 @@ fn worker(
             Request::Preview(reply) => {
                 let r = (|| {
                     if open.is_none() || !provider.reusable() {
-                        open = Some(provider.open(None)?);
+                        open = Some(provider.open(None).map_err(crate::error::from_capture)?);
                     }
                     let src = open.as_mut().expect("opened above");
-                    let frame = src.next_frame()?;
+                    let frame = src.next_frame().map_err(crate::error::from_capture)?;
                     preview_jpeg(&frame.rgb)
                 })();
                 if r.is_err() {
@@ -133,10 +133,16 @@ fn worker(
             } => {
                 let r = (|| {
                     if open.is_none() || !provider.reusable() {
-                        open = Some(provider.open(challenge)?);
+                        open = Some(
+                            provider
+                                .open(challenge)
+                                .map_err(crate::error::from_capture)?,
+                        );
                     }
                     let src = open.as_mut().expect("opened above");
-                    Ok(capturer.capture(src.as_mut(), challenge, &meta, &blobs)?)
+                    capturer
+                        .capture(src.as_mut(), challenge, &meta, &blobs)
+                        .map_err(crate::error::from_capture)
                 })();
                 if !provider.reusable() {
                     open = None;
@@ -159,7 +165,7 @@ fn preview_jpeg(rgb: &image::RgbImage) -> AppResult<Vec<u8>> {
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(small)
         .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg)
-        .map_err(|e| AppError::new("camera_failed", e.to_string()))?;
+        .map_err(|e| AppError::new(AppCode::CameraFailed, e.to_string()))?;
     Ok(out)
 }
 
@@ -171,7 +177,7 @@ fn status_from_error(e: &CaptureError) -> CameraStatus {
     CameraStatus {
         available: false,
         devices: Vec::new(),
-        error_code: Some(kind.code().to_owned()),
+        error_code: Some(crate::error::camera_code(kind).into()),
         error_zh: Some(kind.text_zh().to_owned()),
         error_en: Some(kind.text_en().to_owned()),
     }
@@ -233,7 +239,7 @@ mod desktop {
     use capture::{CaptureError, Challenge};
 
     use super::{status_from_error, Provider};
-    use crate::view::CameraStatus;
+    use player_core::study::view::CameraStatus;
 
     pub(super) struct Desktop;
 
@@ -285,7 +291,7 @@ mod acted {
     use capture::{CaptureError, Challenge};
 
     use super::Provider;
-    use crate::view::CameraStatus;
+    use player_core::study::view::CameraStatus;
 
     pub(super) struct Acted {
         pub(super) control: PathBuf,

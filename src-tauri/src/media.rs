@@ -9,34 +9,13 @@ use std::path::PathBuf;
 
 use tauri::http::{header, Response, StatusCode};
 
-use crate::courses::CourseStore;
+use player_core::courses::CourseStore;
+use player_core::study::AppCode;
 
 /// Scheme name.
-pub const SCHEME: &str = "keshi-media";
+pub const SCHEME: &str = player_core::study::MEDIA_SCHEME;
 /// Largest answer to an open-ended range request.
 const MAX_CHUNK: u64 = 4 << 20;
-
-/// The URL of a lesson as the web view must load it.
-pub fn lesson_url(course_id: &str, lesson_id: &str) -> String {
-    let base = if cfg!(any(windows, target_os = "android")) {
-        format!("http://{SCHEME}.localhost")
-    } else {
-        format!("{SCHEME}://localhost")
-    };
-    format!("{base}/{}/{}", encode(course_id), encode(lesson_id))
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
@@ -96,7 +75,7 @@ pub fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
     } else {
         let start: u64 = a.parse().ok()?;
         let end = if b.is_empty() {
-            (start + MAX_CHUNK - 1).min(len - 1)
+            start.saturating_add(MAX_CHUNK - 1).min(len - 1)
         } else {
             b.parse::<u64>().ok()?.min(len - 1)
         };
@@ -112,7 +91,7 @@ pub fn respond(store: &CourseStore, path: &str, range: Option<&str>) -> Response
     };
     let file: PathBuf = match store.media_file(&course, &lesson) {
         Ok(f) => f,
-        Err(e) if e.code == "media_outside_store" => {
+        Err(e) if e.code == AppCode::MediaOutsideStore.into() => {
             tracing::warn!(%course, %lesson, "media path leaves the course directory: refused");
             return text(StatusCode::FORBIDDEN, "refused");
         }
@@ -193,7 +172,7 @@ mod tests {
 
     #[test]
     fn urls_round_trip() {
-        let u = lesson_url("课程 1", "h01-a");
+        let u = player_core::study::lesson_url("课程 1", "h01-a");
         let path = u.split_once("localhost").unwrap().1;
         assert_eq!(parse_path(path), Some(("课程 1".into(), "h01-a".into())));
     }
@@ -209,5 +188,12 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,3-4", 10), None);
         assert_eq!(parse_range("items=0-1", 10), None);
         assert_eq!(parse_range("bytes=0-", 8 << 20), Some((0, MAX_CHUNK - 1)));
+        // A start near u64::MAX is past the end, not an overflow.
+        assert_eq!(parse_range("bytes=18446744073709551615-", 10), None);
+        assert_eq!(
+            parse_range("bytes=18446744073709551615-18446744073709551615", 10),
+            None
+        );
+        assert_eq!(parse_range("bytes=-18446744073709551615", 10), Some((0, 9)));
     }
 }

@@ -41,4 +41,6 @@ export const events = {
     listen<CaptureEvent>("capture", (e) => f(e.payload)),
   signedOut: (f: (why: string) => void): Promise<UnlistenFn> =>
     listen<string>("signed_out", (e) => f(e.payload)),
+  verified: (f: (ok: boolean) => void): Promise<UnlistenFn> =>
+    listen<boolean>("verified", (e) => f(e.payload)),
 };

@@ -296,7 +296,10 @@ async function proof(main: HTMLElement, courseId: string): Promise<void> {
         h("dt", {}, t("proof.records")), h("dd", {}, String(p.records)),
         h("dt", {}, t("proof.acknowledged")), h("dd", {}, String(p.acknowledged)),
         h("dt", {}, t("proof.head")), h("dd", { class: "mono small" }, p.headHash),
-        h("dt", {}, t("proof.verified")), h("dd", { id: "proof-verified", class: p.verified ? "ok" : "error" }, p.verified ? t("proof.verifiedOk") : `${t("proof.verifiedBad")}: ${p.verifyMessage}`),
+        h("dt", {}, t("proof.verified")),
+        p.verified === null
+          ? h("dd", { id: "proof-verified", class: "muted", "data-state": "pending" }, t("proof.verifying"))
+          : h("dd", { id: "proof-verified", class: p.verified ? "ok" : "error", "data-state": p.verified ? "ok" : "bad" }, `${p.verified ? t("proof.verifiedOk") : `${t("proof.verifiedBad")}: ${p.verifyMessage}`}${p.verifiedAtMs ? ` (${new Date(Number(p.verifiedAtMs)).toLocaleString(currentLang())})` : ""}`),
       ),
       on(h("button", {}, t("player.back")), "click", () => go("courses")),
     ),
@@ -309,6 +312,9 @@ async function boot(): Promise<void> {
   events.sync((s) => {
     lastSync = s;
     syncRedraw?.(s);
+  });
+  events.verified(() => {
+    if (current === "proof") rerender();
   });
   events.signedOut(async () => {
     await refreshInfo();

@@ -5,9 +5,47 @@
 use std::sync::Arc;
 
 use keshi_platform::{api, blob::DiskBlobStore, AppState, Config, Store};
-use player_core::identity::DeviceKey;
-use player_core::record::{seal, NewRecord, Record};
-use player_core::sync::wire::{PushRequest, WireRecord};
+use keshi_protocol::record::{seal, DeviceId, NewRecord, Record, Signer};
+use keshi_protocol::wire::{PushRequest, WireRecord};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+
+/// A device key for the tests: Ed25519 from ring, as a client holds one (the
+/// platform crate does not depend on the client's key store).
+pub struct DeviceKey(Ed25519KeyPair);
+
+impl DeviceKey {
+    pub fn generate() -> Result<DeviceKey, ring::error::Unspecified> {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())?;
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map(DeviceKey)
+            .map_err(|_| ring::error::Unspecified)
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(self.0.public_key().as_ref());
+        k
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.public_key())
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        DeviceId::from_public_key(&self.public_key())
+    }
+}
+
+impl Signer for DeviceKey {
+    fn public_key(&self) -> [u8; 32] {
+        DeviceKey::public_key(self)
+    }
+    fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        let mut s = [0u8; 64];
+        s.copy_from_slice(self.0.sign(msg).as_ref());
+        s
+    }
+}
 
 pub const PG_ENV: &str = "KESHI_TEST_PG_URL";
 
@@ -200,5 +238,5 @@ pub fn push(url: &str, token: &str, records: Vec<WireRecord>) -> (u16, serde_jso
 }
 
 pub fn now_ms() -> i64 {
-    player_core::clock::wall_now_ms()
+    keshi_platform::api::wall_now_ms()
 }

@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use player_core::manifest::{Course, MediaSource};
-
-use crate::error::{AppError, AppResult};
+use crate::manifest::{Course, MediaSource};
+use crate::study::codes::{AppCode, AppError, AppResult};
 
 /// Loaded courses by id.
 #[derive(Debug, Default)]
@@ -44,6 +43,14 @@ impl CourseStore {
         store
     }
 
+    /// A store of these courses (tests, and a course just fetched).
+    pub fn from_courses(courses: impl IntoIterator<Item = Course>) -> CourseStore {
+        CourseStore {
+            courses: courses.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            rejected: Vec::new(),
+        }
+    }
+
     /// Courses in id order.
     pub fn iter(&self) -> impl Iterator<Item = &Course> {
         self.courses.values()
@@ -53,7 +60,7 @@ impl CourseStore {
     pub fn get(&self, id: &str) -> AppResult<&Course> {
         self.courses
             .get(id)
-            .ok_or_else(|| AppError::new("course_not_found", format!("no course {id:?}")))
+            .ok_or_else(|| AppError::new(AppCode::CourseNotFound, format!("no course {id:?}")))
     }
 
     /// The media file of `lesson_id` in `course_id`: resolved from the manifest, and
@@ -64,27 +71,29 @@ impl CourseStore {
             .lessons
             .iter()
             .find(|l| l.id == lesson_id)
-            .ok_or_else(|| AppError::new("media_not_found", format!("no lesson {lesson_id:?}")))?;
+            .ok_or_else(|| {
+                AppError::new(AppCode::MediaNotFound, format!("no lesson {lesson_id:?}"))
+            })?;
         let dir = course
             .origin
             .parent()
-            .ok_or_else(|| AppError::new("media_not_found", "course has no directory"))?;
+            .ok_or_else(|| AppError::new(AppCode::MediaNotFound, "course has no directory"))?;
         let MediaSource::Path(rel) = &lesson.media.source else {
             return Err(AppError::new(
-                "media_not_found",
+                AppCode::MediaNotFound,
                 format!("lesson {lesson_id:?} is not a local file"),
             ));
         };
         let dir = dir
             .canonicalize()
-            .map_err(|e| AppError::new("media_not_found", e.to_string()))?;
+            .map_err(|e| AppError::new(AppCode::MediaNotFound, e.to_string()))?;
         let path = dir
             .join(rel)
             .canonicalize()
-            .map_err(|e| AppError::new("media_not_found", format!("{rel}: {e}")))?;
+            .map_err(|e| AppError::new(AppCode::MediaNotFound, format!("{rel}: {e}")))?;
         if !path.starts_with(&dir) {
             return Err(AppError::new(
-                "media_outside_store",
+                AppCode::MediaOutsideStore,
                 format!("{rel} leaves the course directory"),
             ));
         }
@@ -101,7 +110,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let course_dir = dir.path().join("demo");
         std::fs::create_dir_all(course_dir.join("media")).unwrap();
-        let manifest = player_core::demo::course(1);
+        let manifest = crate::demo::course(1);
         for l in manifest["lessons"].as_array().unwrap() {
             make(&course_dir, l["media"]["path"].as_str().unwrap());
         }
@@ -122,11 +131,11 @@ mod tests {
         assert!(f.ends_with("media/h01-a.mp4"));
         assert_eq!(
             store.media_file(&course, "nope").unwrap_err().code,
-            "media_not_found"
+            AppCode::MediaNotFound.into()
         );
         assert_eq!(
             store.media_file("other", "h01-a").unwrap_err().code,
-            "course_not_found"
+            AppCode::CourseNotFound.into()
         );
     }
 
@@ -141,7 +150,7 @@ mod tests {
         let course = store.iter().next().unwrap().id.clone();
         assert_eq!(
             store.media_file(&course, "h01-a").unwrap_err().code,
-            "media_outside_store"
+            AppCode::MediaOutsideStore.into()
         );
     }
 
@@ -149,7 +158,7 @@ mod tests {
     fn a_manifest_naming_a_path_outside_its_folder_is_not_loaded() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("bad")).unwrap();
-        let mut manifest = player_core::demo::course(1);
+        let mut manifest = crate::demo::course(1);
         manifest["lessons"][0]["media"]["path"] = "../../etc/passwd".into();
         std::fs::write(
             dir.path().join("bad/course.json"),

@@ -23,9 +23,26 @@ impl Coverage {
         &self.ranges
     }
 
-    /// Total credited milliseconds.
+    /// Total credited milliseconds (the ranges are disjoint, so the sum fits in a
+    /// `u64`; it saturates anyway).
     pub fn total(&self) -> u64 {
-        self.ranges.iter().map(|(a, b)| b - a).sum()
+        self.ranges
+            .iter()
+            .fold(0u64, |acc, (a, b)| acc.saturating_add(b.saturating_sub(*a)))
+    }
+
+    /// Builds a set from ranges that must be sorted, disjoint, non-empty `[a, b)` and
+    /// end at most at `limit` (what a stored snapshot or a segment must satisfy).
+    pub fn from_ranges(ranges: &[(u64, u64)], limit: u64) -> Result<Coverage, RangeError> {
+        check_ranges(ranges, limit)?;
+        Ok(Coverage {
+            ranges: ranges.to_vec(),
+        })
+    }
+
+    /// Whether the set lies inside `[0, limit)` and is well-formed.
+    pub fn check(&self, limit: u64) -> Result<(), RangeError> {
+        check_ranges(&self.ranges, limit)
     }
 
     /// Adds `[a, b)`; returns the parts that were not covered before.
@@ -103,6 +120,61 @@ impl Coverage {
     }
 }
 
+/// Why a list of ranges is not a valid coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RangeError {
+    /// `[a, b)` with `b <= a`.
+    #[error("range {index} is empty or reversed ({from}..{to})")]
+    Empty {
+        /// Index in the list.
+        index: usize,
+        /// Start.
+        from: u64,
+        /// End.
+        to: u64,
+    },
+    /// A range starts before the previous one ended (overlap or disorder).
+    #[error("range {index} overlaps or precedes range {prev}")]
+    Unordered {
+        /// Index in the list.
+        index: usize,
+        /// The range before it.
+        prev: usize,
+    },
+    /// A range ends beyond the limit (the course, the segment's positions).
+    #[error("range {index} ends at {to}, beyond {limit}")]
+    OutOfBounds {
+        /// Index in the list.
+        index: usize,
+        /// Its end.
+        to: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Checks that `ranges` are non-empty, sorted, disjoint and end at most at `limit`.
+pub fn check_ranges(ranges: &[(u64, u64)], limit: u64) -> Result<(), RangeError> {
+    let mut prev_end: Option<u64> = None;
+    for (index, &(from, to)) in ranges.iter().enumerate() {
+        if to <= from {
+            return Err(RangeError::Empty { index, from, to });
+        }
+        if prev_end.is_some_and(|e| from < e) {
+            return Err(RangeError::Unordered {
+                index,
+                prev: index.saturating_sub(1),
+            });
+        }
+        if to > limit {
+            return Err(RangeError::OutOfBounds { index, to, limit });
+        }
+        prev_end = Some(to);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +200,30 @@ mod tests {
         assert_eq!(c.travel_for(50, 60, 1000), Some(160));
         assert_eq!(c.travel_for(150, 10, 1000), Some(60));
         assert_eq!(c.travel_for(900, 200, 1000), None);
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert!(Coverage::from_ranges(&[(0, 10), (10, 20)], 20).is_ok());
+        assert_eq!(
+            Coverage::from_ranges(&[(5, 5)], 20),
+            Err(RangeError::Empty {
+                index: 0,
+                from: 5,
+                to: 5
+            })
+        );
+        assert!(matches!(
+            Coverage::from_ranges(&[(0, 10), (5, 15)], 20),
+            Err(RangeError::Unordered { index: 1, .. })
+        ));
+        assert!(matches!(
+            Coverage::from_ranges(&[(0, u64::MAX)], 1000),
+            Err(RangeError::OutOfBounds { .. })
+        ));
+        let mut c = Coverage::new();
+        c.insert(0, u64::MAX);
+        c.insert(5, 7);
+        assert_eq!(c.total(), u64::MAX);
     }
 }

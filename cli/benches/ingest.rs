@@ -2,8 +2,8 @@
 //! figure; `BENCHMARKS.md` quotes them with the commands.
 //!
 //! ```text
-//! cargo bench -p keshi-platform --bench ingest                      # SQLite
-//! KESHI_BENCH_PG_URL=postgres://… cargo bench -p keshi-platform --bench ingest   # + PostgreSQL
+//! cargo bench -p keshi-cli --bench ingest                      # SQLite
+//! KESHI_BENCH_PG_URL=postgres://… cargo bench -p keshi-cli --bench ingest   # + PostgreSQL
 //! ```
 //!
 //! 1. `drain`: 100,000 records queued in a real journal, uploaded by

@@ -1,36 +1,40 @@
-//! One study session as the shell runs it: `player-core`'s [`Session`] on the
-//! session's monotonic clock, plus what the learner must see. Every number in the
-//! [`StudyView`] comes from the core; the web view's reports are inputs, never facts.
+//! One live study session: the [`Session`] on its own monotonic clock, plus what
+//! the learner must see (the quiz on screen, the capture moment, the idle prompt,
+//! the commands for the player). Every number in the [`StudyView`] comes from the
+//! core; the web view's reports are inputs, never facts.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use player_core::manifest::Course;
-use player_core::playback::{Action, Answer, Input};
-use player_core::policy::Policy;
-use player_core::session::Session;
 use rand_chacha::ChaCha20Rng;
 
-use crate::error::AppResult;
-use crate::view::{
-    CaptureMoment, CaptureView, PlayerCommand, QuestionView, QuizResultView, QuizView, Report,
-    StudyView, ViolationView,
+use super::codes::{AppCode, AppResult};
+use super::view::{
+    CaptureMoment, CaptureView, NotCounting, PlayerCommand, QuestionView, QuizResultView, QuizView,
+    Report, StudyView, ViolationView,
 };
+use crate::clock::{Clock, MonoMs};
+use crate::index::ProgressIndex;
+use crate::journal::Journal;
+use crate::manifest::Course;
+use crate::playback::{Action, Answer, Input};
+use crate::policy::Policy;
+use crate::session::{Session, SessionMode};
 
 /// Credit stops when the page has not reported the position for this long.
-const REPORT_TIMEOUT_MS: u64 = 5_000;
+pub const REPORT_TIMEOUT_MS: u64 = 5_000;
 
 /// A passed capture's notice stays this long.
 const PASSED_NOTICE_MS: u64 = 4_000;
 
 /// A running study session.
-#[derive(Debug)]
-pub struct Study {
+pub struct Live {
     session: Session,
     course_id: String,
     class_hours_total: u32,
     hour_ms: u64,
     pass_ratio: f64,
-    t0: Instant,
+    clock: Arc<dyn Clock>,
+    origin: MonoMs,
     quiz: Option<QuizView>,
     quiz_result: Option<QuizResultView>,
     capture: Option<CaptureMoment>,
@@ -42,38 +46,51 @@ pub struct Study {
     /// The capture the core is waiting for.
     capture_pending: Option<(String, u32)>,
     idle_prompt: bool,
-    not_counting: Option<String>,
+    not_counting: Option<NotCounting>,
     ended: bool,
     commands: Vec<PlayerCommand>,
     focused: bool,
     window_shown: bool,
     page_visible: bool,
     sent_visible: bool,
-    stopped: Option<String>,
+    stopped: Option<AppCode>,
 }
 
-impl Study {
-    /// Opens a session on `course`, resuming at the journal's breakpoint (R-ST-2).
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("course_id", &self.course_id)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Opens a live session on `course`, resuming at the journal's breakpoint
+    /// (R-ST-2). The page reports every second; without reports nothing counts (a
+    /// video that never loads or stalls, a page that only says "play").
     pub fn open(
-        journal: player_core::journal::Journal,
+        journal: Journal,
+        index: ProgressIndex,
         course: &Course,
         policy: &Policy,
         rng: ChaCha20Rng,
-        wall_origin_ms: i64,
-    ) -> AppResult<Study> {
-        let (mut session, actions) = Session::open(journal, course, policy, rng, wall_origin_ms)?;
-        // The page reports every second; without reports nothing counts (a video
-        // that never loads or stalls, a page that only says "play").
-        session
-            .player_mut()
-            .require_reports(Some(REPORT_TIMEOUT_MS));
-        let mut s = Study {
+        clock: Arc<dyn Clock>,
+    ) -> AppResult<Live> {
+        let mode = SessionMode::Live {
+            report_timeout_ms: REPORT_TIMEOUT_MS,
+        };
+        let origin = clock.mono_ms();
+        let (session, actions) =
+            Session::open_with(journal, index, course, policy, rng, clock.wall_ms(), mode)?;
+        let mut s = Live {
             session,
             course_id: course.id.clone(),
             class_hours_total: course.class_hours(policy),
-            hour_ms: policy.class_hour().as_millis() as u64,
+            hour_ms: policy.class_hour_ms(),
             pass_ratio: policy.quiz_pass_ratio.value,
-            t0: Instant::now(),
+            clock,
+            origin,
             quiz: None,
             quiz_result: None,
             capture: None,
@@ -101,8 +118,8 @@ impl Study {
     }
 
     /// Milliseconds on the session's monotonic clock.
-    pub fn now(&self) -> u64 {
-        self.t0.elapsed().as_millis() as u64
+    pub fn now(&self) -> MonoMs {
+        self.clock.mono_ms().saturating_sub(self.origin)
     }
 
     /// The session.
@@ -119,7 +136,7 @@ impl Study {
                 Ok(())
             }
             Err(e) => {
-                self.stopped = Some("session_stopped".into());
+                self.stopped = Some(AppCode::SessionStopped);
                 self.commands.push(PlayerCommand::Pause);
                 Err(e.into())
             }
@@ -217,9 +234,7 @@ impl Study {
             return Ok(());
         }
         let now = self.now();
-        self.session
-            .note(now, "capture_detail", detail)
-            .map_err(crate::error::AppError::from)?;
+        self.session.note(now, "capture_detail", detail)?;
         let ok = view.passed;
         let reasons = view.reasons.iter().map(|r| r.code.clone()).collect();
         self.capture = Some(if ok {
@@ -242,15 +257,23 @@ impl Study {
         Ok(self.session.note(now, kind, payload)?)
     }
 
-    /// Ends the session (a `session_end` record).
-    pub fn close(mut self) -> AppResult<player_core::journal::Journal> {
-        self.input(Input::Close)?;
-        Ok(self.session.into_journal())
+    /// Ends the session (a `session_end` record); gives the journal and the index
+    /// back.
+    pub fn close(mut self) -> Result<(Journal, ProgressIndex), (super::codes::AppError, Journal)> {
+        match self.input(Input::Close) {
+            Ok(()) => Ok(self.session.into_parts()),
+            Err(e) => Err((e, self.session.into_journal())),
+        }
     }
 
     /// Gives the journal back without closing (after a failure).
-    pub fn abandon(self) -> player_core::journal::Journal {
+    pub fn abandon(self) -> Journal {
         self.session.into_journal()
+    }
+
+    /// The session's progress index (current with every append).
+    pub fn index(&self) -> &ProgressIndex {
+        self.session.index()
     }
 
     fn absorb(&mut self, actions: Vec<Action>) {
@@ -306,10 +329,13 @@ impl Study {
                     });
                 }
                 Action::NotCounting { reason } => {
-                    if matches!(reason, "capture_failed" | "capture_overdue") {
+                    if matches!(
+                        reason,
+                        NotCounting::CaptureFailed | NotCounting::CaptureOverdue
+                    ) {
                         self.commands.push(PlayerCommand::Pause);
                     }
-                    self.not_counting = Some(reason.to_owned());
+                    self.not_counting = Some(reason);
                 }
                 Action::IdlePrompt => self.idle_prompt = true,
                 Action::ClassHourCompleted { .. } => {}
@@ -317,8 +343,6 @@ impl Study {
                     self.ended = true;
                     self.commands.push(PlayerCommand::Pause);
                 }
-                #[allow(unreachable_patterns)]
-                _ => {}
             }
         }
     }
@@ -347,13 +371,13 @@ impl Study {
             not_counting: if counting {
                 None
             } else if player.quiz_due().is_some() {
-                Some("quiz_due".into())
+                Some(NotCounting::QuizDue)
             } else if matches!(self.capture, Some(CaptureMoment::Failed { .. })) {
-                Some("capture_failed".into())
+                Some(NotCounting::CaptureFailed)
             } else if !player.is_playing() && !self.ended {
-                Some("paused".into())
+                Some(NotCounting::Paused)
             } else {
-                self.not_counting.clone()
+                self.not_counting
             },
             position_ms: progress.position_ms,
             frontier_ms: progress.frontier_ms,
@@ -372,11 +396,11 @@ impl Study {
             violations: violations[skip..]
                 .iter()
                 .map(|(k, at)| ViolationView {
-                    code: k.code().to_owned(),
+                    code: *k,
                     at_ms: *at,
                 })
                 .collect(),
-            stopped: self.stopped.clone(),
+            stopped: self.stopped,
         }
     }
 }

@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn short_class_hours_split_into_whole_seconds() {
-        let demo = Policy::demo();
+        let demo = Policy::demo().unwrap();
         let v = course_with(2, 2, 2);
         assert_eq!(v["id"], "demo-electrician-2x2min");
         let c = Course::parse(std::path::Path::new("demo.json"), &v.to_string()).unwrap();

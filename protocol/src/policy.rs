@@ -64,6 +64,11 @@ pub enum PolicyError {
 
 /// Course level (R-AS-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/bindings/")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// 初级
@@ -188,8 +193,8 @@ impl Policy {
     }
 
     /// The demo profile (see `profiles/demo.json`).
-    pub fn demo() -> Policy {
-        Policy::from_json(DEMO.0, DEMO.1).expect("the embedded demo profile is valid")
+    pub fn demo() -> Result<Policy, PolicyError> {
+        Policy::from_json(DEMO.0, DEMO.1)
     }
 
     /// Ids of all embedded province profiles (the demo profile is not one).
@@ -328,6 +333,17 @@ impl Policy {
         })
     }
 
+    /// Length of one class hour of credited courseware, ms.
+    pub fn class_hour_ms(&self) -> u64 {
+        u64::from(self.class_hour_minutes.value) * 60_000
+    }
+
+    /// The quiz pass ratio in thousandths (integer comparisons: 3/5 >= 0.6 exactly).
+    pub fn pass_per_mille(&self) -> u64 {
+        // A validated ratio in (0, 1]: the product is in (0, 1000].
+        (self.quiz_pass_ratio.value * 1000.0).round() as u64
+    }
+
     /// Length of one class hour of credited courseware.
     pub fn class_hour(&self) -> Duration {
         Duration::from_secs(u64::from(self.class_hour_minutes.value) * 60)
@@ -349,9 +365,7 @@ impl Policy {
     /// Whether `correct` right answers out of `total` pass (R-AS-2).
     pub fn quiz_passes(&self, correct: usize, total: usize) -> bool {
         // Compare in integers scaled by 1000 so 3/5 >= 0.6 holds exactly.
-        total > 0
-            && (correct as u64) * 1000
-                >= ((self.quiz_pass_ratio.value * 1000.0).round() as u64) * total as u64
+        total > 0 && (correct as u64) * 1000 >= self.pass_per_mille() * total as u64
     }
 }
 
@@ -440,7 +454,7 @@ mod demo_tests {
 
     #[test]
     fn demo_profile_is_shanxi_with_short_class_hours() {
-        let d = Policy::demo();
+        let d = Policy::demo().unwrap();
         let s = Policy::by_id("shanxi").unwrap();
         assert_eq!(Policy::by_id("demo").unwrap().id, "demo");
         assert!(!Policy::ids().any(|id| id == "demo"));

@@ -1,18 +1,28 @@
-//! Everything that crosses to the web view, typed. TypeScript bindings are generated
-//! from these types by `ts-rs` into `ui/src/bindings/` (`cargo test -p keshi-app`
-//! writes them; CI fails when the committed copy differs).
+//! Everything that crosses to the learner app's web view, typed. TypeScript
+//! bindings are generated from these types by `ts-rs` into `ui/src/bindings/`
+//! (feature `ts`; `cargo test --all-features` writes them, CI fails when the
+//! committed copy differs). Codes are enums (string unions in TypeScript), never
+//! free strings.
 //!
 //! The view is *derived*: every number here comes from `player-core`'s state, never
 //! from what the web view reported.
 
 use serde::{Deserialize, Serialize};
-use ts_rs::TS;
+
+pub use super::codes::{AppCode, ErrorCode};
+pub use crate::playback::NotCounting;
+use keshi_protocol::fact::ViolationKind;
+use keshi_protocol::policy::Level;
 
 /// Where generated bindings go (relative to `TS_RS_EXPORT_DIR`, default `./bindings`).
 macro_rules! exported {
     ($item:item) => {
-        #[derive(Debug, Clone, Serialize, TS)]
-        #[ts(export, export_to = "../../ui/src/bindings/")]
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[cfg_attr(
+            feature = "ts",
+            derive(ts_rs::TS),
+            ts(export, export_to = "../../ui/src/bindings/")
+        )]
         $item
     };
 }
@@ -59,10 +69,10 @@ pub struct Account {
     /// Enrolled device id.
     pub device_id: String,
     /// Lease expiry, Unix ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub lease_expires_ms: i64,
     /// Offline study allowed until, Unix ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub offline_until_ms: i64,
 }
 }
@@ -75,8 +85,8 @@ pub struct CameraStatus {
     pub available: bool,
     /// Camera names.
     pub devices: Vec<String>,
-    /// Why not, as a stable code (`camera_not_found`, `permission_denied`…).
-    pub error_code: Option<String>,
+    /// Why not.
+    pub error_code: Option<ErrorCode>,
     /// Why not, Chinese.
     pub error_zh: Option<String>,
     /// Why not, English.
@@ -133,8 +143,8 @@ pub struct CourseSummary {
     pub title: String,
     /// Occupation.
     pub occupation: String,
-    /// Level code (`junior`, `intermediate`, `senior`…).
-    pub level: String,
+    /// Level (R-AS-3).
+    pub level: Level,
     /// Class hours in the courseware.
     pub class_hours_total: u32,
     /// Class hours completed (watched, captures and quiz passed).
@@ -142,13 +152,13 @@ pub struct CourseSummary {
     /// Class hours a learner must complete at this level (R-AS-3).
     pub class_hours_required: u32,
     /// Credited ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub credited_ms: u64,
     /// Course length, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub duration_ms: u64,
     /// Breakpoint, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub position_ms: u64,
 }
 }
@@ -164,10 +174,10 @@ pub struct LessonView {
     /// Media URL on the course-media protocol.
     pub url: String,
     /// Start on the course timeline, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub start_ms: u64,
     /// Length, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub duration_ms: u64,
 }
 }
@@ -181,10 +191,10 @@ pub struct OpenedCourse {
     /// Lessons in order.
     pub lessons: Vec<LessonView>,
     /// Class hour length, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub class_hour_ms: u64,
     /// Where to resume (the breakpoint, R-ST-2).
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub resume_ms: u64,
     /// The first view.
     pub view: StudyView,
@@ -238,11 +248,10 @@ exported! {
 /// A period of study that did not count, and why.
 #[serde(rename_all = "camelCase")]
 pub struct ViolationView {
-    /// Stable code (`seek_ahead`, `rate_change`, `focus_lost`, `hidden`, `idle`,
-    /// `capture_failed`, `capture_overdue`, `quiz_failed`, `lease_revoked`).
-    pub code: String,
+    /// Which rule.
+    pub code: ViolationKind,
     /// Session time, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub at_ms: u64,
 }
 }
@@ -255,7 +264,7 @@ pub enum PlayerCommand {
     SetPosition {
         /// Course ms.
         #[serde(rename = "posMs")]
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         pos_ms: u64,
     },
     /// Put the rate back to 1.0.
@@ -297,29 +306,29 @@ pub struct StudyView {
     pub playing: bool,
     /// Time is being counted right now.
     pub counting: bool,
-    /// Why not (stable code), when not counting while playing or held.
-    pub not_counting: Option<String>,
+    /// Why not, when not counting while playing or held.
+    pub not_counting: Option<NotCounting>,
     /// The core's position, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub position_ms: u64,
     /// Watched frontier: seeks may go up to here, never beyond (R-ST-1).
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub frontier_ms: u64,
     /// Credited ms on the course (all sessions).
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub credited_ms: u64,
     /// Credited ms in this session.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub session_credited_ms: u64,
     /// Completed class hours.
     pub class_hours_done: u32,
     /// Class hours in the courseware.
     pub class_hours_total: u32,
     /// Credited ms inside the current class hour.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub hour_credited_ms: u64,
     /// Class hour length, ms.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub class_hour_ms: u64,
     /// Quiz due now.
     pub quiz: Option<QuizView>,
@@ -335,8 +344,8 @@ pub struct StudyView {
     pub commands: Vec<PlayerCommand>,
     /// Recent periods that did not count (newest last, at most 20).
     pub violations: Vec<ViolationView>,
-    /// The session stopped (journal failure, lease revoked): reason code.
-    pub stopped: Option<String>,
+    /// The session stopped (journal failure, lease revoked): why.
+    pub stopped: Option<AppCode>,
 }
 }
 
@@ -345,25 +354,25 @@ exported! {
 #[serde(rename_all = "camelCase")]
 pub struct SyncView {
     /// Records in the journal.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub records: u64,
     /// Acknowledged by the platform.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub acknowledged: u64,
     /// Waiting to be sent.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub queued: u64,
     /// Sent in the round running now or the last one.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub sent: u64,
-    /// `idle`, `syncing`, `synced`, `offline`, `refused`, `not_logged_in`…
-    pub state: String,
-    /// Last error, stable code.
-    pub error_code: Option<String>,
+    /// Where sync stands.
+    pub state: SyncState,
+    /// Last error.
+    pub error_code: Option<ErrorCode>,
     /// Last error in plain words (the platform's message or the network error).
     pub error_message: Option<String>,
     /// Last successful sync, Unix ms.
-    #[ts(type = "number | null")]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub last_synced_ms: Option<i64>,
 }
 }
@@ -398,19 +407,23 @@ pub struct ProofView {
     /// Device id.
     pub device_id: String,
     /// Records in the journal.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub records: u64,
     /// Head hash (hex) of the journal.
     pub head_hash: String,
-    /// The journal verified end to end (signatures, chain, checkpoint).
-    pub verified: bool,
-    /// What verification said.
+    /// The last verification of the journal end to end (signatures, chain,
+    /// checkpoint), run off the UI path; `None` while the first one runs.
+    pub verified: Option<bool>,
+    /// What it said.
     pub verify_message: String,
+    /// When it ran, Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub verified_at_ms: Option<i64>,
     /// Records acknowledged by the platform.
-    #[ts(type = "number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub acknowledged: u64,
-    /// Counts of not-counted periods by code, over all sessions.
-    pub violations: Vec<(String, u32)>,
+    /// Counts of not-counted periods by kind, over all sessions.
+    pub violations: Vec<(ViolationKind, u32)>,
 }
 }
 
@@ -422,15 +435,19 @@ pub struct CaptureEvent {
     pub id: String,
     /// Class hour.
     pub class_hour: u32,
-    /// `taking`, `passed`, `failed`.
-    pub state: String,
+    /// Where the capture stands.
+    pub state: CaptureState,
 }
 }
 
 /// What the web view reports. Nothing here is believed: `player-core` checks each
 /// report against its own model of playback.
-#[derive(Debug, Clone, Deserialize, TS)]
-#[ts(export, export_to = "../../ui/src/bindings/")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/bindings/")
+)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Report {
     /// The learner pressed play.
@@ -441,14 +458,14 @@ pub enum Report {
     Position {
         /// Course ms.
         #[serde(rename = "posMs")]
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         pos_ms: u64,
     },
     /// A seek asked for through the progress bar.
     Seek {
         /// Course ms.
         #[serde(rename = "toMs")]
-        #[ts(type = "number")]
+        #[cfg_attr(feature = "ts", ts(type = "number"))]
         to_ms: u64,
     },
     /// The video element's rate changed.
@@ -466,4 +483,38 @@ pub enum Report {
     Activity,
     /// The learner asks to take the photo again after a failed capture.
     RetryCapture,
+}
+
+exported! {
+/// Where sync stands, as the records screen shows it.
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Not signed in (nothing is sent).
+    NotLoggedIn,
+    /// Signed in, records waiting for the next round.
+    Idle,
+    /// A round is running.
+    Syncing,
+    /// Everything is acknowledged.
+    Synced,
+    /// The platform cannot be reached; records wait (nothing is lost).
+    Offline,
+    /// The platform refused (see the error).
+    Refused,
+    /// The round failed on this device (see the error).
+    Error,
+}
+}
+
+exported! {
+/// Where a class-hour capture stands.
+#[serde(rename_all = "snake_case")]
+pub enum CaptureState {
+    /// Taking the photo.
+    Taking,
+    /// It passed.
+    Passed,
+    /// It failed.
+    Failed,
+}
 }

@@ -1,0 +1,183 @@
+//! Unit tests of the state machine.
+
+use super::*;
+use keshi_protocol::demo;
+use keshi_protocol::fact::ViolationKind;
+use rand::SeedableRng;
+
+fn setup(hours: u32) -> Player {
+    let text = serde_json::to_string(&demo::course(hours)).unwrap();
+    let course = Course::parse(std::path::Path::new("demo.json"), &text).unwrap();
+    let policy = Policy::by_id("shanxi").unwrap();
+    let (p, _) = Player::start(
+        &course,
+        &policy,
+        Progress::default(),
+        ChaCha20Rng::seed_from_u64(1),
+        0,
+    );
+    p
+}
+
+/// Plays from `from` to `to` seconds with activity every 60 s and position reports
+/// every 10 s, answering captures with `ok`.
+fn play_through(p: &mut Player, from: u64, to: u64, ok: bool) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut t = from;
+    while t < to {
+        t += 10;
+        let mut step = p.handle(t * 1000, Input::Tick);
+        if t % 60 == 0 {
+            step.actions
+                .extend(p.handle(t * 1000, Input::Activity).actions);
+        }
+        for a in step.actions.clone() {
+            if let Action::Capture { .. } = a {
+                step.actions.extend(p.handle(t * 1000, capture(ok)).actions);
+            }
+        }
+        actions.extend(step.actions);
+    }
+    actions
+}
+
+fn capture(ok: bool) -> Input {
+    Input::Capture {
+        ok,
+        image_sha256: None,
+        reasons: vec![],
+    }
+}
+
+#[test]
+fn plain_playing_credits_clock_time() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    play_through(&mut p, 0, 600, true);
+    assert_eq!(p.progress().credited_ms(), 600_000);
+    assert_eq!(p.progress().position_ms, 600_000);
+    assert!(p.violations().is_empty());
+}
+
+#[test]
+fn seek_ahead_is_refused_and_backward_allowed() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    play_through(&mut p, 0, 100, true);
+    let s = p.handle(100_000, Input::Seek { to_ms: 2_000_000 });
+    assert_eq!(s.actions, vec![Action::SetPosition { pos_ms: 100_000 }]);
+    assert_eq!(p.violations()[0].0, ViolationKind::SeekAhead);
+    p.handle(100_000, Input::Seek { to_ms: 40_000 });
+    assert_eq!(p.progress().position_ms, 40_000);
+    // Rewatching credits nothing new.
+    play_through(&mut p, 100, 160, true);
+    assert_eq!(p.progress().credited_ms(), 100_000);
+    play_through(&mut p, 160, 200, true);
+    assert_eq!(p.progress().credited_ms(), 140_000);
+}
+
+#[test]
+fn position_running_ahead_of_the_clock_is_snapped_back() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    // 2x playback: 20 s of course in 10 s of clock.
+    let s = p.handle(10_000, Input::Position { pos_ms: 20_000 });
+    assert_eq!(s.actions, vec![Action::SetPosition { pos_ms: 10_000 }]);
+    assert_eq!(p.progress().credited_ms(), 10_000);
+    // Jitter inside the tolerance is fine.
+    let s = p.handle(20_000, Input::Position { pos_ms: 21_500 });
+    assert!(s.actions.is_empty());
+    assert_eq!(p.violations().len(), 1);
+}
+
+#[test]
+fn rate_other_than_one_is_refused() {
+    let mut p = setup(1);
+    let s = p.handle(0, Input::Rate { rate: 2.0 });
+    assert_eq!(s.actions, vec![Action::SetRate { rate: 1.0 }]);
+    assert_eq!(p.violations()[0].0, ViolationKind::RateChange);
+    p.handle(0, Input::Rate { rate: 1.0 });
+    assert_eq!(p.violations().len(), 1);
+}
+
+#[test]
+fn focus_loss_and_idle_stop_credit() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    p.handle(100_000, Input::Focus { focused: false });
+    p.handle(200_000, Input::Focus { focused: true });
+    assert_eq!(p.progress().credited_ms(), 100_000);
+    // No activity after 200 s: idle at 500 s.
+    p.handle(700_000, Input::Tick);
+    assert_eq!(p.progress().credited_ms(), 400_000);
+    let kinds: Vec<_> = p.violations().iter().map(|v| v.0).collect();
+    assert_eq!(kinds, vec![ViolationKind::FocusLost, ViolationKind::Idle]);
+    assert_eq!(p.violations()[1].1, 500_000);
+    p.handle(700_000, Input::Activity);
+    p.handle(710_000, Input::Tick);
+    assert_eq!(p.progress().credited_ms(), 410_000);
+}
+
+#[test]
+fn a_class_hour_needs_its_capture_and_its_quiz() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    let actions = play_through(&mut p, 0, 2800, true);
+    assert!(actions.iter().any(|a| matches!(a, Action::Capture { .. })));
+    // Credit stops at 45 minutes until the quiz passes.
+    assert_eq!(p.progress().credited_ms(), 2_700_000);
+    assert_eq!(p.quiz_due(), Some(1));
+    assert_eq!(p.progress().class_hours_completed(), 0);
+    let wrong = Input::Quiz {
+        answers: vec![Answer::Index(3); 5],
+    };
+    p.handle(2_800_000, wrong);
+    assert_eq!(p.quiz_due(), Some(1));
+    let right = demo::answers(1).into_iter().map(Answer::Index).collect();
+    let s = p.handle(2_800_000, Input::Quiz { answers: right });
+    assert!(s
+        .actions
+        .contains(&Action::ClassHourCompleted { class_hour: 1 }));
+    assert_eq!(p.progress().class_hours_completed(), 1);
+}
+
+#[test]
+fn failed_capture_blocks_credit_until_a_retry_passes() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    play_through(&mut p, 0, 2690, false);
+    let credited = p.progress().credited_ms();
+    assert!(
+        credited < 2_690_000,
+        "credit went on after a failed capture"
+    );
+    assert!(p.progress().capture_blocked);
+    assert!(p.pending_capture().is_some());
+    p.handle(2_690_000, capture(true));
+    p.handle(2_695_000, Input::Tick);
+    assert_eq!(p.progress().credited_ms(), credited + 5_000);
+}
+
+#[test]
+fn unanswered_capture_goes_overdue() {
+    let mut p = setup(1);
+    p.handle(0, Input::Play);
+    let mut t = 0;
+    let mut asked = None;
+    while asked.is_none() && t < 2_700 {
+        t += 10;
+        let s = p.handle(t * 1000, Input::Activity);
+        asked = s.actions.iter().find_map(|a| match a {
+            Action::Capture { .. } => Some(t),
+            _ => None,
+        });
+    }
+    let asked = asked.unwrap();
+    let credited_at_ask = p.progress().credited_ms();
+    p.handle((asked + 200) * 1000, Input::Activity);
+    let kinds: Vec<_> = p.violations().iter().map(|v| v.0).collect();
+    assert_eq!(kinds, vec![ViolationKind::CaptureOverdue]);
+    // Credited until the deadline (120 s after the request), at most.
+    assert!(p.progress().credited_ms() <= credited_at_ask + 120_000);
+    assert!(p.progress().credited_ms() >= credited_at_ask + 110_000);
+}
