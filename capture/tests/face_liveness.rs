@@ -1,0 +1,178 @@
+//! Landmark liveness on real photographs (issue 14, R-ID-2): the astronaut printed on a
+//! plane (affine-warped and perspective-swung stills) fails every active challenge and
+//! the 3-D check; the same face acted as a head (turned with its own mesh depth,
+//! blinking, opening the mouth) passes. Needs the feature `face-verify` and scikit-image's
+//! photos (`KESHI_TEST_IMAGES`).
+#![cfg(feature = "face-verify")]
+
+mod common;
+
+use std::sync::OnceLock;
+
+use capture::face_liveness::{
+    check_landmark_challenge, planarity, FaceLivenessConfig, LandmarkChallenge, Planarity,
+};
+use capture::landmarks::Landmarks;
+use capture::verify::FaceVerifier;
+use capture::Reason;
+use common::faces::{
+    affine_print_sequence, blink_frame, head_turn_sequence, mouth_frame,
+    perspective_print_sequence,
+};
+use image::RgbImage;
+
+fn verifier() -> &'static FaceVerifier {
+    static V: OnceLock<FaceVerifier> = OnceLock::new();
+    V.get_or_init(|| FaceVerifier::new(capture::DetectorConfig::default()).expect("models load"))
+}
+
+fn burst(frames: &[RgbImage]) -> Vec<Option<Landmarks>> {
+    verifier().landmark_burst(frames).expect("landmarks")
+}
+
+fn astronaut() -> (RgbImage, Landmarks) {
+    let frame = common::astronaut_frame();
+    let a = verifier().analyse(&frame).expect("astronaut face");
+    (frame, a.landmarks)
+}
+
+fn report(name: &str, lms: &[Option<Landmarks>]) -> Vec<(LandmarkChallenge, bool)> {
+    let cfg = FaceLivenessConfig::default();
+    let p = planarity(lms, &cfg);
+    let out: Vec<(LandmarkChallenge, bool)> = LandmarkChallenge::ALL
+        .iter()
+        .map(|&c| {
+            let r = check_landmark_challenge(c, lms, false, &cfg);
+            (c, r.passed)
+        })
+        .collect();
+    let m = check_landmark_challenge(LandmarkChallenge::Blink, lms, false, &cfg).metrics;
+    println!(
+        "{name}: {:?} deformation {:.4} parallax {:.4}; eyes {:.3}..{:.3} mouth +{:.3} \
+         turn L {:.1}° R {:.1}°; passed {:?}",
+        p.verdict,
+        p.deformation,
+        p.parallax,
+        m.eyes_open_min,
+        m.eyes_open_max,
+        m.mouth_rise,
+        m.turn_left,
+        m.turn_right,
+        out.iter().filter(|x| x.1).map(|x| x.0).collect::<Vec<_>>()
+    );
+    out
+}
+
+#[test]
+fn a_print_of_the_astronaut_fails_every_challenge_and_the_3d_check() {
+    let (frame, _) = astronaut();
+    let cfg = FaceLivenessConfig::default();
+    let prints = [
+        ("affine print", affine_print_sequence(&frame, 10, 1.0)),
+        ("perspective print", perspective_print_sequence(&frame, 10, 35.0)),
+    ];
+    for (name, frames) in prints {
+        let lms = burst(&frames);
+        assert!(lms.iter().filter(|l| l.is_some()).count() >= 8, "{name}: face lost");
+        for (c, passed) in report(name, &lms) {
+            assert!(!passed, "{name} passed {c:?}");
+        }
+        let p = planarity(&lms, &cfg);
+        assert_eq!(p.verdict, Planarity::Planar, "{name}: {p:?}");
+        assert_eq!(p.reason(), Some(Reason::PlanarMotion));
+    }
+    // Held still in front of the camera: nothing to see, nothing passes.
+    let still = burst(&common::still_sequence(&frame, 6, 3.0));
+    for (c, passed) in report("still print", &still) {
+        assert!(!passed, "still print passed {c:?}");
+    }
+    assert_ne!(planarity(&still, &cfg).verdict, Planarity::NotPlanar);
+}
+
+#[test]
+fn a_turning_head_passes_its_turn_and_the_3d_check() {
+    let (frame, lm) = astronaut();
+    let cfg = FaceLivenessConfig::default();
+    // Positive degrees: the nose towards the image's right = the learner's left.
+    let left = burst(&head_turn_sequence(&frame, &lm, 9, 25.0));
+    let results = report("head turning left", &left);
+    assert!(results.contains(&(LandmarkChallenge::TurnLeft, true)), "{results:?}");
+    assert!(results.contains(&(LandmarkChallenge::TurnRight, false)));
+    assert!(results.contains(&(LandmarkChallenge::Blink, false)));
+    let p = planarity(&left, &cfg);
+    assert_eq!(p.verdict, Planarity::NotPlanar, "{p:?}");
+
+    let right = burst(&head_turn_sequence(&frame, &lm, 9, -25.0));
+    let results = report("head turning right", &right);
+    assert!(results.contains(&(LandmarkChallenge::TurnRight, true)), "{results:?}");
+    assert!(results.contains(&(LandmarkChallenge::TurnLeft, false)));
+    assert_eq!(planarity(&right, &cfg).verdict, Planarity::NotPlanar);
+
+    // In a mirrored preview the learner's left is the image's left.
+    let r = check_landmark_challenge(LandmarkChallenge::TurnRight, &left, true, &cfg);
+    assert!(r.passed, "{r:?}");
+}
+
+#[test]
+fn blinking_and_opening_the_mouth_are_seen() {
+    let (frame, lm) = astronaut();
+    let noisy = |img: RgbImage, i: usize| common::noisy(&img, 2.0, 6000 + i as u64);
+    let blink: Vec<RgbImage> = [0.0, 0.0, 0.5, 1.0, 1.0, 0.4, 0.0, 0.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| noisy(blink_frame(&frame, &lm, a), i))
+        .collect();
+    let lms = burst(&blink);
+    let results = report("blink", &lms);
+    assert!(results.contains(&(LandmarkChallenge::Blink, true)), "{results:?}");
+    assert!(results.contains(&(LandmarkChallenge::TurnLeft, false)));
+    assert!(results.contains(&(LandmarkChallenge::TurnRight, false)));
+
+    let mouth: Vec<RgbImage> = [0.0, 0.3, 0.7, 1.0, 1.0, 0.5, 0.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| noisy(mouth_frame(&frame, &lm, a), i))
+        .collect();
+    let lms = burst(&mouth);
+    let results = report("open mouth", &lms);
+    assert!(results.contains(&(LandmarkChallenge::OpenMouth, true)), "{results:?}");
+    assert!(results.contains(&(LandmarkChallenge::Blink, false)));
+}
+
+/// A login with a random sequence of three challenges, answered by the acted head, and
+/// by a print that is moved around throughout.
+#[test]
+fn a_challenge_sequence_is_answered_by_a_head_not_by_a_print() {
+    use rand::SeedableRng;
+    let (frame, lm) = astronaut();
+    let cfg = FaceLivenessConfig::default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let sequence = LandmarkChallenge::pick_sequence(&mut rng, 3);
+    let act = |c: LandmarkChallenge| -> Vec<RgbImage> {
+        match c {
+            LandmarkChallenge::TurnLeft => head_turn_sequence(&frame, &lm, 7, 25.0),
+            LandmarkChallenge::TurnRight => head_turn_sequence(&frame, &lm, 7, -25.0),
+            LandmarkChallenge::Blink => [0.0, 0.6, 1.0, 0.5, 0.0]
+                .iter()
+                .map(|&a| blink_frame(&frame, &lm, a))
+                .collect(),
+            LandmarkChallenge::OpenMouth => [0.0, 0.5, 1.0, 1.0, 0.3]
+                .iter()
+                .map(|&a| mouth_frame(&frame, &lm, a))
+                .collect(),
+        }
+    };
+    let mut all = Vec::new();
+    for &c in &sequence {
+        let lms = burst(&act(c));
+        let r = check_landmark_challenge(c, &lms, false, &cfg);
+        assert!(r.passed, "{c:?}: {r:?}");
+        all.extend(lms);
+    }
+    assert_eq!(planarity(&all, &cfg).verdict, Planarity::NotPlanar);
+
+    let print = burst(&perspective_print_sequence(&frame, 8, 30.0));
+    for &c in &sequence {
+        assert!(!check_landmark_challenge(c, &print, false, &cfg).passed, "{c:?}");
+    }
+}
