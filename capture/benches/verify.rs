@@ -38,7 +38,8 @@ fn verification(c: &mut Criterion) {
     g.bench_function("one_verification", |b| {
         b.iter(|| {
             let lm = v.landmarks_for_face(&frame, &face).expect("landmarks");
-            v.analyse_landmarks(&frame, Some(face), lm).expect("analyse")
+            v.analyse_landmarks(&frame, Some(face), lm)
+                .expect("analyse")
         })
     });
     let template = Template::new(vec![v.embed(&frame).expect("embed")]).expect("template");

@@ -104,7 +104,12 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
             [p[0] as f32, p[1] as f32, p[2] as f32]
         }
     };
-    let (a, b, c, d) = (px(x0, y0), px(x0 + 1, y0), px(x0, y0 + 1), px(x0 + 1, y0 + 1));
+    let (a, b, c, d) = (
+        px(x0, y0),
+        px(x0 + 1, y0),
+        px(x0, y0 + 1),
+        px(x0 + 1, y0 + 1),
+    );
     let mut out = [0f32; 3];
     for k in 0..3 {
         let top = a[k] + (b[k] - a[k]) * fx;
@@ -167,8 +172,17 @@ fn render(
     let m = *out_to_frame;
     let scale = (m[0] * m[4] - m[1] * m[3]).abs().sqrt();
     // Shrinking by 2x or more: average blocks of the source region first.
-    let f = if scale >= 2.0 { scale.floor() as u32 } else { 1 };
-    let corners = [(0.0, 0.0), (w as f32, 0.0), (0.0, h as f32), (w as f32, h as f32)];
+    let f = if scale >= 2.0 {
+        scale.floor() as u32
+    } else {
+        1
+    };
+    let corners = [
+        (0.0, 0.0),
+        (w as f32, 0.0),
+        (0.0, h as f32),
+        (w as f32, h as f32),
+    ];
     let (mut minx, mut miny, mut maxx, mut maxy) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
     for (u, v) in corners {
         let (x, y) = apply(&m, u, v);

@@ -70,7 +70,8 @@ pub fn read_image_file(path: &Path) -> Result<image::RgbImage, CaptureError> {
         max_height: 8192,
         ..PushLimits::default()
     };
-    let bytes = std::fs::read(path).map_err(|e| CaptureError::BadFrame(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CaptureError::BadFrame(format!("{}: {e}", path.display())))?;
     decode_frame(&bytes, &limits)
 }
 

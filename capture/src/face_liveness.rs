@@ -121,21 +121,27 @@ pub struct FaceLivenessConfig {
     /// 3-D check: motion beyond a similarity (RMS residual over the eye span) needed
     /// before the check can conclude.
     pub min_deformation: f32,
-    /// 3-D check: what a homography leaves unexplained (RMS over the eye span) above
-    /// which the face is not flat.
+    /// 3-D check: the nose's parallax (what a homography fitted to the rest of the face
+    /// leaves unexplained of the nose, RMS over the eye span) above which the face is
+    /// not flat ...
     pub min_parallax: f32,
+    /// ... and at least this multiple of the deformation. The landmark model's own
+    /// errors on a distorted print grow with the distortion (parallax 0.1–0.85 of the
+    /// deformation on the acted prints); a turning head shows 1.4–1.6.
+    pub min_parallax_ratio: f32,
 }
 
 impl Default for FaceLivenessConfig {
     fn default() -> Self {
         FaceLivenessConfig {
-            blink_closed_share: 0.6,
-            blink_open_share: 0.85,
+            blink_closed_share: 0.8,
+            blink_open_share: 0.9,
             mouth_rise: 0.15,
             turn_degrees: 12.0,
             max_missing: 1,
             min_deformation: 0.02,
             min_parallax: 0.012,
+            min_parallax_ratio: 1.1,
         }
     }
 }
@@ -181,8 +187,11 @@ pub fn check_landmark_challenge(
 ) -> LandmarkChallengeReport {
     let present: Vec<&Landmarks> = frames.iter().flatten().collect();
     let missing = frames.len() - present.len();
-    let ears: Vec<f32> = present.iter().map(|l| landmarks::eyes_open(l)).collect();
-    let mouths: Vec<f32> = present.iter().map(|l| landmarks::mouth_open(l)).collect();
+    let ears: Vec<f32> = present.iter().map(|l| landmarks::eye_opening(l)).collect();
+    let mouths: Vec<f32> = present
+        .iter()
+        .map(|l| landmarks::mouth_opening(l))
+        .collect();
     let yaws: Vec<f32> = present.iter().map(|l| landmarks::pose(l).yaw).collect();
     let max = |v: &[f32]| v.iter().copied().fold(f32::MIN, f32::max);
     let min = |v: &[f32]| v.iter().copied().fold(f32::MAX, f32::min);
@@ -292,25 +301,40 @@ impl PlanarityReport {
 /// The 3-D consistency check over landmark frames (see the module documentation). The
 /// first frame is the reference; frames without landmarks are skipped.
 pub fn planarity(frames: &[Option<Landmarks>], cfg: &FaceLivenessConfig) -> PlanarityReport {
-    let present: Vec<&Landmarks> = frames.iter().flatten().collect();
+    let present: Vec<&Landmarks> = frames
+        .iter()
+        .flatten()
+        .filter(|l| l.points.len() == landmarks::POINTS)
+        .collect();
+    let pick = |l: &Landmarks, idx: &[usize]| -> Vec<[f32; 2]> {
+        idx.iter()
+            .map(|&i| [l.points[i][0], l.points[i][1]])
+            .collect()
+    };
     let mut best = (0f32, 0f32);
     if let Some(reference) = present.first() {
         let span = landmarks::eye_span(reference).max(1.0);
-        let from: Vec<[f32; 2]> = reference.points.iter().map(|p| [p[0], p[1]]).collect();
+        let surface0 = pick(reference, &landmarks::SURFACE_POINTS);
+        let relief0 = pick(reference, &landmarks::RELIEF_POINTS);
+        let mut all0 = surface0.clone();
+        all0.extend_from_slice(&relief0);
         for l in present.iter().skip(1) {
-            if l.points.len() != from.len() {
-                continue;
-            }
-            let to: Vec<[f32; 2]> = l.points.iter().map(|p| [p[0], p[1]]).collect();
-            let Some(sim) = align::similarity(&from, &to) else {
+            let surface = pick(l, &landmarks::SURFACE_POINTS);
+            let relief = pick(l, &landmarks::RELIEF_POINTS);
+            let mut all = surface.clone();
+            all.extend_from_slice(&relief);
+            // Motion beyond what any picture shows when moved without tilting.
+            let Some(sim) = align::similarity(&all0, &all) else {
                 continue;
             };
-            let deformation = rms_residual(&from, &to, |x, y| align::apply(&sim, x, y)) / span;
+            let deformation = rms_residual(&all0, &all, |x, y| align::apply(&sim, x, y)) / span;
             if deformation <= best.0 {
                 continue;
             }
-            let parallax = match fit_homography(&from, &to) {
-                Some(h) => rms_residual(&from, &to, |x, y| apply_h(&h, x, y)) / span,
+            // The most a plane can show, fitted to the surface points; the nose's
+            // residual is the parallax.
+            let parallax = match fit_homography(&surface0, &surface) {
+                Some(h) => rms_residual(&relief0, &relief, |x, y| apply_h(&h, x, y)) / span,
                 None => deformation,
             };
             best = (deformation, parallax);
@@ -319,7 +343,7 @@ pub fn planarity(frames: &[Option<Landmarks>], cfg: &FaceLivenessConfig) -> Plan
     let (deformation, parallax) = best;
     let verdict = if deformation < cfg.min_deformation {
         Planarity::Inconclusive
-    } else if parallax >= cfg.min_parallax {
+    } else if parallax >= cfg.min_parallax && parallax >= cfg.min_parallax_ratio * deformation {
         Planarity::NotPlanar
     } else {
         Planarity::Planar
@@ -449,12 +473,13 @@ fn solve8(mut m: [[f64; 8]; 8], mut r: [f64; 8]) -> Option<[f64; 8]> {
         }
         m.swap(col, piv);
         r.swap(col, piv);
-        for row in col + 1..8 {
-            let f = m[row][col] / m[col][col];
-            for k in col..8 {
-                m[row][k] -= f * m[col][k];
+        let (pivot_row, pivot_r) = (m[col], r[col]);
+        for (row, rr) in m.iter_mut().zip(r.iter_mut()).skip(col + 1) {
+            let f = row[col] / pivot_row[col];
+            for (a, b) in row.iter_mut().zip(pivot_row.iter()).skip(col) {
+                *a -= f * b;
             }
-            r[row] -= f * r[col];
+            *rr -= f * pivot_r;
         }
     }
     let mut x = [0f64; 8];
@@ -498,12 +523,16 @@ mod tests {
     #[test]
     fn a_turning_solid_is_not_planar_a_turning_plane_is() {
         let cfg = FaceLivenessConfig::default();
-        let solid: Vec<Option<Landmarks>> =
-            [0.0, 10.0, 20.0].iter().map(|&y| Some(head(y, false))).collect();
+        let solid: Vec<Option<Landmarks>> = [0.0, 10.0, 20.0]
+            .iter()
+            .map(|&y| Some(head(y, false)))
+            .collect();
         let r = planarity(&solid, &cfg);
         assert_eq!(r.verdict, Planarity::NotPlanar, "{r:?}");
-        let flat: Vec<Option<Landmarks>> =
-            [0.0, 20.0, 40.0].iter().map(|&y| Some(head(y, true))).collect();
+        let flat: Vec<Option<Landmarks>> = [0.0, 20.0, 40.0]
+            .iter()
+            .map(|&y| Some(head(y, true)))
+            .collect();
         let r = planarity(&flat, &cfg);
         assert_eq!(r.verdict, Planarity::Planar, "{r:?}");
         assert_eq!(r.reason(), Some(Reason::PlanarMotion));
@@ -539,7 +568,12 @@ mod tests {
             assert_eq!(s.len(), 3);
             let turns = s
                 .iter()
-                .filter(|c| matches!(c, LandmarkChallenge::TurnLeft | LandmarkChallenge::TurnRight))
+                .filter(|c| {
+                    matches!(
+                        c,
+                        LandmarkChallenge::TurnLeft | LandmarkChallenge::TurnRight
+                    )
+                })
                 .count();
             assert_eq!(turns, 1);
             seen.insert(s);
@@ -563,7 +597,8 @@ mod tests {
     #[test]
     fn an_empty_burst_fails_every_challenge() {
         for c in LandmarkChallenge::ALL {
-            let r = check_landmark_challenge(c, &[None, None], false, &FaceLivenessConfig::default());
+            let r =
+                check_landmark_challenge(c, &[None, None], false, &FaceLivenessConfig::default());
             assert!(!r.passed);
             assert!(r.reasons.contains(&Reason::FaceLost));
         }

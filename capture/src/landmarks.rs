@@ -224,6 +224,58 @@ pub fn mouth_open(lm: &Landmarks) -> f32 {
     dist(p2(lm, INNER_LIPS[0]), p2(lm, INNER_LIPS[1])) / w
 }
 
+/// The face's vertical scale: distance from the middle of the four eye corners to the
+/// bottom of the nose. Neither blinking nor opening the mouth changes it, and it shrinks
+/// with the lid and lip gaps when a picture is tilted or squeezed, so ratios to it do not.
+pub fn eye_to_nose(lm: &Landmarks) -> f32 {
+    let corners = [
+        RIGHT_EYE_OUTER,
+        RIGHT_EYE_INNER,
+        LEFT_EYE_INNER,
+        LEFT_EYE_OUTER,
+    ];
+    let (sx, sy) = corners.iter().fold((0.0, 0.0), |a, &i| {
+        let p = p2(lm, i);
+        (a.0 + p.0, a.1 + p.1)
+    });
+    dist((sx / 4.0, sy / 4.0), p2(lm, NOSE_BASE))
+}
+
+/// Eye opening for the blink challenge: the mean of the four lid gaps (two per eye) over
+/// [`eye_to_nose`]. Unlike the eye aspect ratio it does not change when a photo is
+/// squeezed sideways or tilted back.
+pub fn eye_opening(lm: &Landmarks) -> f32 {
+    let r = eye_to_nose(lm);
+    if r <= f32::EPSILON {
+        return 0.0;
+    }
+    let gaps: f32 = [RIGHT_EYE_EAR, LEFT_EYE_EAR]
+        .iter()
+        .map(|e| dist(p2(lm, e[2]), p2(lm, e[3])) + dist(p2(lm, e[4]), p2(lm, e[5])))
+        .sum();
+    gaps / 4.0 / r
+}
+
+/// Mouth opening for the open-mouth challenge: inner-lip gap over [`eye_to_nose`].
+pub fn mouth_opening(lm: &Landmarks) -> f32 {
+    let r = eye_to_nose(lm);
+    if r <= f32::EPSILON {
+        return 0.0;
+    }
+    dist(p2(lm, INNER_LIPS[0]), p2(lm, INNER_LIPS[1])) / r
+}
+
+/// Points of the face that lie near one surface (eye corners, brows, mouth, chin,
+/// cheeks): what a homography is fitted to in the 3-D check.
+pub const SURFACE_POINTS: [usize; 24] = [
+    33, 133, 362, 263, 70, 105, 107, 336, 334, 300, 61, 291, 0, 17, 152, 50, 280, 10, 234, 454,
+    159, 145, 386, 374,
+];
+
+/// Points that stand out of that surface: the nose tip and ridge. A turning head moves
+/// them against [`SURFACE_POINTS`] (parallax); on a flat picture they follow the rest.
+pub const RELIEF_POINTS: [usize; 3] = [NOSE_TIP, 4, 5];
+
 /// Head pose from the 3-D landmarks: yaw from the depth difference of the two cheek
 /// contour points, pitch from that of forehead and chin, roll from the eye line.
 pub fn pose(lm: &Landmarks) -> Pose {

@@ -16,8 +16,7 @@ use capture::landmarks::Landmarks;
 use capture::verify::FaceVerifier;
 use capture::Reason;
 use common::faces::{
-    affine_print_sequence, blink_frame, head_turn_sequence, mouth_frame,
-    perspective_print_sequence,
+    affine_print_sequence, blink_frame, head_turn_sequence, mouth_frame, perspective_print_sequence,
 };
 use image::RgbImage;
 
@@ -27,6 +26,14 @@ fn verifier() -> &'static FaceVerifier {
 }
 
 fn burst(frames: &[RgbImage]) -> Vec<Option<Landmarks>> {
+    // KESHI_DUMP_FRAMES=dir saves every frame, to look at what the tests act out.
+    if let Some(dir) = std::env::var_os("KESHI_DUMP_FRAMES") {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for f in frames {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = f.save(std::path::Path::new(&dir).join(format!("frame{n:03}.png")));
+        }
+    }
     verifier().landmark_burst(frames).expect("landmarks")
 }
 
@@ -48,13 +55,14 @@ fn report(name: &str, lms: &[Option<Landmarks>]) -> Vec<(LandmarkChallenge, bool
         .collect();
     let m = check_landmark_challenge(LandmarkChallenge::Blink, lms, false, &cfg).metrics;
     println!(
-        "{name}: {:?} deformation {:.4} parallax {:.4}; eyes {:.3}..{:.3} mouth +{:.3} \
+        "{name}: {:?} deformation {:.4} parallax {:.4}; eyes {:.3}..{:.3} ({:.2}) mouth +{:.3} \
          turn L {:.1}° R {:.1}°; passed {:?}",
         p.verdict,
         p.deformation,
         p.parallax,
         m.eyes_open_min,
         m.eyes_open_max,
+        m.eyes_open_min / m.eyes_open_max.max(1e-6),
         m.mouth_rise,
         m.turn_left,
         m.turn_right,
@@ -69,11 +77,17 @@ fn a_print_of_the_astronaut_fails_every_challenge_and_the_3d_check() {
     let cfg = FaceLivenessConfig::default();
     let prints = [
         ("affine print", affine_print_sequence(&frame, 10, 1.0)),
-        ("perspective print", perspective_print_sequence(&frame, 10, 35.0)),
+        (
+            "perspective print",
+            perspective_print_sequence(&frame, 10, 35.0),
+        ),
     ];
     for (name, frames) in prints {
         let lms = burst(&frames);
-        assert!(lms.iter().filter(|l| l.is_some()).count() >= 8, "{name}: face lost");
+        assert!(
+            lms.iter().filter(|l| l.is_some()).count() >= 8,
+            "{name}: face lost"
+        );
         for (c, passed) in report(name, &lms) {
             assert!(!passed, "{name} passed {c:?}");
         }
@@ -96,7 +110,10 @@ fn a_turning_head_passes_its_turn_and_the_3d_check() {
     // Positive degrees: the nose towards the image's right = the learner's left.
     let left = burst(&head_turn_sequence(&frame, &lm, 9, 25.0));
     let results = report("head turning left", &left);
-    assert!(results.contains(&(LandmarkChallenge::TurnLeft, true)), "{results:?}");
+    assert!(
+        results.contains(&(LandmarkChallenge::TurnLeft, true)),
+        "{results:?}"
+    );
     assert!(results.contains(&(LandmarkChallenge::TurnRight, false)));
     assert!(results.contains(&(LandmarkChallenge::Blink, false)));
     let p = planarity(&left, &cfg);
@@ -104,7 +121,10 @@ fn a_turning_head_passes_its_turn_and_the_3d_check() {
 
     let right = burst(&head_turn_sequence(&frame, &lm, 9, -25.0));
     let results = report("head turning right", &right);
-    assert!(results.contains(&(LandmarkChallenge::TurnRight, true)), "{results:?}");
+    assert!(
+        results.contains(&(LandmarkChallenge::TurnRight, true)),
+        "{results:?}"
+    );
     assert!(results.contains(&(LandmarkChallenge::TurnLeft, false)));
     assert_eq!(planarity(&right, &cfg).verdict, Planarity::NotPlanar);
 
@@ -124,7 +144,10 @@ fn blinking_and_opening_the_mouth_are_seen() {
         .collect();
     let lms = burst(&blink);
     let results = report("blink", &lms);
-    assert!(results.contains(&(LandmarkChallenge::Blink, true)), "{results:?}");
+    assert!(
+        results.contains(&(LandmarkChallenge::Blink, true)),
+        "{results:?}"
+    );
     assert!(results.contains(&(LandmarkChallenge::TurnLeft, false)));
     assert!(results.contains(&(LandmarkChallenge::TurnRight, false)));
 
@@ -135,7 +158,10 @@ fn blinking_and_opening_the_mouth_are_seen() {
         .collect();
     let lms = burst(&mouth);
     let results = report("open mouth", &lms);
-    assert!(results.contains(&(LandmarkChallenge::OpenMouth, true)), "{results:?}");
+    assert!(
+        results.contains(&(LandmarkChallenge::OpenMouth, true)),
+        "{results:?}"
+    );
     assert!(results.contains(&(LandmarkChallenge::Blink, false)));
 }
 
@@ -173,6 +199,54 @@ fn a_challenge_sequence_is_answered_by_a_head_not_by_a_print() {
 
     let print = burst(&perspective_print_sequence(&frame, 8, 30.0));
     for &c in &sequence {
-        assert!(!check_landmark_challenge(c, &print, false, &cfg).passed, "{c:?}");
+        assert!(
+            !check_landmark_challenge(c, &print, false, &cfg).passed,
+            "{c:?}"
+        );
+    }
+}
+
+/// Prints the 3-D check's measurements over a range of acted heads and prints (the
+/// evidence for `FaceLivenessConfig::default()`): `cargo test ... -- --ignored
+/// --nocapture calibrate_planarity`.
+#[test]
+#[ignore = "calibration table, prints measurements"]
+fn calibrate_planarity() {
+    let (frame, lm) = astronaut();
+    let cfg = FaceLivenessConfig::default();
+    let mut rows: Vec<(String, Vec<RgbImage>)> = Vec::new();
+    for deg in [10.0, 15.0, 25.0, 35.0] {
+        rows.push((
+            format!("head turn {deg}°"),
+            head_turn_sequence(&frame, &lm, 7, deg),
+        ));
+    }
+    for s in [0.5, 1.0, 1.5] {
+        rows.push((
+            format!("affine print x{s}"),
+            affine_print_sequence(&frame, 7, s),
+        ));
+    }
+    for deg in [20.0, 35.0, 50.0] {
+        rows.push((
+            format!("perspective print {deg}°"),
+            perspective_print_sequence(&frame, 7, deg),
+        ));
+    }
+    for (name, frames) in rows {
+        let lms = burst(&frames);
+        let p = planarity(&lms, &cfg);
+        let m = check_landmark_challenge(LandmarkChallenge::Blink, &lms, false, &cfg).metrics;
+        println!(
+            "| {name} | {:.4} | {:.4} | {:.2} | {:.1} / {:.1} | {:.2} | {:.3} | {:?} |",
+            p.deformation,
+            p.parallax,
+            p.parallax / p.deformation.max(1e-6),
+            m.turn_left,
+            m.turn_right,
+            m.eyes_open_min / m.eyes_open_max.max(1e-6),
+            m.mouth_rise,
+            p.verdict
+        );
     }
 }

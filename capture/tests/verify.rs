@@ -36,7 +36,14 @@ fn the_same_person_is_accepted_and_different_people_are_refused() {
         .collect();
     let biden = embed(&face_photo("biden.jpg"), "biden");
     let astronaut = embed(&common::rgb("astronaut.png"), "astronaut");
-    let camera = embed(&common::rgb("camera.png"), "camera");
+    // The cameraman looks down into his camera: refused as turned, not compared.
+    match verifier().analyse(&common::rgb("camera.png")) {
+        Ok(a) => {
+            println!("camera.png: {:?}", a.metrics);
+            assert_eq!(a.reasons, vec![Reason::FaceTurned]);
+        }
+        Err(e) => panic!("camera.png: {e}"),
+    }
     for i in 0..3 {
         for j in i + 1..3 {
             let d = obama[i].distance(&obama[j]);
@@ -47,7 +54,7 @@ fn the_same_person_is_accepted_and_different_people_are_refused() {
         println!("obama{i} biden {d:.4}");
         assert!(d > t + 0.15, "obama {i} vs biden: {d}");
     }
-    let others = [&biden, &astronaut, &camera];
+    let others = [&biden, &astronaut];
     for (i, a) in others.iter().enumerate() {
         for b in &others[i + 1..] {
             let d = a.distance(b);
@@ -86,7 +93,10 @@ fn faces_in_one_group_photo_are_told_apart() {
                 let d = embs[a].distance(&embs[b]);
                 min = min.min(d);
                 pairs += 1;
-                assert!(d >= verify::DEFAULT_THRESHOLD, "sample{i} faces {a}, {b}: {d}");
+                assert!(
+                    d >= verify::DEFAULT_THRESHOLD,
+                    "sample{i} faces {a}, {b}: {d}"
+                );
             }
         }
     }
@@ -111,34 +121,49 @@ fn enrolment_and_multi_frame_fusion() {
     // A burst of webcam-like frames of another photo of the same man.
     let burst = |name: &str| -> Vec<RgbImage> {
         let photo = face_photo(name);
-        let (w, h) = photo.dimensions();
+        let face = v
+            .detector()
+            .detect(&imageops::grayscale(&photo))
+            .expect("detect")[0];
+        let (cx, cy) = face.bbox.centre();
         (0..5)
             .map(|i| {
                 let k = i as f32;
-                let side = (w.min(h) as f32) * (0.95 - 0.01 * k);
-                let x = (w as f32 - side) / 2.0 + k * 4.0;
-                let y = (h as f32 - side * 0.75) * 0.2;
+                // The face fills about a quarter of a 640x480 frame and drifts a little.
+                let side = face.bbox.w as f32 * (4.0 - 0.05 * k);
+                let (x, y) = (cx - side / 2.0 + k * 3.0, cy - side * 0.375 - k * 2.0);
                 common::noisy(&common::webcam(&photo, x, y, side), 2.0, 77 + i as u64)
             })
             .collect()
     };
-    let same = v.verify_frames(&template, &burst("obama2.jpg")).expect("verify");
+    let same = v
+        .verify_frames(&template, &burst("obama2.jpg"))
+        .expect("verify");
+    println!("obama2 burst reasons: {:?}", same.frame_reasons);
     let c = same.comparison.expect("a usable frame");
     println!("obama2 burst: {c:?}, {} frames used", same.frames_used);
     assert!(c.same, "{c:?}");
     assert!(same.frames_used >= 4, "{:?}", same.frame_reasons);
 
-    let other = v.verify_frames(&template, &burst("biden.jpg")).expect("verify");
+    let other = v
+        .verify_frames(&template, &burst("biden.jpg"))
+        .expect("verify");
     let c = other.comparison.expect("a usable frame");
     println!("biden burst: {c:?}");
     assert!(!c.same, "{c:?}");
 
     // No face at all: no comparison, and every frame says why.
     let empty = v
-        .verify_frames(&template, &[common::rgb("coffee.png"), common::rgb("grass.png")])
+        .verify_frames(
+            &template,
+            &[common::rgb("coffee.png"), common::rgb("grass.png")],
+        )
         .expect("verify");
     assert!(empty.comparison.is_none());
-    assert!(empty.frame_reasons.iter().all(|r| r == &vec![Reason::NoFace]));
+    assert!(empty
+        .frame_reasons
+        .iter()
+        .all(|r| r == &vec![Reason::NoFace]));
 
     // A template from another model is refused, not compared.
     let mut foreign = template.clone();
@@ -159,7 +184,10 @@ fn degraded_copies_still_match_their_original() {
         ("darker", common::exposure(&photo, 0.55, 0.0)),
         ("brighter", common::exposure(&photo, 1.1, 25.0)),
         ("noisy", common::noisy(&photo, 6.0, 5)),
-        ("half size", imageops::resize(&photo, w / 2, h / 2, imageops::FilterType::Triangle)),
+        (
+            "half size",
+            imageops::resize(&photo, w / 2, h / 2, imageops::FilterType::Triangle),
+        ),
         ("blurred σ=1", common::blur(&photo, 1.0)),
         ("mirrored", imageops::flip_horizontal(&photo)),
     ];
@@ -199,7 +227,11 @@ fn the_quality_gate_says_why_a_face_is_refused() {
     // A sharp frontal portrait passes, with its measurements in range.
     let a = v.analyse(&photo).expect("analyse");
     assert!(a.usable(), "{:?} {:?}", a.reasons, a.metrics);
-    assert!(a.metrics.pose.yaw.abs() < 15.0 && a.metrics.pose.roll.abs() < 15.0, "{:?}", a.metrics);
+    assert!(
+        a.metrics.pose.yaw.abs() < 15.0 && a.metrics.pose.roll.abs() < 15.0,
+        "{:?}",
+        a.metrics
+    );
     println!("obama.jpg: {:?}", a.metrics);
 }
 

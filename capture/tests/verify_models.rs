@@ -22,7 +22,9 @@ fn manifest_outputs() -> Vec<(String, String)> {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             match (f.next(), f.next(), f.next()) {
-                (Some("output"), Some(name), Some(sha)) => Some((name.to_string(), sha.to_string())),
+                (Some("output"), Some(name), Some(sha)) => {
+                    Some((name.to_string(), sha.to_string()))
+                }
                 _ => None,
             }
         })
@@ -42,7 +44,10 @@ fn shipped_models_match_the_manifest() {
     // The hashes compiled into the library agree too (checked by its unit test when the
     // feature is on); the manifest pins the inputs.
     let text = std::fs::read_to_string(root().join("scripts/models/MANIFEST")).unwrap_or_default();
-    for needle in ["npm @vladmandic/face-api 1.7.15", "npm @mediapipe/face_mesh 0.4.1657299874"] {
+    for needle in [
+        "npm @vladmandic/face-api 1.7.15",
+        "npm @mediapipe/face_mesh 0.4.1657299874",
+    ] {
         assert!(text.contains(needle), "MANIFEST lacks {needle}");
     }
 }
@@ -54,5 +59,8 @@ fn models_rebuild_byte_for_byte() {
         .arg(root().join("scripts/models/build.sh"))
         .status()
         .expect("run scripts/models/build.sh");
-    assert!(status.success(), "scripts/models/build.sh failed: the rebuild differs");
+    assert!(
+        status.success(),
+        "scripts/models/build.sh failed: the rebuild differs"
+    );
 }

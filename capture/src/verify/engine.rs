@@ -18,7 +18,8 @@ use crate::landmarks::{self, Landmarks, Roi, POINTS};
 use crate::reason::Reason;
 
 /// dlib's face-recognition ResNet v1 as ONNX (`scripts/models/convert.py`).
-const RECOGNITION_MODEL: &[u8] = include_bytes!("../../models/dlib_face_recognition_resnet_v1.onnx");
+const RECOGNITION_MODEL: &[u8] =
+    include_bytes!("../../models/dlib_face_recognition_resnet_v1.onnx");
 /// MediaPipe's face landmark model as ONNX.
 const LANDMARK_MODEL: &[u8] = include_bytes!("../../models/mediapipe_face_landmark.onnx");
 
@@ -192,7 +193,11 @@ impl FaceVerifier {
     /// Landmarks of a detected face: the region from the detector's box, then once more
     /// from the landmarks' own region if the first one was off (size or place by more
     /// than 10% of its side, or turned by more than 10°).
-    pub fn landmarks_for_face(&self, rgb: &RgbImage, face: &Face) -> Result<Landmarks, VerifyError> {
+    pub fn landmarks_for_face(
+        &self,
+        rgb: &RgbImage,
+        face: &Face,
+    ) -> Result<Landmarks, VerifyError> {
         let roi = landmarks::roi_from_bbox(&face.bbox);
         let lm = self.landmarks_in(rgb, &roi)?;
         match Roi::from_landmarks(&lm) {
@@ -206,7 +211,11 @@ impl FaceVerifier {
 
     /// Landmarks tracked from the previous frame's (MediaPipe's tracking mode: no
     /// detector). `None` if the face was lost.
-    pub fn track(&self, rgb: &RgbImage, previous: &Landmarks) -> Result<Option<Landmarks>, VerifyError> {
+    pub fn track(
+        &self,
+        rgb: &RgbImage,
+        previous: &Landmarks,
+    ) -> Result<Option<Landmarks>, VerifyError> {
         let Some(roi) = Roi::from_landmarks(previous) else {
             return Ok(None);
         };
@@ -218,7 +227,10 @@ impl FaceVerifier {
     /// ([`crate::face_liveness`]): the detector finds the face in the first frame (and
     /// after a loss), the landmarks are tracked from frame to frame. `None` where no face
     /// was found.
-    pub fn landmark_burst(&self, frames: &[RgbImage]) -> Result<Vec<Option<Landmarks>>, VerifyError> {
+    pub fn landmark_burst(
+        &self,
+        frames: &[RgbImage],
+    ) -> Result<Vec<Option<Landmarks>>, VerifyError> {
         let mut out: Vec<Option<Landmarks>> = Vec::with_capacity(frames.len());
         for rgb in frames {
             let tracked = match out.last() {

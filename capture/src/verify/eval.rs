@@ -150,7 +150,10 @@ mod tests {
         let r = evaluate(&s, 0.5, 2);
         assert_eq!((r.genuine_pairs, r.impostor_pairs, r.skipped), (3, 200, 2));
         assert_eq!(r.tar_at_far.far_1e2, Some(1.0));
-        assert_eq!(r.tar_at_far.far_1e3, None, "200 impostor pairs cannot resolve 0.1%");
+        assert_eq!(
+            r.tar_at_far.far_1e3, None,
+            "200 impostor pairs cannot resolve 0.1%"
+        );
         assert_eq!(r.tar_at_far.far_1e4, None);
         assert_eq!(r.eer, Some(0.0));
         assert_eq!((r.far, r.frr), (Some(0.0), Some(0.0)));

@@ -99,7 +99,9 @@ impl Embedding {
             )));
         }
         if values.iter().any(|v| !v.is_finite()) {
-            return Err(VerifyError::Template("embedding has a non-finite value".into()));
+            return Err(VerifyError::Template(
+                "embedding has a non-finite value".into(),
+            ));
         }
         Ok(Embedding(values))
     }
@@ -183,8 +185,7 @@ impl Template {
 
     /// Distance of a probe to the template (to its centroid).
     pub fn distance(&self, probe: &Embedding) -> f32 {
-        self.centroid()
-            .map_or(f32::INFINITY, |c| c.distance(probe))
+        self.centroid().map_or(f32::INFINITY, |c| c.distance(probe))
     }
 }
 
@@ -314,7 +315,10 @@ mod tests {
         assert!(fuse(&[]).is_none());
         let c = compare_embeddings(&a, &b, 2.0);
         assert!(c.same && c.threshold == 2.0);
-        assert!(!compare_embeddings(&a, &b, d).same, "distance == threshold is refused");
+        assert!(
+            !compare_embeddings(&a, &b, d).same,
+            "distance == threshold is refused"
+        );
     }
 
     #[test]

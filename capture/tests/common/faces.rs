@@ -62,12 +62,20 @@ impl DepthMap {
         let span = landmarks::eye_span(lm);
         let sigma = span / 6.0;
         let z_ref = {
-            let contour = [landmarks::RIGHT_CHEEK, landmarks::LEFT_CHEEK, landmarks::FOREHEAD, landmarks::CHIN];
+            let contour = [
+                landmarks::RIGHT_CHEEK,
+                landmarks::LEFT_CHEEK,
+                landmarks::FOREHEAD,
+                landmarks::CHIN,
+            ];
             contour.iter().map(|&i| lm.points[i][2]).sum::<f32>() / contour.len() as f32
         };
         let (cx, cy) = {
             let n = lm.points.len() as f32;
-            let (sx, sy) = lm.points.iter().fold((0.0, 0.0), |a, p| (a.0 + p[0], a.1 + p[1]));
+            let (sx, sy) = lm
+                .points
+                .iter()
+                .fold((0.0, 0.0), |a, p| (a.0 + p[0], a.1 + p[1]));
             (sx / n, sy / n)
         };
         let radius = lm
@@ -182,9 +190,9 @@ fn vertical_remap(
 
 fn centre_of(lm: &Landmarks, idx: &[usize]) -> (f32, f32) {
     let n = idx.len() as f32;
-    let (sx, sy) = idx
-        .iter()
-        .fold((0.0, 0.0), |a, &i| (a.0 + lm.points[i][0], a.1 + lm.points[i][1]));
+    let (sx, sy) = idx.iter().fold((0.0, 0.0), |a, &i| {
+        (a.0 + lm.points[i][0], a.1 + lm.points[i][1])
+    });
     (sx / n, sy / n)
 }
 
@@ -200,7 +208,7 @@ pub fn blink_frame(frame: &RgbImage, lm: &Landmarks, amount: f32) -> RgbImage {
         let width = d(p(eye[0]), p(eye[1]));
         let open = (d(p(eye[2]), p(eye[3])) + d(p(eye[4]), p(eye[5]))) / 4.0; // half opening
         let reach = (open * 3.0).max(width * 0.35);
-        let a = open * 1.3 * amount;
+        let a = open * amount;
         out = vertical_remap(&out, c, (width * 0.75, reach), angle, |v, wx| {
             let t = (1.0 - v.abs() / reach).max(0.0);
             v + v.signum() * a * wx * t
@@ -209,8 +217,9 @@ pub fn blink_frame(frame: &RgbImage, lm: &Landmarks, amount: f32) -> RgbImage {
     out
 }
 
-/// The mouth opened by `amount` (0 closed, 1 wide): rows near the lip line are stretched
-/// out of the dark line between the lips.
+/// The mouth opened by `amount` (0 closed, 1 wide): the jaw drops (everything below
+/// the lips moves down, fading out below the chin) and the gap samples the dark line
+/// between the lips; the upper lip and the nose stay.
 pub fn mouth_frame(frame: &RgbImage, lm: &Landmarks, amount: f32) -> RgbImage {
     let angle = landmarks::eye_line_angle(lm);
     let c = centre_of(lm, &landmarks::INNER_LIPS);
@@ -219,12 +228,16 @@ pub fn mouth_frame(frame: &RgbImage, lm: &Landmarks, amount: f32) -> RgbImage {
         lm.points[landmarks::MOUTH_CORNERS[1]],
     );
     let width = ((l[0] - r[0]).powi(2) + (l[1] - r[1]).powi(2)).sqrt();
-    let reach = width * 0.6;
-    let o = 0.85 * amount;
-    vertical_remap(frame, c, (width * 0.6, reach), angle, |v, wx| {
-        let d = v.abs();
-        let g = o * wx * d.min(reach - d).max(0.0);
-        v - v.signum() * g
+    let chin = lm.points[landmarks::CHIN];
+    let to_chin = ((chin[0] - c.0).powi(2) + (chin[1] - c.1).powi(2)).sqrt();
+    let reach = to_chin * 1.6;
+    let drop = 0.45 * width * amount;
+    vertical_remap(frame, c, (width * 0.8, reach), angle, |v, wx| {
+        if v < 0.0 {
+            v
+        } else {
+            (v - drop * wx * (1.0 - v / reach)).max(0.0)
+        }
     })
 }
 
@@ -242,7 +255,11 @@ pub fn affine_print_sequence(frame: &RgbImage, n: usize, strength: f32) -> Vec<R
             let (a, b, cc, d) = (c / (1.0 - 0.25 * t), s + 0.15 * t, -s, c);
             let img = RgbImage::from_fn(w, h, |x, y| {
                 let (dx, dy) = (x as f32 - cx, y as f32 - cy);
-                bilinear(frame, cx + a * dx + b * dy + 6.0 * t, cy + cc * dx + d * dy - 4.0 * t)
+                bilinear(
+                    frame,
+                    cx + a * dx + b * dy + 6.0 * t,
+                    cy + cc * dx + d * dy - 4.0 * t,
+                )
             });
             noisy(&img, 2.0, 4000 + i as u64)
         })
@@ -257,7 +274,8 @@ pub fn perspective_print_sequence(frame: &RgbImage, n: usize, deg: f32) -> Vec<R
     let f = w as f32 * 1.2; // focal length, pixels
     (0..n)
         .map(|i| {
-            let a = (deg * (std::f32::consts::PI * i as f32 / (n - 1).max(1) as f32).sin()).to_radians();
+            let a = (deg * (std::f32::consts::PI * i as f32 / (n - 1).max(1) as f32).sin())
+                .to_radians();
             let (sy, cyw) = a.sin_cos(); // swing about the vertical axis
             let (sx, cxw) = (0.5 * a).sin_cos(); // tilt about the horizontal axis
             let img = RgbImage::from_fn(w, h, |x, y| {
