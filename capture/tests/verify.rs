@@ -261,3 +261,79 @@ fn landmarks_fall_on_the_face_in_the_right_order() {
         assert!(ear > 0.15, "{name}: eyes {ear}");
     }
 }
+
+/// Prints every distance the threshold is chosen from (`docs/benchmarks-faces.md`):
+/// `cargo test -p keshi-capture --features face-verify --test verify -- --ignored
+/// --nocapture calibrate_threshold`.
+#[test]
+#[ignore = "calibration table, prints distances"]
+fn calibrate_threshold() {
+    let v = verifier();
+    // Every usable face of the group photos, with its photo.
+    let mut faces: Vec<(usize, Embedding)> = Vec::new();
+    let mut boxes = Vec::new();
+    for i in 1..=6 {
+        let img = face_photo(&format!("faceapi_sample{i}.jpg"));
+        for f in v
+            .detector()
+            .detect(&imageops::grayscale(&img))
+            .expect("detect")
+        {
+            let lm = v.landmarks_for_face(&img, &f).expect("landmarks");
+            let a = v.analyse_landmarks(&img, Some(f), lm).expect("analyse");
+            if a.usable() {
+                faces.push((i, a.embedding));
+                boxes.push(f.bbox);
+            }
+        }
+    }
+    for a in 0..faces.len() {
+        for b in a + 1..faces.len() {
+            let d = faces[a].1.distance(&faces[b].1);
+            if faces[a].0 != faces[b].0 && d < 0.55 {
+                println!(
+                    "close pair {d:.4}: sample{} {:?} / sample{} {:?}",
+                    faces[a].0, boxes[a], faces[b].0, boxes[b]
+                );
+            }
+        }
+    }
+    let mut within = Vec::new();
+    let mut across = Vec::new();
+    for a in 0..faces.len() {
+        for b in a + 1..faces.len() {
+            let d = faces[a].1.distance(&faces[b].1);
+            if faces[a].0 == faces[b].0 {
+                within.push(d);
+            } else {
+                across.push((d, faces[a].0, faces[b].0));
+            }
+        }
+    }
+    within.sort_by(f32::total_cmp);
+    across.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("group photos: {} usable faces", faces.len());
+    println!(
+        "within one photo ({} pairs, different people): {:?}",
+        within.len(),
+        &within[..within.len().min(8)]
+    );
+    println!(
+        "across photos ({} pairs, identities unknown), smallest: {:?}",
+        across.len(),
+        &across[..across.len().min(8)]
+    );
+    let hist = |xs: &[f32]| {
+        let mut h = [0usize; 8];
+        for &x in xs {
+            h[((x / 0.1) as usize).min(7)] += 1;
+        }
+        h
+    };
+    let a: Vec<f32> = across.iter().map(|x| x.0).collect();
+    println!(
+        "histogram by 0.1 (0.0-0.1, …, 0.7+): within {:?}, across {:?}",
+        hist(&within),
+        hist(&a)
+    );
+}
