@@ -356,6 +356,58 @@ pub fn planarity(frames: &[Option<Landmarks>], cfg: &FaceLivenessConfig) -> Plan
     }
 }
 
+/// Result of a whole login liveness check: every challenge of the sequence, then the 3-D
+/// check over all their frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessSessionReport {
+    /// True if every challenge was done and the face was not flat.
+    pub passed: bool,
+    /// Failed rules, without repeats.
+    pub reasons: Vec<Reason>,
+    /// One report per challenge, in the order asked.
+    pub challenges: Vec<LandmarkChallengeReport>,
+    /// The 3-D check over the frames of all the challenges.
+    pub planarity: PlanarityReport,
+}
+
+/// Checks a login liveness session (R-ID-2): `bursts[i]` holds the landmarks of the
+/// frames recorded after prompting `sequence[i]`. A missing burst fails its challenge.
+pub fn check_liveness_session(
+    sequence: &[LandmarkChallenge],
+    bursts: &[Vec<Option<Landmarks>>],
+    mirrored: bool,
+    cfg: &FaceLivenessConfig,
+) -> LivenessSessionReport {
+    let mut reasons = Vec::new();
+    let mut all = Vec::new();
+    let challenges: Vec<LandmarkChallengeReport> = sequence
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let frames = bursts.get(i).map(Vec::as_slice).unwrap_or(&[]);
+            all.extend_from_slice(frames);
+            check_landmark_challenge(c, frames, mirrored, cfg)
+        })
+        .collect();
+    for r in challenges.iter().flat_map(|c| &c.reasons) {
+        if !reasons.contains(r) {
+            reasons.push(*r);
+        }
+    }
+    let planarity = planarity(&all, cfg);
+    if let Some(r) = planarity.reason() {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    LivenessSessionReport {
+        passed: reasons.is_empty() && !sequence.is_empty(),
+        reasons,
+        challenges,
+        planarity,
+    }
+}
+
 fn rms_residual(from: &[[f32; 2]], to: &[[f32; 2]], f: impl Fn(f32, f32) -> (f32, f32)) -> f32 {
     if from.is_empty() {
         return 0.0;

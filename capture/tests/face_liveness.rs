@@ -10,7 +10,8 @@ mod common;
 use std::sync::OnceLock;
 
 use capture::face_liveness::{
-    check_landmark_challenge, planarity, FaceLivenessConfig, LandmarkChallenge, Planarity,
+    check_landmark_challenge, check_liveness_session, planarity, FaceLivenessConfig,
+    LandmarkChallenge, Planarity,
 };
 use capture::landmarks::Landmarks;
 use capture::verify::FaceVerifier;
@@ -188,22 +189,39 @@ fn a_challenge_sequence_is_answered_by_a_head_not_by_a_print() {
                 .collect(),
         }
     };
-    let mut all = Vec::new();
-    for &c in &sequence {
-        let lms = burst(&act(c));
-        let r = check_landmark_challenge(c, &lms, false, &cfg);
-        assert!(r.passed, "{c:?}: {r:?}");
-        all.extend(lms);
-    }
-    assert_eq!(planarity(&all, &cfg).verdict, Planarity::NotPlanar);
+    let bursts: Vec<Vec<Option<Landmarks>>> = sequence.iter().map(|&c| burst(&act(c))).collect();
+    let head = check_liveness_session(&sequence, &bursts, false, &cfg);
+    println!(
+        "head, {sequence:?}: {:?} {:?}",
+        head.reasons, head.planarity
+    );
+    assert!(head.passed, "{head:?}");
+    assert_eq!(head.planarity.verdict, Planarity::NotPlanar);
 
-    let print = burst(&perspective_print_sequence(&frame, 8, 30.0));
-    for &c in &sequence {
-        assert!(
-            !check_landmark_challenge(c, &print, false, &cfg).passed,
-            "{c:?}"
-        );
-    }
+    // A print moved around while the prompts run (a new burst per prompt).
+    let print: Vec<Vec<Option<Landmarks>>> = sequence
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            burst(&perspective_print_sequence(
+                &frame,
+                6,
+                20.0 + 10.0 * i as f32,
+            ))
+        })
+        .collect();
+    let r = check_liveness_session(&sequence, &print, false, &cfg);
+    println!("print, {sequence:?}: {:?} {:?}", r.reasons, r.planarity);
+    assert!(!r.passed);
+    assert!(r.challenges.iter().all(|c| !c.passed), "{r:?}");
+    assert!(r.reasons.contains(&Reason::ChallengeNotDone));
+    assert!(
+        r.reasons.contains(&Reason::PlanarMotion),
+        "{:?}",
+        r.planarity
+    );
+    // Fewer bursts than prompts fail.
+    assert!(!check_liveness_session(&sequence, &bursts[..1], false, &cfg).passed);
 }
 
 /// Prints the 3-D check's measurements over a range of acted heads and prints (the
