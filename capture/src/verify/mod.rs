@@ -200,6 +200,14 @@ pub struct Comparison {
     pub same: bool,
 }
 
+impl Comparison {
+    /// [`Reason::FaceMismatch`] when the faces are not the same person, for the journal
+    /// and the learner's message.
+    pub fn reason(&self) -> Option<Reason> {
+        (!self.same).then_some(Reason::FaceMismatch)
+    }
+}
+
 /// Compares a probe with a template at `threshold`.
 pub fn compare(template: &Template, probe: &Embedding, threshold: f32) -> Comparison {
     decide(template.distance(probe), threshold)
@@ -315,6 +323,11 @@ mod tests {
         assert!(fuse(&[]).is_none());
         let c = compare_embeddings(&a, &b, 2.0);
         assert!(c.same && c.threshold == 2.0);
+        assert_eq!(c.reason(), None);
+        assert_eq!(
+            compare_embeddings(&a, &b, 0.1).reason(),
+            Some(Reason::FaceMismatch)
+        );
         assert!(
             !compare_embeddings(&a, &b, d).same,
             "distance == threshold is refused"
