@@ -95,8 +95,10 @@ pub struct Pose {
 /// How much larger than the face the landmark region is (MediaPipe uses 1.5).
 pub const ROI_SCALE: f32 = 1.5;
 
-/// The landmark region for a detector box. Calibrated on the test photos so that it
-/// matches the region derived from the landmarks themselves ([`Roi::from_landmarks`]).
+/// The landmark region for a detector box: the box grown 1.7x and moved down by 8% of
+/// its side (SeetaFace's box is tighter and higher than MediaPipe's face rectangle). A
+/// first guess: [`crate::verify::FaceVerifier::landmarks_for_face`] runs the model once
+/// more on the landmarks' own region ([`Roi::from_landmarks`]) when this one was off.
 pub fn roi_from_bbox(b: &BBox) -> Roi {
     let (cx, cy) = b.centre();
     let side = b.w.max(b.h) as f32;
