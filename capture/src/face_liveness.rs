@@ -17,7 +17,7 @@
 //!   the face is flat ([`Reason::PlanarMotion`]).
 //!
 //! Pure functions on landmark sequences (the landmarks come from
-//! [`crate::verify::FaceVerifier`], feature `face-verify`); thresholds in
+//! `verify::FaceVerifier`, feature `face-verify`); thresholds in
 //! [`FaceLivenessConfig`], measured in `tests/face_liveness.rs` on real photographs moved
 //! as a head (a 2.5-D warp with the photo's own mesh depth), and as a print (affine and
 //! perspective warps of the same photo). The older pixel-based checks

@@ -97,8 +97,9 @@ pub const ROI_SCALE: f32 = 1.5;
 
 /// The landmark region for a detector box: the box grown 1.7x and moved down by 8% of
 /// its side (SeetaFace's box is tighter and higher than MediaPipe's face rectangle). A
-/// first guess: [`crate::verify::FaceVerifier::landmarks_for_face`] runs the model once
-/// more on the landmarks' own region ([`Roi::from_landmarks`]) when this one was off.
+/// first guess: `verify::FaceVerifier::landmarks_for_face` (feature `face-verify`) runs
+/// the model once more on the landmarks' own region ([`Roi::from_landmarks`]) when this
+/// one was off.
 pub fn roi_from_bbox(b: &BBox) -> Roi {
     let (cx, cy) = b.centre();
     let side = b.w.max(b.h) as f32;

@@ -19,7 +19,7 @@
 //!    embeddings), averaged over the usable frames of a burst ([`fuse`]); the same person
 //!    if the distance is under the threshold ([`DEFAULT_THRESHOLD`]).
 //!
-//! Steps 2, 5 need the models and live in the engine ([`FaceVerifier`], cargo feature
+//! Steps 2, 5 need the models and live in the engine (`FaceVerifier`, cargo feature
 //! `face-verify`, which pulls in `tract-onnx`); everything else in this module is pure and
 //! always compiled, so that a platform or a test can handle templates, distances and
 //! evaluation figures without the inference engine.
