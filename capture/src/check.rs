@@ -61,6 +61,20 @@ pub struct CheckReport {
     pub error: Option<String>,
 }
 
+/// Reads and decodes an image file (JPEG or PNG) with the bounds used for files: at most
+/// 64 MiB and 8192 px on a side.
+pub fn read_image_file(path: &Path) -> Result<image::RgbImage, CaptureError> {
+    let limits = PushLimits {
+        max_bytes: 64 * 1024 * 1024,
+        max_width: 8192,
+        max_height: 8192,
+        ..PushLimits::default()
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| CaptureError::BadFrame(format!("{}: {e}", path.display())))?;
+    decode_frame(&bytes, &limits)
+}
+
 /// Runs the detector and the quality gate on one image file (JPEG or PNG).
 pub fn check_image_file(path: &Path, checker: &Checker) -> CheckReport {
     let image = path.display().to_string();
@@ -77,17 +91,7 @@ pub fn check_image_file(path: &Path, checker: &Checker) -> CheckReport {
         metrics: None,
         error: Some(error),
     };
-    let limits = PushLimits {
-        max_bytes: 64 * 1024 * 1024,
-        max_width: 8192,
-        max_height: 8192,
-        ..PushLimits::default()
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return unreadable(e.to_string()),
-    };
-    let rgb = match decode_frame(&bytes, &limits) {
+    let rgb = match read_image_file(path) {
         Ok(img) => img,
         Err(e) => return unreadable(e.to_string()),
     };

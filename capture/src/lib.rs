@@ -18,25 +18,35 @@
 //!   study journal.
 //! * [`presence`]: the optional low-rate presence watch.
 //! * [`check`]: `keshi capture check IMAGE...`.
+//! * [`landmarks`], [`align`]: face mesh geometry (pose, eye and mouth opening, the
+//!   5-point alignment) and the aligned 150x150 face (issue 14).
+//! * [`verify`]: face verification against the registered learner's template (R-ID-2,
+//!   R-ST-3); the models run with the `face-verify` feature.
+//! * [`face_liveness`]: landmark challenges (blink, open mouth, turn) and the 3-D
+//!   consistency check that a flat photo fails (R-ID-2).
 //!
 //! Architecture invariants: randomness (challenge choice) and time (capture time,
 //! presence checks) are passed in; nothing here talks to the network; frames are never
 //! written anywhere except the chosen photo of a capture, through [`blob::BlobStore`].
 
+pub mod align;
 pub mod blob;
 pub mod capture;
 pub mod check;
 pub mod clock;
 pub mod detect;
 pub mod error;
+pub mod face_liveness;
 pub mod frame;
 pub mod imgops;
+pub mod landmarks;
 pub mod liveness;
 pub mod presence;
 pub mod quality;
 pub mod reason;
 pub mod snapshot;
 pub mod source;
+pub mod verify;
 
 pub use capture::{CaptureConfig, CaptureOutcome, CaptureResult, Capturer};
 pub use check::{check_image_file, CheckReport, Checker};

@@ -43,11 +43,17 @@ pub enum Reason {
     NoFrames,
     /// The image file could not be read or decoded.
     UnreadableImage,
+    /// The head is turned or tilted too far to compare the face (issue 14).
+    FaceTurned,
+    /// The face is not the registered learner's (R-ID-2, issue 14).
+    FaceMismatch,
+    /// The face moved like a flat picture, not a head (R-ID-2, issue 14).
+    PlanarMotion,
 }
 
 impl Reason {
     /// Every reason, in declaration order (for documentation and tests).
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 18] = [
         Reason::NoFace,
         Reason::MultipleFaces,
         Reason::FaceTooSmall,
@@ -63,6 +69,9 @@ impl Reason {
         Reason::FaceLost,
         Reason::NoFrames,
         Reason::UnreadableImage,
+        Reason::FaceTurned,
+        Reason::FaceMismatch,
+        Reason::PlanarMotion,
     ];
 
     /// The stable code (the same string serde writes).
@@ -83,6 +92,9 @@ impl Reason {
             Reason::FaceLost => "face_lost",
             Reason::NoFrames => "no_frames",
             Reason::UnreadableImage => "unreadable_image",
+            Reason::FaceTurned => "face_turned",
+            Reason::FaceMismatch => "face_mismatch",
+            Reason::PlanarMotion => "planar_motion",
         }
     }
 
@@ -104,6 +116,9 @@ impl Reason {
             Reason::FaceLost => "检测过程中人脸离开了画面，请保持在镜头前。",
             Reason::NoFrames => "没有收到摄像头画面，请检查摄像头。",
             Reason::UnreadableImage => "无法读取图片。",
+            Reason::FaceTurned => "请正对摄像头，不要转头或低头。",
+            Reason::FaceMismatch => "人脸与注册学员不一致。",
+            Reason::PlanarMotion => "画面中的人脸像一张平面照片，请本人面对摄像头。",
         }
     }
 
@@ -135,6 +150,11 @@ impl Reason {
             Reason::FaceLost => "Your face left the picture during the check. Please stay in view.",
             Reason::NoFrames => "No picture came from the camera. Please check the camera.",
             Reason::UnreadableImage => "The image could not be read.",
+            Reason::FaceTurned => "Please face the camera directly; do not turn or lower your head.",
+            Reason::FaceMismatch => "The face does not match the registered learner.",
+            Reason::PlanarMotion => {
+                "The face moved like a flat picture. Please sit in front of the camera yourself."
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use player_core::simulate;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+mod capture_cmd;
 mod demo_media;
 mod platform_cmd;
 
@@ -95,6 +96,10 @@ enum CaptureCommand {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Compare the faces of two photos (issue 14).
+    Verify(capture_cmd::VerifyArgs),
+    /// Score every pair of a labelled folder of face photos (issue 14).
+    VerifyEval(capture_cmd::VerifyEvalArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -335,6 +340,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     ExitCode::SUCCESS
                 })
             }
+            CaptureCommand::Verify(args) => capture_cmd::verify(args),
+            CaptureCommand::VerifyEval(args) => capture_cmd::verify_eval(args),
         },
         Command::Profile { command } => match command {
             ProfileCommand::Show { id } => {

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub mod faces;
+
 // The sequence generators live in the library (feature `test-camera`, which the
 // crate's dev-dependency on itself turns on), so that the acted-learner source and
 // these tests share one copy. Not every test file uses every one.
