@@ -22,9 +22,13 @@ export KESHI_HOME="${KESHI_HOME:-$state/home}"
 mkdir -p "$KESHI_HOME"
 source scripts/deps.sh
 
-bin="${CARGO_TARGET_DIR:-target}/debug"
-echo "== building keshi, keshi-platform"
-cargo build --quiet -p keshi-cli -p keshi-platform
+# The same build as ./test.sh (same directory, features and profile): whichever
+# runs first builds, the other reuses it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keshi/target}"
+bin="$CARGO_TARGET_DIR/debug"
+echo "== building the UI, keshi, keshi-platform and the app (debug, as ./test.sh builds them)"
+npm run --silent ui:build >/dev/null
+cargo build --quiet --workspace --all-features --bins
 keshi="$bin/keshi"
 
 rm -f "$state"/platform.db*
@@ -66,16 +70,12 @@ if [ ! -f "$course" ]; then
   $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --out "$course"
 fi
 
-features=()
 if [ "$mode" = "--test-camera" ]; then
-  features=(--features test-camera)
   photos="$(capture/tests/test-images.sh)"
   echo "$photos/astronaut.png" > "$state/camera.txt"
   export KESHI_TEST_CAMERA="$state/camera.txt"
   echo "test camera: plays $photos/astronaut.png (edit $state/camera.txt to change the photo)"
 fi
-echo "== building the app (UI embedded): npx tauri build --debug --no-bundle ${features[*]}"
-npx tauri build --debug --no-bundle --ci "${features[@]}" >/dev/null
 
 export KESHI_PLATFORM_URL="$url"
 # Software compositing in WebKitGTK costs more than a core on machines without a GPU.

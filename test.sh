@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Keshi's whole test suite: formatting, lints, unit, property, scenario, crash and
-# tamper tests. Installs what it needs first (Debian packages, PyPI test photos).
+# Keshi's whole test suite: formatting, lints (clippy, rustdoc), unit, property,
+# scenario, crash, tamper, security and fault tests, the fuzz corpora, and the app
+# end to end in a real window. Installs what it needs first (Debian packages, npm,
+# PyPI test photos).
 # Usage: ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
-log() { printf '\n==> %s\n' "$*" >&2; }
+# One build directory outside the clone, shared with ./run.sh (same features, same
+# profile: the app ./run.sh opens is the one these tests built) and kept between
+# runs, so a warm run compiles only what changed.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keshi/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+t_start=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - t_start ))" "$*" >&2; }
+
+log() { step "$@"; }
 # Clean-up steps run at exit, in order (each section adds its own).
 cleanups=()
 trap 'for c in "${cleanups[@]}"; do eval "$c"; done' EXIT
@@ -24,6 +34,11 @@ if [ -x capture/tests/test-images.sh ]; then
   log "locating test photographs"
   KESHI_TEST_IMAGES="$(capture/tests/test-images.sh)"
   export KESHI_TEST_IMAGES
+fi
+if [ -x capture/tests/face-images.sh ]; then
+  log "locating labelled face photographs (face verification)"
+  KESHI_FACE_IMAGES="$(capture/tests/face-images.sh)"
+  export KESHI_FACE_IMAGES
 fi
 
 # The device key store: there is no D-Bus session in CI, so tests use the 0600 file.
@@ -62,6 +77,13 @@ cargo fmt --all -- --check
 
 log "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The app as it ships (no test camera) is linted and built too.
+log "cargo clippy + build: keshi-app as shipped (custom-protocol, no test-camera)"
+cargo clippy -p keshi-app --features custom-protocol -- -D warnings
+cargo build -p keshi-app --features custom-protocol --quiet
+
+log "cargo doc (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 
 log "cargo test (workspace)"
 results="$(mktemp)"

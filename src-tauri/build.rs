@@ -1,6 +1,12 @@
 //! Build script: Tauri's code generation, the app's command permissions (every
 //! command must be granted by a capability), and a guard that keeps the test camera
 //! out of release builds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 const COMMANDS: &[&str] = &[
     "app_info",

@@ -4,6 +4,12 @@
 //! Needs scikit-image's sample photos:
 //! `KESHI_TEST_IMAGES="$(capture/tests/test-images.sh)" cargo bench -p keshi-capture --bench capture`
 #![allow(missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -5,6 +5,12 @@
 //! `KESHI_TEST_IMAGES="$(capture/tests/test-images.sh)" cargo bench -p keshi-capture
 //! --features face-verify --bench verify`. Figures: `docs/benchmarks-faces.md`.
 #![allow(missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -1,6 +1,12 @@
 //! The acted-learner test camera (feature `test-camera`): real photos played as a person
 //! moving, through the real capture pipeline with default settings.
 #![cfg(feature = "test-camera")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::blob::BlobStore;

@@ -1,5 +1,11 @@
 //! Prints quality metrics on real photos and their degraded versions (run with
 //! `--ignored --nocapture`); used to choose the thresholds in `quality.rs`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 use capture::detect::{DetectorConfig, FaceDetector};
 use capture::quality::QualityGate;

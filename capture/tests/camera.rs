@@ -2,6 +2,12 @@
 //! /dev/video* here) listing gives nothing, and opening goes to the backend (V4L2 on
 //! Linux), whose failure comes back as a named error rather than a panic.
 #![cfg(feature = "desktop-camera")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::sync::Arc;
 

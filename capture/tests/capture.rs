@@ -1,5 +1,11 @@
 //! Whole captures through the production frame path (encoded frames pushed in, as the
 //! web view and the mobile plugin do): burst, checks, JPEG, hash, blob store, outcome.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use std::io::Cursor;

@@ -1,4 +1,10 @@
 //! `check_image_file`, behind `keshi capture check IMAGE...`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::check::{check_image_file, Checker};

@@ -1,5 +1,11 @@
 //! Face detection on real photographs (scikit-image's bundled data, see
 //! `tests/test-images.sh`): every face found, no face in the non-face photos.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::detect::{DetectorConfig, FaceDetector};

@@ -4,6 +4,12 @@
 //! blinking, opening the mouth) passes. Needs the feature `face-verify` and scikit-image's
 //! photos (`KESHI_TEST_IMAGES`).
 #![cfg(feature = "face-verify")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! The file-playing test source (feature `test-camera` only).
 #![cfg(feature = "test-camera")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::error::CaptureError;

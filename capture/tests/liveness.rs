@@ -2,6 +2,12 @@
 //! scale) pass, still (same photo, fresh sensor noise) and frozen (identical frames)
 //! sequences fail, a short loop is caught, and each active challenge passes only when
 //! its movement is made.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::detect::{DetectorConfig, Face, FaceDetector};

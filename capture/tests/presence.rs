@@ -1,4 +1,10 @@
 //! The presence watch (R-ST-4) on real photos: present, gone, back; off by default.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::error::{CameraErrorKind, CaptureError};

@@ -1,6 +1,12 @@
 //! The quality gate on real photographs and degraded copies of them: the originals
 //! pass; dark, blurred, over-bright, tiny-face and two-face frames are rejected with
 //! the right reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 mod common;
 
 use capture::detect::{DetectorConfig, FaceDetector};

@@ -4,6 +4,12 @@
 //! photos of `tests/face-images.sh` (`KESHI_FACE_IMAGES`) and `tests/test-images.sh`
 //! (`KESHI_TEST_IMAGES`).
 #![cfg(feature = "face-verify")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

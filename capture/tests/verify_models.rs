@@ -7,6 +7,12 @@
 //! ```sh
 //! cargo test -p keshi-capture --test verify_models -- --ignored
 //! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

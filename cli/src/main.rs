@@ -218,10 +218,49 @@ fn home_dir(home: Option<PathBuf>) -> Result<PathBuf> {
         .context("cannot find a data directory: set KESHI_HOME or --home")
 }
 
+/// The throw-away key `keshi simulate` signs with, kept beside the journal
+/// (`<journal>.simkey`): a simulated journal never carries this device's key, and
+/// the platform knows it for what it is (`simulated` at login).
+pub fn simulated_key_path(journal: &Path) -> PathBuf {
+    let mut s = std::ffi::OsString::from(journal.as_os_str());
+    s.push(".simkey");
+    PathBuf::from(s)
+}
+
+/// Opens (creating) a journal of `keshi simulate`: its own throw-away key. A
+/// journal of this device's real key is refused.
+pub(crate) fn simulated_journal(path: &Path) -> Result<Journal> {
+    let key_path = simulated_key_path(path);
+    if path.exists() && !key_path.exists() {
+        bail!(
+            "{} is signed by this device's own key: keshi simulate writes journals of a throw-away key of its own (use a new journal file)",
+            path.display()
+        );
+    }
+    let key =
+        DeviceKey::load_or_create(&KeyStore::File(key_path)).context("the simulation's key")?;
+    let mut journal = Journal::open(path, Arc::new(key))
+        .with_context(|| format!("journal {}", path.display()))?;
+    journal.set_sync_state(player_core::sync::KEY_SIMULATED, "true")?;
+    Ok(journal)
+}
+
+/// The key that signs the journal at `path`: the simulation's own key when
+/// `keshi simulate` made it, else this device's key.
+fn journal_key(home: Option<PathBuf>, path: &Path) -> Result<DeviceKey> {
+    let sim = simulated_key_path(path);
+    if sim.exists() {
+        return DeviceKey::load_or_create(&KeyStore::File(sim)).context("the simulation's key");
+    }
+    device_key(home)
+}
+
 fn device_key(home: Option<PathBuf>) -> Result<DeviceKey> {
     let home = home_dir(home)?;
     std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
-    let store = KeyStore::auto(&home).context("choosing the device key store")?;
+    let choice = std::env::var(player_core::identity::KEYSTORE_ENV).ok();
+    let store =
+        KeyStore::from_choice(&home, choice.as_deref()).context("choosing the device key store")?;
     DeviceKey::load_or_create(&store).context("loading the device key")
 }
 
@@ -246,11 +285,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             course.check_against(&policy)?;
             let text = std::fs::read_to_string(&timeline)
                 .with_context(|| format!("cannot read timeline {}", timeline.display()))?;
-            let events = simulate::parse_timeline(&text)
+            let mut events = simulate::parse_timeline(&text)
                 .with_context(|| format!("timeline {}", timeline.display()))?;
-            let key = device_key(cli.home)?;
-            let journal = Journal::open(&journal, Arc::new(key))
-                .with_context(|| format!("journal {}", journal.display()))?;
+            // Photos named by the timeline are kept with the journal (`keshi sync`
+            // uploads them); the capture carries their hash.
+            let photos = player_core::sync::PhotoStore::beside(&journal);
+            let base = timeline.parent().unwrap_or(Path::new("."));
+            for ev in &mut events {
+                if let simulate::Scripted::Capture {
+                    image: Some(file),
+                    image_sha256,
+                    ..
+                } = &mut ev.event
+                {
+                    let path = base.join(&*file);
+                    let bytes = std::fs::read(&path).with_context(|| {
+                        format!("timeline line {}: photo {}", ev.line, path.display())
+                    })?;
+                    *image_sha256 = Some(
+                        photos
+                            .put(&bytes)
+                            .with_context(|| format!("storing photo {}", path.display()))?,
+                    );
+                }
+            }
+            let journal = simulated_journal(&journal)?;
             let rng = match seed {
                 Some(s) => ChaCha20Rng::seed_from_u64(s),
                 None => ChaCha20Rng::from_os_rng(),

@@ -32,6 +32,11 @@ pub struct LoginArgs {
     /// The study journal whose device key is enrolled.
     #[arg(long)]
     journal: PathBuf,
+    /// The journal is (or will be) written by `keshi simulate`: it is signed by the
+    /// simulation's own throw-away key, and the platform is told so (it accepts it
+    /// only when started with `--accept-simulated`; the credit is kept apart).
+    #[arg(long)]
+    simulated: bool,
 }
 
 /// `keshi sync`.
@@ -71,13 +76,17 @@ pub struct SyncArgs {
 }
 
 fn open_journal(home: Option<PathBuf>, path: &Path) -> Result<Journal> {
-    let key = super::device_key(home)?;
+    let key = super::journal_key(home, path)?;
     Journal::open(path, Arc::new(key)).with_context(|| format!("journal {}", path.display()))
 }
 
 /// `keshi login`: log in, enrol this journal's device key, store the lease.
 pub fn login(home: Option<PathBuf>, args: LoginArgs) -> Result<ExitCode> {
-    let mut journal = open_journal(home, &args.journal)?;
+    let mut journal = if args.simulated {
+        super::simulated_journal(&args.journal)?
+    } else {
+        open_journal(home, &args.journal)?
+    };
     let lease = http::login(
         &mut journal,
         &args.platform,
@@ -125,6 +134,7 @@ pub fn sync(home: Option<PathBuf>, args: SyncArgs) -> Result<ExitCode> {
         },
         backoff_base: Duration::from_millis(args.backoff_ms),
         backoff_max: Duration::from_secs(30),
+        photos: Some(sync::PhotoStore::beside(&args.journal)),
     });
     let mut rng = ChaCha20Rng::from_os_rng();
     loop {

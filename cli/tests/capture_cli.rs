@@ -1,5 +1,11 @@
 //! `keshi capture check` on real photographs (scikit-image's bundled data, found via
 //! `KESHI_TEST_IMAGES`; `./test.sh` sets it with `capture/tests/test-images.sh`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

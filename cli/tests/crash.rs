@@ -1,6 +1,12 @@
 //! Crash test (R-ST-2, R-ST-6): SIGKILL a running `keshi simulate` at random moments,
 //! at least 50 times. After every kill the journal verifies, and a restart resumes at
 //! the last durable breakpoint (the position in the last record that reached disk).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

@@ -4,6 +4,12 @@
 //!
 //! Needs ffmpeg and ffprobe (with libx264) on PATH; CI installs them, so their absence
 //! fails the test rather than skipping it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! Scenario tests with exact expected numbers (R-ST-1..R-ST-5, R-AS-1), through the
 //! real `keshi` binary and a real SQLite journal.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

@@ -5,6 +5,12 @@
 //!
 //! After every scenario the platform holds exactly the client's journal: same
 //! count, same hashes in order, no duplicates (the primary key forbids them).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 #[path = "../../platform/tests/common/mod.rs"]
 mod pcommon;
@@ -62,6 +68,20 @@ impl Client {
         last_json(&out)
     }
 
+    /// The key that signs this client's journal: `keshi simulate`'s throw-away key
+    /// (`<journal>.simkey`) when it wrote the journal, else the device key.
+    fn key(&self) -> DeviceKey {
+        let mut sim = self.journal.clone().into_os_string();
+        sim.push(".simkey");
+        let sim = PathBuf::from(sim);
+        let store = if sim.exists() {
+            KeyStore::File(sim)
+        } else {
+            KeyStore::from_choice(&self.home, Some("file")).unwrap()
+        };
+        DeviceKey::load_or_create(&store).unwrap()
+    }
+
     fn j(&self) -> &str {
         self.journal.to_str().expect("utf-8 path")
     }
@@ -77,6 +97,22 @@ impl Client {
             PASSWORD,
             "--journal",
             self.j(),
+        ])
+    }
+
+    /// Login for a journal `keshi simulate` writes (its own throw-away key).
+    fn login_simulated(&self, url: &str, user: &str) -> serde_json::Value {
+        self.ok(&[
+            "login",
+            "--platform",
+            url,
+            "--user",
+            user,
+            "--password",
+            PASSWORD,
+            "--journal",
+            self.j(),
+            "--simulated",
         ])
     }
 
@@ -155,6 +191,15 @@ impl Client {
     }
 }
 
+/// The platform as these tests need it: `keshi simulate`'s devices accepted (their
+/// credit is kept apart as simulated).
+fn config() -> Config {
+    Config {
+        accept_simulated: true,
+        ..Config::default()
+    }
+}
+
 fn last_json(out: &Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or("null");
@@ -188,8 +233,7 @@ fn timeline(name: &str) -> PathBuf {
 
 /// The platform holds exactly the client's journal.
 fn assert_exact(srv: &Server, c: &Client) {
-    let key =
-        DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap()).unwrap();
+    let key = c.key();
     let held = srv
         .rt
         .block_on(srv.store.device_hashes(&key.device_id().to_hex()))
@@ -206,8 +250,7 @@ fn assert_exact(srv: &Server, c: &Client) {
 }
 
 fn device_head(srv: &Server, c: &Client) -> u64 {
-    let key =
-        DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap()).unwrap();
+    let key = c.key();
     srv.rt
         .block_on(srv.store.device(&key.device_id().to_hex()))
         .ok()
@@ -219,19 +262,19 @@ fn device_head(srv: &Server, c: &Client) -> u64 {
 fn simulate_then_sync_leaves_the_platform_holding_exactly_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "exact") {
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.learner("wang", PASSWORD);
         let c = Client::new(dir.path(), &format!("exact-{name}"));
         let course = course(dir.path());
         // Not logged in yet: a clear refusal, nothing lost.
-        let out = c.run(&c.sync_args(&srv.url, &[]));
+        let fresh = Client::new(dir.path(), &format!("fresh-{name}"));
+        let out = fresh.run(&fresh.sync_args(&srv.url, &[]));
         assert_eq!(out.status.code(), Some(4));
         assert_eq!(last_json(&out)["status"], "not_logged_in");
-        let l = c.login(&srv.url, "wang");
+        srv.publish(&course, "shanxi");
+        // `keshi simulate` signs with its own throw-away key; the login tells the
+        // platform the device is simulated.
+        let l = c.login_simulated(&srv.url, "wang");
         assert_eq!(l["logged_in"], true);
         let s1 = c.simulate(&course, &timeline("shanxi-2h-attacks.jsonl"), 7);
         let s2 = c.simulate(&course, &timeline("shanxi-2h-makeup.jsonl"), 8);
@@ -248,14 +291,17 @@ fn simulate_then_sync_leaves_the_platform_holding_exactly_the_journal() {
         );
         assert!(report["requests"].as_u64().unwrap() >= n / 50);
         assert_exact(&srv, &c);
-        // The platform re-derives the same credit from the signed segments.
+        // The platform re-derives the same credit from the signed segments, and
+        // keeps it apart as simulated: never in reports or subsidies.
         let sum = srv.summary("wang");
         assert_eq!(sum.records, n);
         assert_eq!(
-            sum.credited_seconds,
+            sum.simulated_seconds,
             s2["credited_seconds"].as_f64().unwrap(),
             "{s1} {s2}"
         );
+        assert_eq!(sum.credited_seconds, 0.0);
+        assert!(sum.devices.iter().all(|d| d.simulated));
         assert!(sum.flags.is_empty(), "{:?}", sum.flags);
         // Nothing left: a second sync sends nothing.
         let again = c.ok(&c.sync_args(&srv.url, &[]));
@@ -265,9 +311,7 @@ fn simulate_then_sync_leaves_the_platform_holding_exactly_the_journal() {
         );
         // Lost sync state (e.g. restored backup): the same records re-sent are
         // accepted once and answered as duplicates.
-        let key = DeviceKey::load_or_create(&KeyStore::from_choice(&c.home, Some("file")).unwrap())
-            .unwrap();
-        Journal::open(&c.journal, Arc::new(key))
+        Journal::open(&c.journal, Arc::new(c.key()))
             .unwrap()
             .set_sync_state("acknowledged_seq", "0")
             .unwrap();
@@ -289,16 +333,12 @@ fn simulate_then_sync_leaves_the_platform_holding_exactly_the_journal() {
 fn revoked_lease_stops_sync_and_is_journaled() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "revoke") {
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.learner("zhao", PASSWORD);
         let course = course(dir.path());
         let a = Client::new(dir.path(), &format!("a-{name}"));
         let b = Client::new(dir.path(), &format!("b-{name}"));
-        a.login(&srv.url, "zhao");
+        a.login_simulated(&srv.url, "zhao");
         a.simulate(&course, &timeline("honest-1h.jsonl"), 1);
         // The same learner logs in elsewhere (R-ID-3): A's lease is revoked.
         b.login(&srv.url, "zhao");
@@ -432,11 +472,7 @@ impl Drop for Proxy {
 fn sync_through_a_proxy_that_drops_fails_and_stalls() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "proxy") {
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.learner("sun", PASSWORD);
         let c = Client::new(dir.path(), &format!("p-{name}"));
         c.login(&srv.url, "sun");
@@ -467,7 +503,7 @@ fn sync_through_a_proxy_that_drops_fails_and_stalls() {
 fn unreachable_platform_keeps_records_pending_with_a_clear_exit() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("u.db").display());
-    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    let srv = Server::start(&db, config(), &dir.path().join("b"));
     srv.learner("li", PASSWORD);
     let c = Client::new(dir.path(), "client-u");
     c.login(&srv.url, "li");
@@ -495,7 +531,7 @@ fn platform_killed_and_restarted_mid_sync() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "restart") {
         let blobs = dir.path().join(format!("b-{name}"));
-        let srv = Server::start(&db, Config::default(), &blobs);
+        let srv = Server::start(&db, config(), &blobs);
         srv.learner("zhou", PASSWORD);
         let c = Client::new(dir.path(), &format!("r-{name}"));
         c.login(&srv.url, "zhou");
@@ -528,12 +564,7 @@ fn platform_killed_and_restarted_mid_sync() {
         assert!(mid > 0 && mid < 20_000, "not mid-sync: {mid}");
         srv.kill();
         std::thread::sleep(Duration::from_millis(700));
-        let srv = Server::start_on(
-            &db,
-            Config::default(),
-            &blobs,
-            url.trim_start_matches("http://"),
-        );
+        let srv = Server::start_on(&db, config(), &blobs, url.trim_start_matches("http://"));
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
@@ -554,11 +585,7 @@ fn platform_killed_and_restarted_mid_sync() {
 fn client_killed_mid_sync_resumes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "ckill") {
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.learner("wu", PASSWORD);
         let c = Client::new(dir.path(), &format!("k-{name}"));
         c.login(&srv.url, "wu");
@@ -633,13 +660,14 @@ fn days_of_offline_study_then_sync() {
                 &db,
                 Config {
                     offline_ms: offline_days * 86_400_000,
-                    ..Config::default()
+                    ..config()
                 },
                 &dir.path().join(format!("b-{name}")),
             );
             srv.learner(&user, PASSWORD);
             let c = Client::new(dir.path(), &format!("o-{name}-{offline_days}"));
-            c.login(&srv.url, &user);
+            srv.publish(&course, "shanxi");
+            c.login_simulated(&srv.url, &user);
             let s = c.simulate(&course, &tl_path, 3);
             let client_credit = s["credited_seconds"].as_f64().unwrap();
             assert!(client_credit >= 1700.0, "{s}");
@@ -648,14 +676,20 @@ fn days_of_offline_study_then_sync() {
             let sum = srv.summary(&user);
             if expect_flags {
                 assert!(
-                    sum.credited_seconds < client_credit / 2.0,
+                    sum.simulated_seconds < client_credit / 2.0,
                     "{}",
-                    sum.credited_seconds
+                    sum.simulated_seconds
                 );
                 assert!(sum.flags.iter().any(|f| f.kind == "outside_lease"));
             } else {
-                assert_eq!(sum.credited_seconds, client_credit);
-                assert!(sum.flags.is_empty(), "{:?}", sum.flags);
+                assert_eq!(sum.simulated_seconds, client_credit);
+                // The timeline's captures name no photo: the platform credits the
+                // time but not the captures. No time rule is broken.
+                assert!(
+                    sum.flags.iter().all(|f| f.kind == "capture_without_photo"),
+                    "{:?}",
+                    sum.flags
+                );
             }
             srv.kill();
         }
@@ -668,7 +702,7 @@ fn days_of_offline_study_then_sync() {
 fn watch_mode_uploads_then_stops_on_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("w.db").display());
-    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    let srv = Server::start(&db, config(), &dir.path().join("b"));
     srv.learner("qian", PASSWORD);
     let a = Client::new(dir.path(), "watch-a");
     a.login(&srv.url, "qian");
@@ -709,15 +743,12 @@ fn watch_mode_uploads_then_stops_on_revocation() {
 fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "retain") {
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.learner("li", PASSWORD);
         let c = Client::new(dir.path(), &format!("retain-{name}"));
         let course = course(dir.path());
-        c.login(&srv.url, "li");
+        srv.publish(&course, "shanxi");
+        c.login_simulated(&srv.url, "li");
         c.simulate(&course, &timeline("shanxi-2h-attacks.jsonl"), 8);
         // Records are stamped from the wall clock at the start of the replay on, so
         // with zero days of retention at least the earliest ones are past it.
@@ -740,7 +771,7 @@ fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
         let report = c.ok(&c.sync_args(&srv.url, &[]));
         assert_eq!(report["status"], "synced");
         assert_exact(&srv, &c);
-        assert_eq!(srv.summary("li").credited_seconds, 5400.0);
+        assert_eq!(srv.summary("li").simulated_seconds, 5400.0);
         srv.kill();
     }
 }

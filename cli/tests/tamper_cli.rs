@@ -2,6 +2,12 @@
 //! `keshi journal verify` fail and name that record (R-ST-6, R-SV-4).
 //!
 //! Needs the `sqlite3` command (Debian package `sqlite3`; `./test.sh` installs it).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

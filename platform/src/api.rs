@@ -27,9 +27,6 @@ use crate::blob::BlobStore;
 use crate::ingest;
 use crate::store::{CommitJob, Lease, NewRow, QuarantineRow, Store, StoreError};
 
-/// The OpenAPI document, served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
 /// Service settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -43,6 +40,16 @@ pub struct Config {
     pub max_batch_records: usize,
     /// Largest capture image.
     pub max_capture_bytes: usize,
+    /// Clock difference tolerated between a device and the platform when records
+    /// are anchored to the platform's clock.
+    pub skew_ms: i64,
+    /// Accept devices enrolled by `keshi simulate` (demos and tests only: their
+    /// credit is kept apart and never reaches reports).
+    pub accept_simulated: bool,
+    /// Devices a learner may enrol (more need staff approval).
+    pub max_devices_per_learner: usize,
+    /// Largest payload of one record.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for Config {
@@ -53,6 +60,10 @@ impl Default for Config {
             max_body_bytes: 8 << 20,
             max_batch_records: 5000,
             max_capture_bytes: 2 << 20,
+            skew_ms: 10 * 60 * 1000,
+            accept_simulated: false,
+            max_devices_per_learner: 3,
+            max_payload_bytes: 64 << 10,
         }
     }
 }
@@ -87,7 +98,11 @@ pub struct AppState {
     pub key: Arc<Ed25519KeyPair>,
     /// Capture images.
     pub blobs: Arc<dyn BlobStore>,
-    device_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The course catalogue (reloaded when a record names a course it lacks).
+    pub catalogue: Arc<std::sync::RwLock<Arc<crate::catalogue::Catalogue>>>,
+    /// Login throttling (per account and per address) and the Argon2 gate.
+    pub guard: Arc<crate::auth::LoginGuard>,
+    learner_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,13 +137,19 @@ impl AppState {
             hex::decode(&pkcs8).map_err(|_| StoreError::Corrupt("platform key hex".into()))?;
         let key = Ed25519KeyPair::from_pkcs8(&bytes)
             .map_err(|_| StoreError::Corrupt("platform key".into()))?;
+        let catalogue = crate::load_catalogue(&store).await?;
+        if config.accept_simulated {
+            tracing::warn!("accepting simulated devices (--accept-simulated): their credit is marked simulated");
+        }
         Ok(AppState {
             store,
             config,
             clock,
             key: Arc::new(key),
             blobs,
-            device_locks: Arc::default(),
+            catalogue: Arc::new(std::sync::RwLock::new(Arc::new(catalogue))),
+            guard: Arc::new(crate::auth::LoginGuard::default()),
+            learner_locks: Arc::default(),
         })
     }
 
@@ -156,20 +177,228 @@ impl AppState {
         }
     }
 
-    fn device_lock(&self, device: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = match self.device_locks.lock() {
+    /// Records a contact of `device` at server time `now` with its journal head.
+    async fn contact(&self, device: &str, now: i64, head: u64) -> Result<(), StoreError> {
+        let mut fold: crate::replay::DeviceFold = match self.store.device_fold(device).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("device fold of {device}: {e}")))?,
+            None => Default::default(),
+        };
+        fold.contact(now, head);
+        let json = serde_json::to_string(&fold)
+            .map_err(|e| StoreError::Corrupt(format!("device fold: {e}")))?;
+        self.store.set_device_fold(device, &json).await
+    }
+
+    /// Replays the accepted records of a push (see [`crate::replay`]): loads the
+    /// device's fold, the learner's progress, leases, the intervals of other
+    /// devices and the photos held, folds off the async workers, and returns what to
+    /// write with the records.
+    async fn derive(
+        &self,
+        device: &crate::store::Device,
+        learner_id: &str,
+        accepted: &[(
+            keshi_protocol::record::Record,
+            keshi_protocol::wire::WireRecord,
+        )],
+        now: i64,
+    ) -> Result<crate::store::Derived, Failure> {
+        use keshi_protocol::fact::Fact;
+        let mut fold: crate::replay::DeviceFold =
+            match self.store.device_fold(&device.device_id).await? {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("device fold: {e}")))?,
+                None => Default::default(),
+            };
+        // What the batch names: courses (catalogue), photos, its wall span.
+        let mut courses = Vec::new();
+        let mut photos = Vec::new();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for (r, w) in accepted {
+            match Fact::decode(&r.header.kind, w.payload.as_bytes()) {
+                Fact::SessionStart(s) => courses.push(s.course),
+                Fact::CaptureResult(c) => {
+                    if let Some(h) = c.image() {
+                        photos.push(h.to_owned());
+                    }
+                }
+                Fact::Segment(s) => {
+                    let clock = i64::try_from(s.t1_ms.saturating_sub(s.t0_ms)).unwrap_or(i64::MAX);
+                    lo = lo.min(r.header.wall_ms.saturating_sub(clock));
+                    hi = hi.max(r.header.wall_ms);
+                }
+                _ => {}
+            }
+        }
+        let catalogue = self.catalogue_for(&courses).await?;
+        let held = self.store.captures_held(learner_id, &photos).await?;
+        let others = if lo <= hi {
+            self.store.intervals_overlapping(learner_id, lo, hi).await?
+        } else {
+            Vec::new()
+        };
+        let leases: Vec<crate::replay::Window> = self
+            .store
+            .lease_windows(learner_id)
+            .await?
+            .into_iter()
+            .filter(|(d, _, _)| *d == device.device_id)
+            .map(|(_, from_ms, until_ms)| crate::replay::Window { from_ms, until_ms })
+            .collect();
+        let mut progress = std::collections::BTreeMap::new();
+        let mut violations: std::collections::BTreeMap<
+            String,
+            std::collections::BTreeMap<String, u32>,
+        > = Default::default();
+        for (course, simulated, p, v) in self.store.learner_progress(learner_id).await? {
+            if simulated != device.simulated {
+                continue;
+            }
+            let p: keshi_protocol::fold::Progress = serde_json::from_str(&p)
+                .map_err(|e| StoreError::Corrupt(format!("progress of {course}: {e}")))?;
+            violations.insert(course.clone(), serde_json::from_str(&v).unwrap_or_default());
+            progress.insert(course, p);
+        }
+        let rows: Vec<(u64, String, i64, String)> = accepted
+            .iter()
+            .map(|(r, w)| {
+                (
+                    r.seq(),
+                    r.header.kind.clone(),
+                    r.header.wall_ms,
+                    w.payload.clone(),
+                )
+            })
+            .collect();
+        let device_id = device.device_id.clone();
+        let anchor = crate::replay::Anchor {
+            received_ms: now,
+            skew_ms: self.config.skew_ms,
+            enforced: !device.simulated,
+        };
+        let simulated = device.simulated;
+        let head = accepted.last().map_or(device.head_seq, |(r, _)| r.seq());
+        let derived = tokio::task::spawn_blocking(move || {
+            let rows: Vec<crate::replay::Row<'_>> = rows
+                .iter()
+                .map(|(seq, kind, wall_ms, payload)| crate::replay::Row {
+                    seq: *seq,
+                    kind,
+                    wall_ms: *wall_ms,
+                    payload: payload.as_bytes(),
+                })
+                .collect();
+            let received = |sha: &str| held.contains(sha);
+            let out = crate::replay::replay(
+                &mut fold,
+                &progress,
+                &rows,
+                &crate::replay::Context {
+                    device_id: &device_id,
+                    catalogue: &catalogue,
+                    anchor,
+                    leases: &leases,
+                    others: &others,
+                    photo_received: &received,
+                },
+            );
+            // This push is a contact: the device held at least `head` now.
+            fold.contact(now, head);
+            fold.held_up_to(head);
+            for ((course, kind), n) in &out.violations {
+                *violations
+                    .entry(course.clone())
+                    .or_default()
+                    .entry(kind.code().to_owned())
+                    .or_default() += n;
+            }
+            let progress = out
+                .courses
+                .iter()
+                .map(|(c, p)| {
+                    (
+                        c.clone(),
+                        serde_json::to_string(p).unwrap_or_default(),
+                        serde_json::to_string(&violations.get(c).cloned().unwrap_or_default())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            crate::store::Derived {
+                device_fold: serde_json::to_string(&fold).unwrap_or_default(),
+                simulated,
+                progress,
+                intervals: out.intervals,
+                flags: out.flags,
+                pending: out.pending,
+            }
+        })
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ApiCode::Internal,
+                "replay failed",
+            )
+        })?;
+        Ok(derived)
+    }
+
+    /// One push or photo of a learner at a time: their derived progress is read,
+    /// folded and written as one step.
+    fn learner_lock(&self, learner: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = match self.learner_locks.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(device.to_owned()).or_default().clone()
+        map.entry(learner.to_owned()).or_default().clone()
     }
+
+    /// The catalogue, reloaded from the database first when `need` names a course it
+    /// does not hold (a course published meanwhile, e.g. by the admin command).
+    pub async fn catalogue_for(
+        &self,
+        need: &[String],
+    ) -> Result<Arc<crate::catalogue::Catalogue>, StoreError> {
+        let current = match self.catalogue.read() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if need.iter().all(|c| current.get(c).is_some()) {
+            return Ok(current);
+        }
+        let fresh = Arc::new(crate::load_catalogue(&self.store).await?);
+        match self.catalogue.write() {
+            Ok(mut c) => *c = fresh.clone(),
+            Err(p) => *p.into_inner() = fresh.clone(),
+        }
+        Ok(fresh)
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, with the server
+/// loop's limits ([`crate::serve::Limits`]: connection cap, header, body and
+/// request deadlines).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    crate::serve::serve(
+        listener,
+        router(state),
+        crate::serve::Limits::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/v1/login", post(login))
         .route("/v1/heartbeat", post(heartbeat))
@@ -181,8 +410,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Liveness, and whether this platform accepts simulated devices (a demo or test
+/// platform says so here and in its log).
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "accept_simulated": state.config.accept_simulated,
+    }))
+}
+
 async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document_text(),
+    )
 }
 
 /// An error answer.
@@ -190,12 +431,15 @@ async fn openapi() -> impl IntoResponse {
 pub struct Failure {
     status: StatusCode,
     body: ApiError,
+    /// `Retry-After`, seconds.
+    retry_after_s: Option<u64>,
 }
 
 impl Failure {
     fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Failure {
         Failure {
             status,
+            retry_after_s: None,
             body: ApiError {
                 code,
                 message: message.into(),
@@ -209,7 +453,13 @@ impl Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut r = (self.status, Json(self.body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
     }
 }
 
@@ -269,6 +519,43 @@ enum Need {
     Lease,
     /// A lease that is not revoked and not past its offline end (uploads).
     Upload,
+    /// The same, to renew it (heartbeats).
+    Renew,
+}
+
+/// The client's address (recorded by the server loop).
+struct ClientAddr(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(crate::serve::client_addr(parts).map(|a| a.ip())))
+    }
+}
+
+fn throttled(t: crate::auth::Throttled) -> Failure {
+    let (status, code, ms, what) = match t {
+        crate::auth::Throttled::TooManyAttempts(ms) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiCode::TooManyAttempts,
+            ms,
+            "too many failed sign-ins; wait before trying again",
+        ),
+        crate::auth::Throttled::Busy(ms) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiCode::Busy,
+            ms,
+            "the platform is busy signing others in; retry shortly",
+        ),
+    };
+    let mut f = Failure::new(status, code, what);
+    f.body.retryable = true;
+    f.retry_after_s = Some(u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1));
+    f
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Lease, Failure> {
@@ -311,18 +598,26 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
             "this lease's device is not enrolled for the learner",
         ));
     }
-    if need == Need::Upload && (state.clock)() > lease.offline_until_ms {
+    // The online expiry is checked on every call: past it the device counts as
+    // offline, and past the offline lease nothing revives the lease — not a
+    // heartbeat, not an upload (R-ID-3).
+    let now = (state.clock)();
+    if now > lease.offline_until_ms && matches!(need, Need::Upload | Need::Renew) {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
             ApiCode::LeaseExpired,
             "the offline lease ran out; log in again",
         ));
     }
+    if now > lease.expires_ms {
+        tracing::debug!(lease = %lease.id, "online lease expired: the device was offline");
+    }
     Ok(lease)
 }
 
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LoginResponse>, Failure> {
     let req: LoginRequest = body_json(body)?;
@@ -333,14 +628,28 @@ async fn login(
             "unknown user or wrong password",
         )
     };
-    let learner = state.store.learner(&req.user).await?.ok_or_else(bad)?;
-    let (hash, password) = (learner.password_hash.clone(), req.password.clone());
-    let ok = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
+    let user = req.user.trim().to_owned();
+    state
+        .guard
+        .check(&user, addr, (state.clock)())
+        .map_err(throttled)?;
+    let learner = state.store.learner(&user).await?;
+    // An unknown user costs the same Argon2 work as a wrong password (no user
+    // enumeration by timing); at most a few run at once, a bounded queue waits.
+    let (hash, password) = (
+        learner.as_ref().map(|l| l.password_hash.clone()),
+        req.password.clone(),
+    );
+    let ok = state
+        .guard
+        .hash(move || crate::auth::verify_or_dummy(&password, hash.as_deref()))
         .await
-        .unwrap_or(false);
-    if !ok {
+        .map_err(throttled)?;
+    let Some(learner) = learner.filter(|_| ok) else {
+        state.guard.failed(&user, addr, (state.clock)());
         return Err(bad());
-    }
+    };
+    state.guard.succeeded(&user);
     let pk: [u8; 32] = keshi_protocol::ids::decode_hex(req.public_key.trim(), "public key")
         .map_err(|_| {
             Failure::new(
@@ -356,12 +665,39 @@ async fn login(
             format!("public_key refused: {e}"),
         ));
     }
+    if req.simulated && !state.config.accept_simulated {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ApiCode::SimulatedRefused,
+            "this platform does not accept simulated devices (keshi simulate); start it with --accept-simulated for a demo",
+        ));
+    }
     let device_id = DeviceId::from_public_key(&pk).to_hex();
     let now = (state.clock)();
-    state
-        .store
-        .enrol_device(&device_id, &learner.id, &hex::encode(pk), now)
-        .await?;
+    let known = state.store.device(&device_id).await?;
+    if known.is_none() {
+        let devices = state.store.devices_of(&learner.id).await?;
+        if devices.len() >= state.config.max_devices_per_learner {
+            return Err(Failure::new(
+                StatusCode::FORBIDDEN,
+                ApiCode::DeviceLimit,
+                format!(
+                    "this learner already enrolled {} devices; staff must approve another",
+                    devices.len()
+                ),
+            ));
+        }
+        state
+            .store
+            .enrol_device(
+                &device_id,
+                &learner.id,
+                &hex::encode(pk),
+                req.simulated,
+                now,
+            )
+            .await?;
+    }
     let device = state.store.device(&device_id).await?.ok_or_else(|| {
         Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -375,6 +711,9 @@ async fn login(
             ApiCode::DeviceTaken,
             "this device key is enrolled for another learner",
         ));
+    }
+    if let Some(head) = req.head_seq {
+        state.contact(&device_id, now, head).await?;
     }
     let token = crate::auth::new_token();
     let lease_id = crate::store::random_id();
@@ -402,15 +741,24 @@ async fn login(
         expires_ms: expires,
         platform_public_key: state.public_key_hex(),
         acknowledged: device.head_seq,
+        server_ms: now,
     }))
 }
 
 async fn heartbeat(
     State(state): State<AppState>,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<HeartbeatResponse>, Failure> {
-    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    let lease = authenticate(&state, &headers, Need::Renew).await?;
+    let req: keshi_protocol::wire::HeartbeatRequest = match body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Default::default(),
+        other => body_json(other)?,
+    };
     let now = (state.clock)();
+    if let Some(head) = req.head_seq {
+        state.contact(&lease.device_id, now, head).await?;
+    }
     let (expires, until) = (
         now + state.config.lease_ttl_ms,
         now + state.config.offline_ms,
@@ -432,6 +780,7 @@ async fn heartbeat(
         ),
         lease_id: lease.id,
         expires_ms: expires,
+        server_ms: now,
     }))
 }
 
@@ -463,7 +812,7 @@ async fn push(
                 "the enrolled device key is not acceptable (weak or corrupt); enrol again",
             )
         })?;
-    let lock = state.device_lock(&lease.device_id);
+    let lock = state.learner_lock(&lease.learner_id);
     let _guard = lock.lock().await;
     let device = state.store.device(&lease.device_id).await?.ok_or_else(|| {
         Failure::new(
@@ -480,10 +829,11 @@ async fn push(
         .stored_hashes(&device.device_id, &compare)
         .await?;
     let head = (device.head_seq, device.head_hash);
+    let max_payload = state.config.max_payload_bytes;
     let verdict = {
         let records = records.clone();
         tokio::task::spawn_blocking(move || {
-            ingest::check_batch(&pk, head, decoded, &records, &stored)
+            ingest::check_batch(&pk, head, decoded, &records, &stored, max_payload)
         })
         .await
         .map_err(|_| {
@@ -532,10 +882,19 @@ async fn push(
         message: r.message.clone(),
         record: records
             .get(r.index)
-            .and_then(|w| serde_json::to_string(w).ok())
+            .map(crate::ingest::quarantine_excerpt)
             .unwrap_or_default(),
     });
     let now = (state.clock)();
+    let derived = if verdict.accepted.is_empty() {
+        None
+    } else {
+        Some(
+            state
+                .derive(&device, &lease.learner_id, &verdict.accepted, now)
+                .await?,
+        )
+    };
     let (acknowledged, head_hash) = match rows.last() {
         Some(last) => (last.seq, last.hash.clone()),
         None => (device.head_seq, device.head_hash.to_hex()),
@@ -550,6 +909,7 @@ async fn push(
             rows,
             quarantine,
             now,
+            derived,
         })
         .await?;
     if let Some(r) = refusal {
@@ -600,7 +960,10 @@ async fn learner_summary(
     if learner_id != lease.learner_id {
         return Err(forbidden());
     }
-    Ok(Json(crate::summary(&state.store, &learner_id).await?))
+    let mut summary = crate::summary(&state.store, &learner_id).await?;
+    // Learners see their credit, not the anti-fraud findings (staff do).
+    summary.flags.clear();
+    Ok(Json(summary))
 }
 
 fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
@@ -643,13 +1006,17 @@ async fn put_capture(
             "capture images must be image/jpeg or image/png, and the bytes must match the type",
         ));
     }
-    if Hash::of(&bytes).to_hex() != sha256.to_ascii_lowercase() {
+    // One spelling per image: the path must be the lowercase SHA-256 of the body
+    // (an upper-case spelling could otherwise claim a photo a second time).
+    if Hash::of(&bytes).to_hex() != sha256 {
         return Err(Failure::new(
             StatusCode::BAD_REQUEST,
             ApiCode::CaptureHashMismatch,
-            "the body's SHA-256 is not the path's",
+            "the path must be the body's SHA-256 in lowercase hex",
         ));
     }
+    let lock = state.learner_lock(&lease.learner_id);
+    let _guard = lock.lock().await;
     if let Some((owner, _)) = state.store.capture(&sha256).await? {
         if owner != lease.learner_id {
             return Err(forbidden());
@@ -685,6 +1052,29 @@ async fn put_capture(
             (state.clock)(),
         )
         .await?;
+    // Captures that passed on the device and waited for this photo count now.
+    let catalogue = state.catalogue_for(&[]).await?;
+    let counted = state
+        .store
+        .photo_arrived(
+            &sha256,
+            &lease.learner_id,
+            |course, hour, progress| {
+                let mut p: keshi_protocol::fold::Progress = serde_json::from_str(progress).ok()?;
+                let pending = crate::replay::PendingPhoto {
+                    course: course.to_owned(),
+                    class_hour: hour,
+                    sha256: sha256.clone(),
+                };
+                crate::replay::photo_arrived(&mut p, &pending, &catalogue);
+                serde_json::to_string(&p).ok()
+            },
+            (state.clock)(),
+        )
+        .await?;
+    if counted > 0 {
+        tracing::info!(learner = %lease.learner_id, counted, "capture photo arrived: pending captures count");
+    }
     Ok(StatusCode::CREATED.into_response())
 }
 

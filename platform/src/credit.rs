@@ -1,56 +1,82 @@
-//! Platform-side re-derivation of credit and class hours from the signed records
-//! (R-ST-5, R-AS-4, R-SV-3), with the same fold the client runs
-//! (`keshi_protocol::fold`). The client's own totals (`total_credited_ms`,
-//! `class_hour_completed` records, `credited_seconds`) are never read.
+//! Credit and class hours as the platform derives them (R-ST-5, R-AS-4, R-SV-3):
+//! the flags it raises, and the batch re-derivation of a learner's credit from the
+//! stored records alone ([`derive`]: the same replay as ingest, from empty state,
+//! in arrival order — for audits and tests; the service itself folds each push
+//! incrementally, see [`crate::replay`]).
 //!
-//! Credit per course is the union of the `covered` ranges of the segments that pass
-//! every check, across the learner's devices (a minute watched twice counts once,
-//! on two devices too). A class hour completes when credit reaches its end and its
-//! captures and its quiz passed (the fold derives it).
-//!
-//! Flags (each excludes the segment from credit):
+//! Flags (each keeps the record's credit out):
 //! - `credit_faster_than_clock`: a segment covers more course time than its own
-//!   clock (`t1_ms - t0_ms`) allows (+1 s tolerance), or `credited_ms` disagrees
-//!   with its `covered` ranges.
+//!   clock allows (+1 s), or its `credited_ms` disagrees with its ranges;
 //! - `bad_ranges`: its ranges are empty, unordered, overlapping, or outside the
-//!   course or its own start and end positions.
-//! - `malformed_payload`: the payload does not fit its record kind.
-//! - `outside_lease`: the segment's wall-clock interval is not inside a lease of
-//!   that device (issued .. min(revoked, offline lease end)) — study while logged
-//!   out, after a revocation (R-ID-3) or beyond the signed offline lease.
-//! - `concurrent_devices`: a credited segment overlaps in wall time a credited
-//!   segment of another device of the same learner (R-ID-3); the one that started
-//!   later is excluded, both are flagged.
+//!   course or its own start and end positions;
+//! - `malformed_payload`: a payload that does not fit its kind;
+//! - `unknown_course`: a session of a course the catalogue does not hold;
+//! - `future_stamped`: a record stamped after it reached the platform (beyond the
+//!   clock skew allowed), or after a contact at which the device already held it;
+//! - `backdated`: stamped before a contact at which the device did not hold it yet;
+//! - `overlap_same_device`: a segment overlapping the device's earlier credited
+//!   study in wall time;
+//! - `outside_lease`: a segment not inside a lease of its device (server times);
+//! - `concurrent_devices`: a segment overlapping a credited segment of another of
+//!   the learner's devices (R-ID-3); the one that arrived later earns nothing;
+//! - `capture_without_photo`: a passed capture that names no image.
 //!
 //! Pure: no I/O, no clock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
-use keshi_protocol::fact::Fact;
-use keshi_protocol::fold::{
-    check_segment, Anomaly, ClaimedRules, DeviceEvidence, HourRules, Rules, StreamFold,
-};
+use keshi_protocol::fold::Progress;
 use serde::Serialize;
 
-/// One stored record, as credit derivation needs it.
+use crate::catalogue::Catalogue;
+pub use crate::replay::Flag;
+use crate::replay::{replay, Anchor, Context, DeviceFold, Interval, Row, Window};
+
+/// Every flag kind, as stored.
+pub const FLAG_KINDS: &[&str] = &[
+    "credit_faster_than_clock",
+    "bad_ranges",
+    "malformed_payload",
+    "unknown_course",
+    "future_stamped",
+    "backdated",
+    "overlap_same_device",
+    "outside_lease",
+    "concurrent_devices",
+    "capture_without_photo",
+];
+
+/// The static name of a stored flag kind (`unknown` for a kind this build does not
+/// know).
+pub fn flag_kind(s: &str) -> &'static str {
+    FLAG_KINDS
+        .iter()
+        .find(|k| **k == s)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// One stored record, as a re-derivation needs it.
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
-    /// Device id (hex).
+    /// Device (hex).
     pub device_id: String,
     /// Seq.
     pub seq: u64,
     /// Kind.
     pub kind: String,
-    /// Header wall clock, Unix ms.
+    /// Header wall clock, Unix ms (the device's claim).
     pub wall_ms: i64,
+    /// When the platform received it (its own clock).
+    pub received_ms: i64,
     /// Payload bytes as stored.
     pub payload: String,
 }
 
-/// A lease interval of one device: `[from_ms, until_ms]`.
+/// A lease interval of one device: `[from_ms, until_ms]`, server times.
 #[derive(Debug, Clone)]
 pub struct LeaseWindow {
-    /// Device id (hex).
+    /// Device (hex).
     pub device_id: String,
     /// Issued.
     pub from_ms: i64,
@@ -58,26 +84,12 @@ pub struct LeaseWindow {
     pub until_ms: i64,
 }
 
-/// A finding about a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Flag {
-    /// `credit_faster_than_clock`, `bad_ranges`, `malformed_payload`,
-    /// `outside_lease` or `concurrent_devices`.
-    pub kind: &'static str,
-    /// Device (hex).
-    pub device_id: String,
-    /// The record.
-    pub seq: u64,
-    /// Details.
-    pub detail: String,
-}
-
 /// One course as the platform derives it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CourseCredit {
     /// Credited ms.
     pub credited_ms: u64,
-    /// Class hours completed (credit, captures and quiz).
+    /// Class hours completed (credit, captures with photos, quiz graded here).
     pub class_hours_completed: u32,
     /// Class hours the course offers.
     pub class_hours_total: u32,
@@ -96,161 +108,91 @@ pub struct CreditReport {
     pub flags: Vec<Flag>,
 }
 
-struct Seg {
-    device: String,
-    seq: u64,
-    start_ms: i64,
-    end_ms: i64,
+/// The summary of a learner's progress per course under `catalogue`.
+pub fn course_credit(p: &Progress, course: &str, catalogue: &Catalogue) -> CourseCredit {
+    CourseCredit {
+        credited_ms: p.credited_ms(),
+        class_hours_completed: p.class_hours_completed(),
+        class_hours_total: catalogue.get(course).map_or(0, |c| c.rules.class_hours),
+    }
 }
 
-/// Re-derive credit from `records` (any order; grouped by device and sorted by
-/// seq here) and the learner's lease windows, with the rules the records' sessions
-/// claim (`rules`: the catalogue's, when the platform has one).
-pub fn derive(records: &[StoredRecord], leases: &[LeaseWindow]) -> CreditReport {
-    derive_with(records, leases, &ClaimedRules)
-}
-
-/// [`derive`] with the rules given.
-pub fn derive_with(
+/// Re-derives a learner's credit from the stored records alone, replaying them in
+/// the order they arrived (see the module docs). `photo_received` says whether a
+/// capture image reached the platform; `skew_ms` is the clock skew allowed. Device
+/// contacts are not stored, so the contact bounds of ingest are not re-applied:
+/// the result is at least what ingest credited.
+pub fn derive(
     records: &[StoredRecord],
     leases: &[LeaseWindow],
-    rules: &dyn Rules,
+    catalogue: &Catalogue,
+    photo_received: &dyn Fn(&str) -> bool,
+    skew_ms: i64,
 ) -> CreditReport {
+    let mut sorted: Vec<&StoredRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.received_ms, &a.device_id, a.seq).cmp(&(b.received_ms, &b.device_id, b.seq))
+    });
     let mut report = CreditReport::default();
-    let mut by_device: BTreeMap<&str, Vec<&StoredRecord>> = BTreeMap::new();
-    for r in records {
-        by_device.entry(&r.device_id).or_default().push(r);
-    }
-    // Pass 1, per device: decode, check each segment on its own, place it in wall time.
-    let mut decoded: Vec<(&str, u64, Fact)> = Vec::with_capacity(records.len());
-    let mut excluded: BTreeSet<(String, u64)> = BTreeSet::new();
-    let mut credited_segs = Vec::new();
-    for (device, mut recs) in by_device {
-        recs.sort_by_key(|r| r.seq);
-        let mut course_rules: HashMap<u32, Option<HourRules>> = HashMap::new();
-        for r in recs {
-            let fact = Fact::decode(&r.kind, r.payload.as_bytes());
-            let flag = |kind, detail: String| Flag {
-                kind,
-                device_id: device.to_owned(),
+    let mut devices: BTreeMap<String, DeviceFold> = BTreeMap::new();
+    let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut intervals: Vec<Interval> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let first = sorted[i];
+        let mut j = i;
+        while j < sorted.len()
+            && sorted[j].device_id == first.device_id
+            && sorted[j].received_ms == first.received_ms
+        {
+            j += 1;
+        }
+        let run = &sorted[i..j];
+        report.segments += run.iter().filter(|r| r.kind == "segment").count() as u64;
+        let rows: Vec<Row<'_>> = run
+            .iter()
+            .map(|r| Row {
                 seq: r.seq,
-                detail,
-            };
-            match &fact {
-                Fact::SessionStart(start) => {
-                    course_rules.insert(start.session, rules.rules_for(start));
-                }
-                Fact::Malformed { kind, error } => {
-                    report.flags.push(flag(
-                        "malformed_payload",
-                        format!("{} payload does not fit its kind: {error}", kind.as_str()),
-                    ));
-                }
-                Fact::Segment(seg) => {
-                    report.segments += 1;
-                    let course_ms = course_rules
-                        .get(&seg.session)
-                        .copied()
-                        .flatten()
-                        .map_or(0, |r| r.course_ms);
-                    let checked = check_segment(seg, course_ms);
-                    let covered: u64 = match checked {
-                        Ok(ranges) => ranges.iter().map(|(a, b)| b - a).sum(),
-                        Err(a) => {
-                            let (kind, detail) = match a {
-                                Anomaly::FasterThanClock { covered_ms, clock_ms } => (
-                                    "credit_faster_than_clock",
-                                    format!("covers {covered_ms} ms of course in {clock_ms} ms of its own clock"),
-                                ),
-                                Anomaly::CreditMismatch { claimed_ms, covered_ms } => (
-                                    "credit_faster_than_clock",
-                                    format!("claims credited_ms {claimed_ms} but its ranges cover {covered_ms} ms"),
-                                ),
-                                Anomaly::BadRanges { error } => ("bad_ranges", error),
-                                Anomaly::Malformed { error } => ("malformed_payload", error),
-                            };
-                            report.flags.push(flag(kind, detail));
-                            excluded.insert((device.to_owned(), r.seq));
-                            continue;
-                        }
-                    };
-                    if covered > 0 {
-                        let clock = seg.t1_ms.saturating_sub(seg.t0_ms);
-                        let end_ms = r.wall_ms;
-                        let start_ms =
-                            end_ms.saturating_sub(i64::try_from(clock).unwrap_or(i64::MAX));
-                        let in_lease = leases.iter().any(|l| {
-                            l.device_id == device && l.from_ms <= start_ms && end_ms <= l.until_ms
-                        });
-                        if !in_lease {
-                            report.flags.push(flag(
-                                "outside_lease",
-                                format!(
-                                    "wall time {start_ms}..{end_ms} is not inside a valid lease of this device"
-                                ),
-                            ));
-                            excluded.insert((device.to_owned(), r.seq));
-                            continue;
-                        }
-                        credited_segs.push(Seg {
-                            device: device.to_owned(),
-                            seq: r.seq,
-                            start_ms,
-                            end_ms,
-                        });
-                    }
-                }
-                _ => {}
-            }
-            decoded.push((device, r.seq, fact));
-        }
+                kind: &r.kind,
+                wall_ms: r.wall_ms,
+                payload: r.payload.as_bytes(),
+            })
+            .collect();
+        let windows: Vec<Window> = leases
+            .iter()
+            .filter(|l| l.device_id == first.device_id)
+            .map(|l| Window {
+                from_ms: l.from_ms,
+                until_ms: l.until_ms,
+            })
+            .collect();
+        let device = devices.entry(first.device_id.clone()).or_default();
+        let out = replay(
+            device,
+            &progress,
+            &rows,
+            &Context {
+                device_id: &first.device_id,
+                catalogue,
+                anchor: Anchor {
+                    received_ms: first.received_ms,
+                    skew_ms,
+                    enforced: true,
+                },
+                leases: &windows,
+                others: &intervals,
+                photo_received,
+            },
+        );
+        progress.extend(out.courses);
+        intervals.extend(out.intervals);
+        report.flags.extend(out.flags);
+        i = j;
     }
-    // Overlap in wall time between devices: sweep by start time.
-    credited_segs.sort_by_key(|s| (s.start_ms, s.end_ms));
-    let mut active: Vec<usize> = Vec::new();
-    let mut out = vec![false; credited_segs.len()];
-    for i in 0..credited_segs.len() {
-        active.retain(|&j| credited_segs[j].end_ms > credited_segs[i].start_ms);
-        for &j in &active {
-            if credited_segs[j].device != credited_segs[i].device && !out[j] {
-                out[i] = true;
-                for (k, other) in [(i, j), (j, i)] {
-                    report.flags.push(Flag {
-                        kind: "concurrent_devices",
-                        device_id: credited_segs[k].device.clone(),
-                        seq: credited_segs[k].seq,
-                        detail: format!(
-                            "overlaps device {} record {} in wall time",
-                            credited_segs[other].device, credited_segs[other].seq
-                        ),
-                    });
-                }
-                break;
-            }
-        }
-        active.push(i);
-    }
-    for (s, o) in credited_segs.iter().zip(&out) {
-        if *o {
-            excluded.insert((s.device.clone(), s.seq));
-        }
-    }
-    // Pass 2: the shared fold over every device's facts, the excluded segments left out.
-    let mut fold = StreamFold::new(false);
-    for (device, seq, fact) in &decoded {
-        if matches!(fact, Fact::Segment(_)) && excluded.contains(&(device.to_string(), *seq)) {
-            continue;
-        }
-        fold.push_fact_from(device, *seq, fact, rules, &DeviceEvidence);
-    }
-    for (course, c) in fold.courses() {
-        let credit = CourseCredit {
-            credited_ms: c.progress.credited_ms(),
-            class_hours_completed: c.progress.class_hours_completed(),
-            class_hours_total: c.rules.map_or(0, |r| r.class_hours),
-        };
-        report.credited_ms = report.credited_ms.saturating_add(credit.credited_ms);
-        report.courses.insert(course.clone(), credit);
+    for (course, p) in &progress {
+        let c = course_credit(p, course, catalogue);
+        report.credited_ms = report.credited_ms.saturating_add(c.credited_ms);
+        report.courses.insert(course.clone(), c);
     }
     report
 }
@@ -258,10 +200,23 @@ pub fn derive_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalogue::Published;
+    use keshi_protocol::manifest::Course;
+    use keshi_protocol::policy::Policy;
     use serde_json::json;
 
+    /// The two-class-hour demo course published as `c1` (5,400,000 ms).
+    fn catalogue() -> Catalogue {
+        let mut v = keshi_protocol::demo::course(2);
+        v["id"] = "c1".into();
+        let course = Course::parse(std::path::Path::new("c1.json"), &v.to_string()).unwrap();
+        Catalogue::new([
+            Published::new(course, 1, "inst".into(), Policy::by_id("shanxi").unwrap()).unwrap(),
+        ])
+    }
+
     /// A segment of session 1 that played `[pos0, pos1)` in `[t0, t1)` and credits
-    /// `cov`.
+    /// `cov`, received 1 s after it ended.
     fn seg(dev: &str, seq: u64, wall_end: i64, t0: u64, t1: u64, cov: &[[u64; 2]]) -> StoredRecord {
         let credited: u64 = cov.iter().map(|r| r[1] - r[0]).sum();
         let pos0 = cov.first().map_or(0, |r| r[0]);
@@ -271,18 +226,23 @@ mod tests {
             seq,
             kind: "segment".into(),
             wall_ms: wall_end,
+            received_ms: wall_end + 1_000,
             payload: json!({"session": 1, "t0_ms": t0, "t1_ms": t1, "pos0_ms": pos0, "pos_ms": pos1,
                 "frontier_ms": pos1, "covered": cov, "credited_ms": credited, "total_credited_ms": 0})
             .to_string(),
         }
     }
     fn start(dev: &str) -> StoredRecord {
+        start_course(dev, "c1")
+    }
+    fn start_course(dev: &str, course: &str) -> StoredRecord {
         StoredRecord {
             device_id: dev.into(),
             seq: 1,
             kind: "session_start".into(),
             wall_ms: 0,
-            payload: json!({"session": 1, "course": "c1", "profile": "shanxi", "class_hours": 2, "course_ms": 5_400_000})
+            received_ms: 0,
+            payload: json!({"session": 1, "course": course, "profile": "shanxi", "class_hours": 2, "course_ms": 5_400_000})
                 .to_string(),
         }
     }
@@ -292,6 +252,9 @@ mod tests {
             from_ms: 0,
             until_ms: 1_000_000,
         }
+    }
+    fn run(recs: &[StoredRecord], leases: &[LeaseWindow]) -> CreditReport {
+        derive(recs, leases, &catalogue(), &|_| true, 60_000)
     }
 
     #[test]
@@ -306,7 +269,7 @@ mod tests {
             // outside the lease
             seg("a", 5, 2_000_000, 0, 10_000, &[[200_000, 210_000]]),
         ];
-        let r = derive(&recs, &[lease("a")]);
+        let r = run(&recs, &[lease("a")]);
         assert_eq!(r.credited_ms, 60_000);
         assert_eq!(r.courses.get("c1").map(|c| c.credited_ms), Some(60_000));
         let kinds: Vec<_> = r.flags.iter().map(|f| (f.kind, f.seq)).collect();
@@ -324,7 +287,7 @@ mod tests {
             start("b"),
             seg("b", 2, 90_000, 0, 60_000, &[[60_000, 120_000]]),
         ];
-        let r = derive(&recs, &[lease("a"), lease("b")]);
+        let r = run(&recs, &[lease("a"), lease("b")]);
         assert_eq!(r.credited_ms, 60_000);
         assert_eq!(
             r.flags
@@ -340,9 +303,9 @@ mod tests {
             start("b"),
             seg("b", 2, 130_000, 0, 60_000, &[[60_000, 120_000]]),
         ];
-        let r = derive(&recs, &[lease("a"), lease("b")]);
+        let r = run(&recs, &[lease("a"), lease("b")]);
         assert_eq!(r.credited_ms, 120_000);
-        assert!(r.flags.is_empty());
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
     }
 
     #[test]
@@ -358,9 +321,196 @@ mod tests {
             .to_string();
             s
         };
-        let r = derive(&[start("a"), huge, overlap], &[lease("a")]);
+        let r = run(&[start("a"), huge, overlap], &[lease("a")]);
         assert_eq!(r.credited_ms, 0);
         let kinds: Vec<_> = r.flags.iter().map(|f| (f.kind, f.seq)).collect();
         assert_eq!(kinds, vec![("bad_ranges", 2), ("bad_ranges", 3)]);
+    }
+
+    /// One row per flag the re-derivation can raise: records that raise exactly that
+    /// flag, and the credit that remains (the flagged record earns nothing).
+    #[test]
+    fn every_flag_has_a_case_with_its_exact_credit() {
+        let good = seg("a", 2, 60_000, 0, 60_000, &[[0, 60_000]]);
+        let mut credit_mismatch = seg("a", 3, 70_000, 60_000, 70_000, &[[60_000, 70_000]]);
+        credit_mismatch.payload = json!({"session": 1, "t0_ms": 60_000, "t1_ms": 70_000,
+            "pos0_ms": 60_000, "pos_ms": 70_000, "frontier_ms": 70_000, "covered": [[60_000, 70_000]],
+            "credited_ms": 9_000, "total_credited_ms": 0}).to_string();
+        let mut behind_start = seg("a", 3, 70_000, 60_000, 70_000, &[[60_000, 70_000]]);
+        behind_start.payload = json!({"session": 1, "t0_ms": 60_000, "t1_ms": 70_000,
+            "pos0_ms": 65_000, "pos_ms": 70_000, "frontier_ms": 70_000, "covered": [[60_000, 70_000]],
+            "credited_ms": 10_000, "total_credited_ms": 0}).to_string();
+        let mut malformed = seg("a", 3, 70_000, 60_000, 70_000, &[[60_000, 70_000]]);
+        malformed.payload = json!({"session": "one", "covered": "all"}).to_string();
+        // Stamped to end at 200 s, arriving with `good` at 61 s: beyond the skew.
+        let mut future = seg("a", 3, 200_000, 60_000, 70_000, &[[60_000, 70_000]]);
+        future.received_ms = 61_000;
+        let same_device = seg("a", 3, 90_000, 30_000, 90_000, &[[60_000, 120_000]]);
+        let mut no_photo = StoredRecord {
+            device_id: "a".into(),
+            seq: 3,
+            kind: "capture_result".into(),
+            wall_ms: 61_000,
+            received_ms: 62_000,
+            payload: json!({"id": "s1-c1", "class_hour": 1, "ok": true, "image_sha256": null, "reasons": [], "pos_ms": 60_000}).to_string(),
+        };
+        no_photo.payload = no_photo.payload.clone();
+        type Case = (&'static str, Vec<StoredRecord>, Vec<LeaseWindow>, u64);
+        let rows: Vec<Case> = vec![
+            (
+                "credit_faster_than_clock",
+                vec![
+                    start("a"),
+                    good.clone(),
+                    seg("a", 3, 70_000, 60_000, 61_000, &[[60_000, 70_000]]),
+                ],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "credit_faster_than_clock",
+                vec![start("a"), good.clone(), credit_mismatch],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "bad_ranges",
+                vec![start("a"), good.clone(), behind_start],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "malformed_payload",
+                vec![start("a"), good.clone(), malformed],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "unknown_course",
+                vec![
+                    start_course("a", "not-published"),
+                    seg("a", 2, 60_000, 0, 60_000, &[[0, 60_000]]),
+                ],
+                vec![lease("a")],
+                0,
+            ),
+            (
+                "future_stamped",
+                vec![start("a"), good.clone(), future],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "overlap_same_device",
+                vec![start("a"), good.clone(), same_device],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "outside_lease",
+                vec![
+                    start("a"),
+                    good.clone(),
+                    seg("a", 3, 5_000_000, 60_000, 70_000, &[[60_000, 70_000]]),
+                ],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "concurrent_devices",
+                vec![
+                    start("a"),
+                    good.clone(),
+                    start("b"),
+                    seg("b", 2, 90_000, 0, 60_000, &[[60_000, 120_000]]),
+                ],
+                vec![lease("a"), lease("b")],
+                60_000,
+            ),
+            (
+                "capture_without_photo",
+                vec![start("a"), good.clone(), no_photo],
+                vec![lease("a")],
+                60_000,
+            ),
+        ];
+        for k in FLAG_KINDS {
+            if *k == "backdated" {
+                continue; // needs device contacts (tests/anchoring.rs)
+            }
+            assert!(rows.iter().any(|r| r.0 == *k), "no case for flag {k}");
+        }
+        for (flag, records, leases, credit) in rows {
+            let r = run(&records, &leases);
+            assert_eq!(r.credited_ms, credit, "{flag}: credit");
+            assert!(
+                !r.flags.is_empty() && r.flags.iter().all(|f| f.kind == flag),
+                "{flag}: {:?}",
+                r.flags
+            );
+        }
+    }
+
+    /// Captures count only with their photo; quizzes are graded by the platform.
+    #[test]
+    fn class_hours_need_photos_received_and_answers_right_by_the_bank() {
+        let cat = catalogue();
+        let bank = &cat.get("c1").unwrap().course.quizzes[0];
+        let ids: Vec<String> = bank.questions.iter().map(|q| q.id.clone()).collect();
+        let right: Vec<usize> = bank.questions.iter().map(|q| q.answer).collect();
+        let hour: Vec<StoredRecord> = {
+            let mut v = vec![start("a")];
+            // 45 minutes in 45 one-minute segments.
+            for m in 0..45u64 {
+                v.push(seg(
+                    "a",
+                    m + 2,
+                    ((m + 1) * 60_000) as i64,
+                    m * 60_000,
+                    (m + 1) * 60_000,
+                    &[[m * 60_000, (m + 1) * 60_000]],
+                ));
+            }
+            v
+        };
+        let capture = |seq: u64| {
+            StoredRecord {
+            device_id: "a".into(), seq, kind: "capture_result".into(), wall_ms: 2_000_000, received_ms: 2_000_000,
+            payload: json!({"id": "s1-c1", "class_hour": 1, "ok": true, "image_sha256": "ab".repeat(32), "reasons": [], "pos_ms": 1_000_000}).to_string(),
+        }
+        };
+        let quiz = |seq: u64, answers: &[usize], passed: bool| {
+            StoredRecord {
+            device_id: "a".into(), seq, kind: "quiz_answered".into(), wall_ms: 2_800_000, received_ms: 2_800_000,
+            payload: json!({"class_hour": 1, "attempt": 1, "questions": ids, "answers": answers, "correct": 5, "total": 5, "passed": passed}).to_string(),
+        }
+        };
+        let leases = [LeaseWindow {
+            device_id: "a".into(),
+            from_ms: 0,
+            until_ms: 10_000_000,
+        }];
+        // The capture sits among the segments (credit at 20 minutes: hour 1).
+        let mut recs = hour.clone();
+        let cap = capture(22);
+        recs.insert(22, cap);
+        for (i, r) in recs.iter_mut().enumerate() {
+            r.seq = i as u64 + 1;
+        }
+        let n = recs.len() as u64;
+        // A wrong quiz the device calls "passed": the platform's grade is no.
+        let mut lying = recs.clone();
+        lying.push(quiz(n + 1, &[3, 3, 3, 3, 3], true));
+        let r = derive(&lying, &leases, &cat, &|_| true, 60_000);
+        assert_eq!(r.courses["c1"].credited_ms, 2_700_000);
+        assert_eq!(r.courses["c1"].class_hours_completed, 0);
+        // Right answers, photo received: the class hour completes.
+        let mut honest = recs.clone();
+        honest.push(quiz(n + 1, &right, false));
+        let r = derive(&honest, &leases, &cat, &|_| true, 60_000);
+        assert_eq!(r.courses["c1"].class_hours_completed, 1);
+        // The same without the photo on the platform: not completed.
+        let r = derive(&honest, &leases, &cat, &|_| false, 60_000);
+        assert_eq!(r.courses["c1"].class_hours_completed, 0);
     }
 }

@@ -110,6 +110,7 @@ pub fn check_batch(
     decoded: Vec<Result<Record, DecodeError>>,
     wires: &[WireRecord],
     stored: &HashMap<u64, Hash>,
+    max_payload: usize,
 ) -> Verdict {
     let device = DeviceId::from_public_key(public_key.bytes());
     let mut v = Verdict::default();
@@ -177,6 +178,20 @@ pub fn check_batch(
             }
             break;
         }
+        if r.payload.len() > max_payload {
+            v.refusal = refuse(
+                i,
+                Code::PayloadTooLarge,
+                format!(
+                    "record {} has a payload of {} bytes; at most {max_payload} are accepted",
+                    r.seq(),
+                    r.payload.len()
+                ),
+                Some(r.seq()),
+                Some(device),
+            );
+            break;
+        }
         let header_bytes = r.header.encode();
         let checked = check_header(
             &r.header,
@@ -211,6 +226,23 @@ pub fn check_batch(
         });
     }
     v
+}
+
+/// What quarantine keeps of a refused record: its SHA-256 and a bounded prefix of
+/// its JSON (a refusal cannot be used to fill the database).
+pub fn quarantine_excerpt(w: &WireRecord) -> String {
+    const PREFIX: usize = 1024;
+    let full = serde_json::to_string(w).unwrap_or_default();
+    let mut end = full.len().min(PREFIX);
+    while !full.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({
+        "sha256": Hash::of(full.as_bytes()).to_hex(),
+        "bytes": full.len(),
+        "prefix": &full[..end],
+    })
+    .to_string()
 }
 
 /// Index of the first record whose signature does not verify.

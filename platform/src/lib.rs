@@ -13,12 +13,18 @@
 //!
 //! The API is described in `platform/openapi.json` (served at `/openapi.json`)
 //! and `docs/platform-api.md`.
+// A silently truncated number is a wrong credit: cast with try_from or say why not.
+#![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
 pub mod api;
 pub mod auth;
 pub mod blob;
+pub mod catalogue;
 pub mod credit;
 pub mod ingest;
+pub mod openapi;
+pub mod replay;
+pub mod serve;
 pub mod store;
 
 use serde::Serialize;
@@ -37,6 +43,8 @@ pub struct DeviceSummary {
     pub head_seq: u64,
     /// Its hash (hex), `None` when empty.
     pub head_hash: Option<String>,
+    /// Enrolled by `keshi simulate`: its credit is kept apart (never in reports).
+    pub simulated: bool,
 }
 
 /// One course of a learner, as the platform re-derives it.
@@ -70,53 +78,65 @@ pub struct Summary {
     pub courses: std::collections::BTreeMap<String, f64>,
     /// Per course: credited seconds and class hours completed / offered.
     pub course_progress: std::collections::BTreeMap<String, CourseProgress>,
-    /// Segment records considered.
+    /// Credited seconds of simulated devices (`keshi simulate` on a platform started
+    /// with `--accept-simulated`): shown, never in reports, certificates or
+    /// settlement.
+    pub simulated_seconds: f64,
+    /// Per course, simulated credited seconds.
+    pub simulated_courses: std::collections::BTreeMap<String, f64>,
+    /// Segment records held.
     pub segments: u64,
-    /// Findings about segments.
+    /// Findings (anti-fraud flags: staff see them, learners do not).
     pub flags: Vec<credit::Flag>,
     /// Refused uploads kept in quarantine: `{code, device_id, seq}`.
     pub quarantined: Vec<serde_json::Value>,
 }
 
-/// Build the summary of a learner (by id or login name).
+/// Build the summary of a learner (by id or login name) from what ingest derived
+/// (no re-derivation per request: see [`replay`]).
 pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError> {
+    let catalogue = load_catalogue(store).await?;
     let l = store
         .learner(learner)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("no learner {learner:?}")))?;
-    let rows = store.learner_records(&l.id).await?;
-    let mut records = Vec::with_capacity(rows.len());
-    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-    for (device_id, seq, kind, wall_ms, payload, _hash) in rows {
-        *counts.entry(device_id.clone()).or_default() += 1;
-        records.push(credit::StoredRecord {
-            device_id,
-            seq,
-            kind,
-            wall_ms,
-            payload,
-        });
+    let mut credited_ms = 0u64;
+    let mut simulated_ms = 0u64;
+    let mut class_hours_completed = 0u32;
+    let mut courses = std::collections::BTreeMap::new();
+    let mut simulated_courses = std::collections::BTreeMap::new();
+    let mut course_progress = std::collections::BTreeMap::new();
+    for (course, simulated, progress, _violations) in store.learner_progress(&l.id).await? {
+        let p: keshi_protocol::fold::Progress = serde_json::from_str(&progress)
+            .map_err(|e| StoreError::Corrupt(format!("progress of {course}: {e}")))?;
+        let c = credit::course_credit(&p, &course, &catalogue);
+        if simulated {
+            simulated_ms = simulated_ms.saturating_add(c.credited_ms);
+            simulated_courses.insert(course, c.credited_ms as f64 / 1000.0);
+            continue;
+        }
+        credited_ms = credited_ms.saturating_add(c.credited_ms);
+        class_hours_completed = class_hours_completed.saturating_add(c.class_hours_completed);
+        courses.insert(course.clone(), c.credited_ms as f64 / 1000.0);
+        course_progress.insert(
+            course,
+            CourseProgress {
+                credited_seconds: c.credited_ms as f64 / 1000.0,
+                class_hours_completed: c.class_hours_completed,
+                class_hours_total: c.class_hours_total,
+            },
+        );
     }
-    let leases: Vec<credit::LeaseWindow> = store
-        .lease_windows(&l.id)
-        .await?
-        .into_iter()
-        .map(|(device_id, from_ms, until_ms)| credit::LeaseWindow {
-            device_id,
-            from_ms,
-            until_ms,
-        })
-        .collect();
-    let report = credit::derive(&records, &leases);
-    let devices = store
+    let devices: Vec<DeviceSummary> = store
         .devices_of(&l.id)
         .await?
         .into_iter()
         .map(|d| DeviceSummary {
-            records: counts.get(&d.device_id).copied().unwrap_or(0),
+            records: d.head_seq,
             head_hash: (d.head_seq > 0).then(|| d.head_hash.to_hex()),
             head_seq: d.head_seq,
             device_id: d.device_id,
+            simulated: d.simulated,
         })
         .collect();
     let quarantined = store
@@ -126,39 +146,38 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
         .map(|(code, device_id, seq)| serde_json::json!({"code": code, "device_id": device_id, "seq": seq}))
         .collect();
     Ok(Summary {
-        learner_id: l.id,
+        learner_id: l.id.clone(),
         username: l.username,
-        records: records.len() as u64,
+        records: devices.iter().map(|d| d.records).sum(),
         devices,
-        credited_seconds: report.credited_ms as f64 / 1000.0,
-        class_hours_completed: report
-            .courses
-            .values()
-            .map(|c| c.class_hours_completed)
-            .sum(),
-        courses: report
-            .courses
-            .iter()
-            .map(|(c, p)| (c.clone(), p.credited_ms as f64 / 1000.0))
-            .collect(),
-        course_progress: report
-            .courses
-            .iter()
-            .map(|(c, p)| {
-                (
-                    c.clone(),
-                    CourseProgress {
-                        credited_seconds: p.credited_ms as f64 / 1000.0,
-                        class_hours_completed: p.class_hours_completed,
-                        class_hours_total: p.class_hours_total,
-                    },
-                )
-            })
-            .collect(),
-        segments: report.segments,
-        flags: report.flags,
+        credited_seconds: credited_ms as f64 / 1000.0,
+        class_hours_completed,
+        courses,
+        course_progress,
+        simulated_seconds: simulated_ms as f64 / 1000.0,
+        simulated_courses,
+        segments: store.segment_count(&l.id).await?,
+        flags: store.flags(&l.id).await?,
         quarantined,
     })
+}
+
+/// The catalogue as published in `store` (the latest version of each course).
+pub async fn load_catalogue(store: &Store) -> Result<catalogue::Catalogue, StoreError> {
+    let mut published = Vec::new();
+    for (id, version, institution_id, profile, manifest) in store.courses().await? {
+        let policy = keshi_protocol::policy::Policy::by_id(&profile)
+            .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
+        let course = keshi_protocol::manifest::Course::parse(
+            std::path::Path::new(&format!("{id}.json")),
+            &manifest,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
+        let p = catalogue::Published::new(course, version, institution_id, policy)
+            .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
+        published.push(p);
+    }
+    Ok(catalogue::Catalogue::new(published))
 }
 
 /// Create a learner with a hashed password; returns the learner id.

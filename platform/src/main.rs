@@ -56,6 +56,13 @@ enum Command {
         /// Largest request body in bytes.
         #[arg(long, default_value_t = 8 << 20)]
         max_body_bytes: usize,
+        /// Clock difference tolerated between a device and the platform, seconds.
+        #[arg(long, default_value_t = 600)]
+        skew_secs: i64,
+        /// Accept devices enrolled by `keshi simulate` (demos and tests): their
+        /// credit is marked simulated and never reaches reports.
+        #[arg(long)]
+        accept_simulated: bool,
     },
     /// Administration (direct database access).
     Admin {
@@ -90,6 +97,30 @@ enum Admin {
         id_number: String,
         #[arg(long)]
         face_photo_ref: Option<String>,
+    },
+    /// Publish a course into the catalogue (a new immutable version): its manifest,
+    /// its lesson media checked against the manifest's SHA-256, its quiz bank.
+    PublishCourse {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Institution name or id.
+        #[arg(long)]
+        institution: String,
+        /// The manifest (`keshi-course/1`).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Folder the manifest's media paths are relative to.
+        #[arg(long)]
+        media: PathBuf,
+        /// Policy profile the course runs under.
+        #[arg(long, default_value = "shanxi")]
+        profile: String,
+        /// Directory for media (default: beside a SQLite database, else ./keshi-blobs).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
+        /// Print JSON (one line).
+        #[arg(long)]
+        json: bool,
     },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
     Records {
@@ -140,8 +171,90 @@ fn now() -> i64 {
     keshi_platform::api::wall_now_ms()
 }
 
+/// An institution by id or name; a name not yet known creates it (an unknown
+/// 32-hex id is taken as a name, as before, but an existing id is never).
 async fn institution_id(store: &Store, name_or_id: &str) -> Result<String> {
+    if let Some(id) = store.institution(name_or_id).await? {
+        return Ok(id);
+    }
     Ok(store.create_institution(name_or_id, now()).await?)
+}
+
+/// Where media and capture images go by default: beside a SQLite database, else
+/// `./keshi-blobs`.
+fn blob_dir(db: &str, given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| match db.strip_prefix("sqlite:") {
+        Some(p) => PathBuf::from(format!("{}.blobs", p.trim_start_matches("//"))),
+        None => PathBuf::from("keshi-blobs"),
+    })
+}
+
+/// Publishes a manifest and its media (every file checked against the manifest's
+/// SHA-256 before anything is stored).
+async fn publish(
+    store: &Store,
+    blobs: &blob::DiskBlobStore,
+    institution_id: &str,
+    manifest: &std::path::Path,
+    media: &std::path::Path,
+    profile: &str,
+) -> Result<(String, u32)> {
+    use blob::BlobStore;
+    use keshi_protocol::manifest::{Course, MediaSource};
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let course = Course::parse(manifest, &text)?;
+    let policy = keshi_protocol::policy::Policy::by_id(profile)?;
+    course.check_against(&policy)?;
+    let mut files = Vec::new();
+    for l in &course.lessons {
+        let MediaSource::Path(rel) = &l.media.source else {
+            continue;
+        };
+        let path = media.join(rel);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("lesson {}: reading {}", l.id, path.display()))?;
+        let sha = keshi_protocol::ids::Hash::of(&bytes).to_hex();
+        if sha != l.media.sha256 {
+            anyhow::bail!(
+                "lesson {}: {} has SHA-256 {sha}, the manifest says {}",
+                l.id,
+                path.display(),
+                l.media.sha256
+            );
+        }
+        files.push((sha, bytes));
+    }
+    for (sha, bytes) in &files {
+        blobs.put(sha, bytes)?;
+    }
+    let version = store
+        .publish_course(&course.id, institution_id, profile, &text, now())
+        .await?;
+    Ok((course.id, version))
+}
+
+/// The demo platform's catalogue holds the demo course the app plays (2 class hours
+/// of 2 minutes, profile `demo`), once.
+async fn publish_demo(store: &Store) -> Result<()> {
+    let manifest = keshi_protocol::demo::course_with(2, 2, 2);
+    let id = manifest["id"].as_str().unwrap_or_default().to_owned();
+    if store.courses().await?.iter().any(|c| c.0 == id) {
+        return Ok(());
+    }
+    let inst = institution_id(store, DEMO_INSTITUTION).await?;
+    store
+        .publish_course(&id, &inst, "demo", &manifest.to_string(), now())
+        .await?;
+    Ok(())
+}
+
+/// Many learners hold a connection each: raise the open-files limit to the hard one.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -155,14 +268,13 @@ async fn run(cli: Cli) -> Result<()> {
             lease_ttl_secs,
             max_batch_records,
             max_body_bytes,
+            skew_secs,
+            accept_simulated,
         } => {
             let store = Store::connect(&db)
                 .await
                 .with_context(|| format!("database {db}"))?;
-            let blob_dir = blobs.unwrap_or_else(|| match db.strip_prefix("sqlite:") {
-                Some(p) => PathBuf::from(format!("{}.blobs", p.trim_start_matches("//"))),
-                None => PathBuf::from("keshi-blobs"),
-            });
+            let blob_dir = blob_dir(&db, blobs);
             let blobs = blob::DiskBlobStore::new(&blob_dir)
                 .with_context(|| format!("blob directory {}", blob_dir.display()))?;
             let config = Config {
@@ -170,8 +282,13 @@ async fn run(cli: Cli) -> Result<()> {
                 offline_ms: offline_hours * 3600 * 1000,
                 max_batch_records,
                 max_body_bytes,
+                skew_ms: skew_secs.saturating_mul(1000),
+                accept_simulated,
                 ..Config::default()
             };
+            if demo {
+                publish_demo(&store).await?;
+            }
             let state =
                 AppState::new(store.clone(), config, api::system_clock(), Arc::new(blobs)).await?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -207,13 +324,16 @@ async fn run(cli: Cli) -> Result<()> {
                     "course": keshi_protocol::demo::course_with(2, 2, 2).get("id").cloned(),
                 });
             }
+            if accept_simulated {
+                line["accept_simulated"] = serde_json::json!(true);
+            }
             println!("{line}");
             tracing::info!(%addr, "keshi-platform listening");
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            raise_fd_limit();
+            api::serve(listener, state, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
             Ok(())
         }
         Command::Admin { command } => {
@@ -254,6 +374,30 @@ async fn run(cli: Cli) -> Result<()> {
                         "{}",
                         serde_json::json!({"learner_id": id, "user": user, "institution_id": inst})
                     );
+                    Ok(())
+                }
+                Admin::PublishCourse {
+                    db,
+                    institution,
+                    manifest,
+                    media,
+                    profile,
+                    blobs,
+                    json,
+                } => {
+                    let store = Store::connect(&db).await?;
+                    let inst = institution_id(&store, &institution).await?;
+                    let blobs = blob::DiskBlobStore::new(blob_dir(&db, blobs))?;
+                    let (course_id, version) =
+                        publish(&store, &blobs, &inst, &manifest, &media, &profile).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"course_id": course_id, "version": version})
+                        );
+                    } else {
+                        println!("published {course_id} version {version}");
+                    }
                     Ok(())
                 }
                 Admin::Records { db, learner, json } => {

@@ -64,6 +64,25 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          size BIGINT NOT NULL, stored_ms BIGINT NOT NULL)",
         "CREATE TABLE platform_keys (id TEXT PRIMARY KEY, pkcs8 TEXT NOT NULL, created_ms BIGINT NOT NULL)",
     ],
+), (
+    // Issue 11: the course catalogue and the platform's own, incremental replay.
+    2,
+    &[
+        "CREATE TABLE courses (id TEXT NOT NULL, version BIGINT NOT NULL, institution_id TEXT NOT NULL, \
+         profile TEXT NOT NULL, manifest TEXT NOT NULL, created_ms BIGINT NOT NULL, PRIMARY KEY (id, version))",
+        "CREATE TABLE device_folds (device_id TEXT PRIMARY KEY, state TEXT NOT NULL)",
+        "CREATE TABLE learner_progress (learner_id TEXT NOT NULL, course TEXT NOT NULL, simulated BIGINT NOT NULL, \
+         progress TEXT NOT NULL, violations TEXT NOT NULL, updated_ms BIGINT NOT NULL, PRIMARY KEY (learner_id, course, simulated))",
+        "CREATE TABLE credit_intervals (device_id TEXT NOT NULL, seq BIGINT NOT NULL, learner_id TEXT NOT NULL, \
+         course TEXT NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, PRIMARY KEY (device_id, seq))",
+        "CREATE INDEX credit_intervals_learner ON credit_intervals(learner_id, start_ms)",
+        "CREATE TABLE flags (id TEXT PRIMARY KEY, learner_id TEXT NOT NULL, device_id TEXT NOT NULL, seq BIGINT NOT NULL, \
+         kind TEXT NOT NULL, detail TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+        "CREATE INDEX flags_learner ON flags(learner_id)",
+        "CREATE TABLE pending_photos (sha256 TEXT NOT NULL, learner_id TEXT NOT NULL, course TEXT NOT NULL, \
+         class_hour BIGINT NOT NULL, simulated BIGINT NOT NULL, PRIMARY KEY (sha256, learner_id, course, class_hour, simulated))",
+        "ALTER TABLE devices ADD COLUMN simulated BIGINT NOT NULL DEFAULT 0",
+    ],
 )];
 
 /// The database.
@@ -92,6 +111,26 @@ pub struct CommitJob {
     pub quarantine: Option<QuarantineRow>,
     /// Receive time.
     pub now: i64,
+    /// What the replay of the accepted records derived (written in the same
+    /// transaction, so credit never disagrees with the records held).
+    pub derived: Option<Derived>,
+}
+
+/// The derived state a push writes beside its records.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    /// The device's fold state (JSON).
+    pub device_fold: String,
+    /// Whether the device is simulated (its credit is kept apart).
+    pub simulated: bool,
+    /// Courses whose progress changed: `(course, progress JSON, violations JSON)`.
+    pub progress: Vec<(String, String, String)>,
+    /// Credited wall-time intervals.
+    pub intervals: Vec<crate::replay::Interval>,
+    /// Findings.
+    pub flags: Vec<crate::replay::Flag>,
+    /// Passed captures waiting for their photo.
+    pub pending: Vec<crate::replay::PendingPhoto>,
 }
 
 /// Most jobs per SQLite group commit.
@@ -150,6 +189,7 @@ async fn apply_job(
         rows,
         quarantine,
         now,
+        derived,
     } = job;
     let (old_head, now) = (*old_head, *now);
     if let Some(last) = rows.last() {
@@ -208,8 +248,101 @@ async fn apply_job(
     if let Some(qr) = quarantine {
         insert_quarantine(tx, qr, now).await?;
     }
+    if let Some(d) = derived {
+        write_derived(tx, device_id, learner_id, d, now).await?;
+    }
     Ok(())
 }
+
+async fn write_derived(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    device_id: &str,
+    learner_id: &str,
+    d: &Derived,
+    now: i64,
+) -> Result<(), StoreError> {
+    upsert_device_fold(tx, device_id, &d.device_fold).await?;
+    let sim = i64::from(d.simulated);
+    for (course, progress, violations) in &d.progress {
+        sqlx::query(
+            "INSERT INTO learner_progress(learner_id, course, simulated, progress, violations, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (learner_id, course, simulated) \
+             DO UPDATE SET progress = excluded.progress, violations = excluded.violations, updated_ms = excluded.updated_ms",
+        )
+        .bind(learner_id)
+        .bind(course)
+        .bind(sim)
+        .bind(progress)
+        .bind(violations)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for iv in &d.intervals {
+        sqlx::query(
+            "INSERT INTO credit_intervals(device_id, seq, learner_id, course, start_ms, end_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, seq) DO NOTHING",
+        )
+        .bind(&iv.device_id)
+        .bind(i(iv.seq))
+        .bind(learner_id)
+        .bind(&iv.course)
+        .bind(iv.start_ms)
+        .bind(iv.end_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for f in &d.flags {
+        sqlx::query(
+            "INSERT INTO flags(id, learner_id, device_id, seq, kind, detail, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(random_id())
+        .bind(learner_id)
+        .bind(&f.device_id)
+        .bind(i(f.seq))
+        .bind(f.kind)
+        .bind(&f.detail)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for p in &d.pending {
+        sqlx::query(
+            "INSERT INTO pending_photos(sha256, learner_id, course, class_hour, simulated) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256, learner_id, course, class_hour, simulated) DO NOTHING",
+        )
+        .bind(&p.sha256)
+        .bind(learner_id)
+        .bind(&p.course)
+        .bind(i64::from(p.class_hour))
+        .bind(sim)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_device_fold(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    device_id: &str,
+    state: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO device_folds(device_id, state) VALUES ($1, $2) \
+         ON CONFLICT (device_id) DO UPDATE SET state = excluded.state",
+    )
+    .bind(device_id)
+    .bind(state)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One learner's progress row: `(course, simulated, progress JSON, violations JSON)`.
+pub type ProgressRow = (String, bool, String, String);
+
+/// A published course row: `(id, version, institution id, profile, manifest)`.
+pub type CourseRow = (String, u32, String, String, String);
 
 /// A learner row.
 #[derive(Debug, Clone)]
@@ -266,6 +399,8 @@ pub struct Device {
     pub head_seq: u64,
     /// Its hash.
     pub head_hash: Hash,
+    /// Enrolled by `keshi simulate` (its credit is kept apart).
+    pub simulated: bool,
 }
 
 /// One row to insert into `records`.
@@ -392,7 +527,7 @@ impl Store {
             }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             // A concurrent first start may have applied it: then this fails and
             // the whole migration rolls back, which is what we want.
             sqlx::query("INSERT INTO schema_migrations(version, applied_ms) VALUES ($1, $2)")
@@ -423,6 +558,16 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(id)
+    }
+
+    /// The id of the institution whose id or name is `name_or_id`, if any.
+    pub async fn institution(&self, name_or_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT id FROM institutions WHERE id = $1 OR name = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END")
+            .bind(name_or_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .transpose()
     }
 
     /// Create a learner; returns its id.
@@ -474,12 +619,13 @@ impl Store {
             public_key: r.try_get(2)?,
             head_seq: u(r.try_get(3)?),
             head_hash: parse_hash(&r.try_get::<String, _>(4)?)?,
+            simulated: r.try_get::<i64, _>(5)? != 0,
         })
     }
 
     /// A device by id.
     pub async fn device(&self, device_id: &str) -> Result<Option<Device>, StoreError> {
-        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash FROM devices WHERE device_id = $1")
+        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash, simulated FROM devices WHERE device_id = $1")
             .bind(device_id)
             .fetch_optional(&self.pool)
             .await?
@@ -489,7 +635,7 @@ impl Store {
 
     /// A learner's devices.
     pub async fn devices_of(&self, learner_id: &str) -> Result<Vec<Device>, StoreError> {
-        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash FROM devices WHERE learner_id = $1 ORDER BY device_id")
+        sqlx::query("SELECT device_id, learner_id, public_key, head_seq, head_hash, simulated FROM devices WHERE learner_id = $1 ORDER BY device_id")
             .bind(learner_id)
             .fetch_all(&self.pool)
             .await?
@@ -504,17 +650,19 @@ impl Store {
         device_id: &str,
         learner_id: &str,
         public_key: &str,
+        simulated: bool,
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO devices(device_id, learner_id, public_key, enrolled_ms, head_seq, head_hash) \
-             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (device_id) DO NOTHING",
+            "INSERT INTO devices(device_id, learner_id, public_key, enrolled_ms, head_seq, head_hash, simulated) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (device_id) DO NOTHING",
         )
         .bind(device_id)
         .bind(learner_id)
         .bind(public_key)
         .bind(now)
         .bind(Hash::ZERO.to_hex())
+        .bind(i64::from(simulated))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -769,6 +917,218 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(r.try_get(0)?)
+    }
+
+    /// The state of a device's fold (JSON), if any.
+    pub async fn device_fold(&self, device_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT state FROM device_folds WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// Replaces a device's fold state (a contact outside a push: login, heartbeat).
+    pub async fn set_device_fold(&self, device_id: &str, state: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        upsert_device_fold(&mut tx, device_id, state).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A learner's progress rows (both real and simulated).
+    pub async fn learner_progress(&self, learner_id: &str) -> Result<Vec<ProgressRow>, StoreError> {
+        sqlx::query(
+            "SELECT course, simulated, progress, violations FROM learner_progress WHERE learner_id = $1 ORDER BY course, simulated",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? != 0, r.try_get(2)?, r.try_get(3)?)))
+        .collect()
+    }
+
+    /// The learner's credited intervals that overlap `[from_ms, to_ms]`.
+    pub async fn intervals_overlapping(
+        &self,
+        learner_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<crate::replay::Interval>, StoreError> {
+        sqlx::query(
+            "SELECT device_id, seq, course, start_ms, end_ms FROM credit_intervals \
+             WHERE learner_id = $1 AND start_ms < $3 AND end_ms > $2",
+        )
+        .bind(learner_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::replay::Interval {
+                device_id: r.try_get(0)?,
+                seq: u(r.try_get(1)?),
+                course: r.try_get(2)?,
+                start_ms: r.try_get(3)?,
+                end_ms: r.try_get(4)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Which of `shas` are capture images of `learner_id` the platform holds.
+    pub async fn captures_held(
+        &self,
+        learner_id: &str,
+        shas: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for sha in shas {
+            if let Some((owner, _)) = self.capture(sha).await? {
+                if owner == learner_id {
+                    out.insert(sha.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The flags raised on a learner's records.
+    pub async fn flags(&self, learner_id: &str) -> Result<Vec<crate::credit::Flag>, StoreError> {
+        sqlx::query(
+            "SELECT kind, device_id, seq, detail FROM flags WHERE learner_id = $1 ORDER BY created_ms, device_id, seq",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let kind: String = r.try_get(0)?;
+            Ok(crate::credit::Flag {
+                kind: crate::credit::flag_kind(&kind),
+                device_id: r.try_get(1)?,
+                seq: u(r.try_get(2)?),
+                detail: r.try_get(3)?,
+            })
+        })
+        .collect()
+    }
+
+    /// Segment records a learner uploaded.
+    pub async fn segment_count(&self, learner_id: &str) -> Result<u64, StoreError> {
+        let r =
+            sqlx::query("SELECT COUNT(*) FROM records WHERE learner_id = $1 AND kind = 'segment'")
+                .bind(learner_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u(r.try_get(0)?))
+    }
+
+    /// Publishes a course version (immutable: a version is never rewritten).
+    pub async fn publish_course(
+        &self,
+        id: &str,
+        institution_id: &str,
+        profile: &str,
+        manifest: &str,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM courses WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let last: i64 = r.try_get(0)?;
+        let version = last + 1;
+        sqlx::query(
+            "INSERT INTO courses(id, version, institution_id, profile, manifest, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(institution_id)
+        .bind(profile)
+        .bind(manifest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(version).unwrap_or(u32::MAX))
+    }
+
+    /// Every published course version.
+    pub async fn courses(&self) -> Result<Vec<CourseRow>, StoreError> {
+        sqlx::query("SELECT id, version, institution_id, profile, manifest FROM courses ORDER BY id, version")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A photo arrived: every capture of `learner_id` waiting for it now counts
+    /// (`apply` turns a progress JSON into the new one), in one transaction.
+    pub async fn photo_arrived(
+        &self,
+        sha256: &str,
+        learner_id: &str,
+        apply: impl Fn(&str, u32, &str) -> Option<String>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pending = sqlx::query(
+            "SELECT course, class_hour, simulated FROM pending_photos WHERE sha256 = $1 AND learner_id = $2",
+        )
+        .bind(sha256)
+        .bind(learner_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut n = 0;
+        for r in &pending {
+            let course: String = r.try_get(0)?;
+            let hour = u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
+            let sim: i64 = r.try_get(2)?;
+            let row = sqlx::query(
+                "SELECT progress FROM learner_progress WHERE learner_id = $1 AND course = $2 AND simulated = $3",
+            )
+            .bind(learner_id)
+            .bind(&course)
+            .bind(sim)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { continue };
+            let before: String = row.try_get(0)?;
+            if let Some(after) = apply(&course, hour, &before) {
+                sqlx::query(
+                    "UPDATE learner_progress SET progress = $4, updated_ms = $5 WHERE learner_id = $1 AND course = $2 AND simulated = $3",
+                )
+                .bind(learner_id)
+                .bind(&course)
+                .bind(sim)
+                .bind(after)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                n += 1;
+            }
+        }
+        sqlx::query("DELETE FROM pending_photos WHERE sha256 = $1 AND learner_id = $2")
+            .bind(sha256)
+            .bind(learner_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Record a stored capture image.

@@ -2,6 +2,12 @@
 //! replayed or foreign upload is refused with its own code and quarantined;
 //! idempotent ingest; single-login leases (R-ID-3); learners cannot reach each
 //! other's data. Runs against SQLite and PostgreSQL (see `common::backends`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 mod common;
 

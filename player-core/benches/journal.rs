@@ -10,6 +10,13 @@
 //!   batch verification and with ring one signature at a time.
 //!
 //! Run: `cargo bench -p keshi-player-core --bench journal -- --warm-up-time 1 --measurement-time 5`
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;

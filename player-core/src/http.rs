@@ -122,6 +122,67 @@ impl Transport for HttpTransport {
             .map_err(|e| TransportError::Retryable(format!("encoding the batch: {e}")))?;
         self.call("/v1/records", Some(token), Some(body))
     }
+
+    fn put_photo(
+        &mut self,
+        token: &str,
+        sha256: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), TransportError> {
+        let resp = self
+            .client
+            .put(format!("{}/v1/captures/{sha256}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.bytes().unwrap_or_default();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(TransportError::Retryable(format!(
+                "platform answered {status}"
+            )));
+        }
+        let error = serde_json::from_slice::<ApiError>(&body).unwrap_or_else(|_| ApiError {
+            code: ApiCode::Unrecognised,
+            message: format!("HTTP {}", status.as_u16()),
+            seq: None,
+            acknowledged: None,
+            retryable: false,
+        });
+        Err(TransportError::Refused {
+            status: status.as_u16(),
+            error,
+        })
+    }
+}
+
+/// The device that signs in: its key, its journal head (anchors its later records
+/// to the platform's clock) and whether `keshi simulate` made it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginDevice {
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The journal's head seq.
+    pub head_seq: u64,
+    /// A simulated key (`keshi simulate`).
+    pub simulated: bool,
+}
+
+impl LoginDevice {
+    /// The device that signs `journal` (simulated when the journal says so).
+    pub fn of(journal: &Journal) -> Result<LoginDevice, JournalError> {
+        Ok(LoginDevice {
+            public_key: journal.public_key(),
+            head_seq: journal.len(),
+            simulated: journal.sync_state(sync::KEY_SIMULATED)?.as_deref() == Some("true"),
+        })
+    }
 }
 
 /// Logs `user` in at `platform` with the device key `public_key` (network only: no
@@ -131,15 +192,18 @@ pub fn login_request(
     platform: &str,
     user: &str,
     password: &str,
-    public_key: &[u8; 32],
+    device: &LoginDevice,
     timeout: Duration,
 ) -> Result<LoginResponse, LoginError> {
+    let public_key = &device.public_key;
     let http = HttpTransport::new(platform, timeout)
         .map_err(|e| LoginError::Unreachable(e.to_string()))?;
     let body = serde_json::to_vec(&LoginRequest {
         user: user.to_owned(),
         password: password.to_owned(),
         public_key: hex::encode(public_key),
+        head_seq: Some(device.head_seq),
+        simulated: device.simulated,
     })
     .map_err(|e| LoginError::Unreachable(format!("encoding the request: {e}")))?;
     let lease: LoginResponse = match http.call("/v1/login", None, Some(body)) {
@@ -171,6 +235,7 @@ pub fn store_login(
     journal: &mut Journal,
     platform: &str,
     lease: &LoginResponse,
+    local_now_ms: i64,
 ) -> Result<(), LoginError> {
     let lease_json = serde_json::to_string(lease)
         .map_err(|e| LoginError::Untrusted(format!("lease does not encode: {e}")))?;
@@ -182,6 +247,9 @@ pub fn store_login(
     let ack = lease.acknowledged.min(journal.len());
     journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
     journal.set_sync_state(sync::KEY_STATUS, "logged_in")?;
+    if lease.server_ms != 0 {
+        sync::store_clock_offset(journal, lease.server_ms, local_now_ms)?;
+    }
     Ok(())
 }
 
@@ -193,8 +261,9 @@ pub fn login(
     password: &str,
     timeout: Duration,
 ) -> Result<LoginResponse, LoginError> {
-    let lease = login_request(platform, user, password, &journal.public_key(), timeout)?;
-    store_login(journal, platform, &lease)?;
+    let device = LoginDevice::of(journal)?;
+    let lease = login_request(platform, user, password, &device, timeout)?;
+    store_login(journal, platform, &lease, crate::clock::wall_now_ms())?;
     Ok(lease)
 }
 
@@ -221,8 +290,17 @@ pub fn heartbeat(
     let Some(token) = journal.sync_state(sync::KEY_TOKEN)? else {
         return Ok(Heartbeat::NotLoggedIn);
     };
-    match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), None) {
-        Ok(_) => Ok(Heartbeat::Renewed),
+    let body = serde_json::to_vec(&crate::wire::HeartbeatRequest {
+        head_seq: Some(journal.len()),
+    })
+    .ok();
+    match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), body) {
+        Ok(hb) => {
+            if hb.server_ms != 0 {
+                sync::store_clock_offset(journal, hb.server_ms, wall_now_ms)?;
+            }
+            Ok(Heartbeat::Renewed)
+        }
         Err(TransportError::Refused { error, .. }) => {
             let status = sync::classify_refusal(&error);
             if status == SyncStatus::LeaseRevoked {

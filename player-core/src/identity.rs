@@ -7,7 +7,7 @@
 //! The PKCS#8 secret is kept in the operating system's credential store through
 //! the `keyring` crate (Keychain on macOS/iOS, Credential Manager on Windows, the
 //! Secret Service on Linux/BSD), or in a `0600` file when no persistent OS store is
-//! available (a headless Linux box without a D-Bus session, CI). [`KeyStore::auto`]
+//! available (a headless Linux box without a D-Bus session, CI). [`KeyStore::from_choice`]
 //! makes that choice and logs why.
 //!
 //! Architecture invariant: the secret never leaves this module in clear text. It
@@ -122,15 +122,16 @@ impl KeyStore {
         }
     }
 
-    /// Choose the store: `KESHI_KEYSTORE=os|file` if set; otherwise the OS store,
-    /// falling back to `home_dir/device-key.pk8` only when the OS store is
-    /// unavailable (no D-Bus session, no platform store), logged with the reason.
+    /// Choose the store: the OS store, falling back to `home_dir/device-key.pk8`
+    /// only when the OS store is unavailable (no D-Bus session, no platform store),
+    /// logged with the reason. The binaries may pass a forced choice (`os`, `file`)
+    /// through [`KeyStore::from_choice`]; the core reads no environment.
     pub fn auto(home_dir: &Path) -> Result<KeyStore, IdentityError> {
-        let choice = std::env::var(KEYSTORE_ENV).ok();
-        KeyStore::from_choice(home_dir, choice.as_deref())
+        KeyStore::from_choice(home_dir, None)
     }
 
-    /// [`KeyStore::auto`] with the environment value passed in.
+    /// [`KeyStore::auto`] with a forced choice (the binaries read it from
+    /// `KESHI_KEYSTORE`).
     ///
     /// With no choice: an existing OS entry wins; else an existing key file is kept
     /// (a device that fell back once keeps its identity even if an OS store appears

@@ -23,6 +23,8 @@
 //!
 //! Time is always passed in: nothing here reads the system clock on its own except
 //! [`clock::SystemClock`], which callers choose to inject.
+// A silently truncated number is a wrong credit: cast with try_from or say why not.
+#![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
 pub use keshi_protocol::{codes, coverage, demo, fact, fold, manifest, policy, record, wire};
 

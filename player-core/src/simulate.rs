@@ -11,7 +11,7 @@
 //! | `{"t":9,"event":"rate","rate":2}` | a playback-rate request |
 //! | `{"t":9,"event":"focus","focused":false}` | window focus |
 //! | `{"t":9,"event":"visible","visible":false}` | window visibility |
-//! | `{"t":9,"event":"capture","ok":true}` | the result of the next capture the core asks for (optional `image_sha256`, `reasons`) |
+//! | `{"t":9,"event":"capture","ok":true}` | the result of the next capture the core asks for (optional `image_sha256`, `reasons`, and `image`: a photo file relative to the timeline, stored with the journal and uploaded by `keshi sync`) |
 //! | `{"t":9,"event":"quiz","answers":[1,"B","36 V"]}` | answers to the next quiz (option index, letter or text) |
 //! | `{"t":9,"event":"revoke","reason":"…"}` | the platform revoked the lease |
 //!
@@ -52,6 +52,9 @@ pub enum Scripted {
         ok: bool,
         /// Kept image hash.
         image_sha256: Option<String>,
+        /// A photo file for this capture (path relative to the timeline): the
+        /// driver stores it and sets `image_sha256` to its hash.
+        image: Option<String>,
         /// Failure reasons.
         reasons: Vec<String>,
     },
@@ -70,6 +73,7 @@ pub struct TimedEvent {
     pub event: Scripted,
 }
 
+#[allow(clippy::cast_possible_truncation)] // range-checked above
 fn secs_to_ms(v: f64) -> Option<u64> {
     (0.0..1e12)
         .contains(&v)
@@ -146,6 +150,7 @@ pub fn parse_timeline(text: &str) -> Result<Vec<TimedEvent>, TimelineError> {
                     .get("image_sha256")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                image: v.get("image").and_then(Value::as_str).map(str::to_owned),
                 reasons: v
                     .get("reasons")
                     .and_then(Value::as_array)
@@ -247,6 +252,7 @@ pub fn replay(session: &mut Session, events: &[TimedEvent]) -> Result<(), Sessio
                 ok,
                 image_sha256,
                 reasons,
+                ..
             } => {
                 captures.push_back(Input::Capture {
                     ok: *ok,
@@ -338,5 +344,63 @@ pub fn summarize(session: &Session, course: &Course, policy: &Policy) -> Summary
         quiz_due: p.quiz_due(),
         capture_pending: p.pending_capture().map(str::to_owned),
         crediting: p.crediting(),
+    }
+}
+
+/// The body of the `timeline` fuzz target (`fuzz/`), here so its corpus is replayed
+/// by an ordinary test: untrusted timeline text is parsed, and what parses is
+/// replayed through the rules (the demo course, `shanxi`) without a journal; credit
+/// never exceeds the clock time spent playing. Never panics otherwise.
+#[doc(hidden)]
+pub fn fuzz_timeline(data: &[u8]) {
+    use rand::SeedableRng;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(events) = parse_timeline(text) else {
+        return;
+    };
+    let Ok(course) = Course::parse(
+        std::path::Path::new("demo.json"),
+        &crate::demo::course(2).to_string(),
+    ) else {
+        return;
+    };
+    let Ok(policy) = Policy::by_id("shanxi") else {
+        return;
+    };
+    let (mut player, _) = crate::playback::Player::start(
+        &course,
+        &policy,
+        crate::fold::Progress::default(),
+        rand_chacha::ChaCha20Rng::seed_from_u64(1),
+        0,
+    );
+    let mut last = 0u64;
+    let mut playing_ms = 0u64;
+    for ev in events.iter().take(500) {
+        let was_playing = player.is_playing();
+        let input = match &ev.event {
+            Scripted::Input(i) => i.clone(),
+            Scripted::Capture {
+                ok,
+                image_sha256,
+                reasons,
+                ..
+            } => Input::Capture {
+                ok: *ok,
+                image_sha256: image_sha256.clone(),
+                reasons: reasons.clone(),
+            },
+            Scripted::Quiz(a) => Input::Quiz { answers: a.clone() },
+        };
+        // Cap the clock so a fuzzed `t` cannot make the model run for years.
+        let t = ev.t_ms.min(last.saturating_add(86_400_000));
+        if was_playing {
+            playing_ms = playing_ms.saturating_add(t.saturating_sub(last));
+        }
+        player.handle(t, input);
+        last = t;
+        assert!(player.progress().credited_ms() <= playing_ms);
     }
 }

@@ -1,6 +1,13 @@
 //! Journal durability and failure behaviour (R-ST-6, R-SV-4): records survive a
 //! reopen, failed appends leave the journal unchanged and verifiable, and the
 //! journal refuses another device's key. Real SQLite files in temp dirs.
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::Path;
 use std::sync::Arc;

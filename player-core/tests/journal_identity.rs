@@ -1,4 +1,11 @@
 //! Device key storage (R-ID-1): file store, permissions, reload, store choice.
+#![allow(clippy::disallowed_methods)] // a test reads its environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::Path;
 

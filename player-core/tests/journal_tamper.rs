@@ -1,6 +1,13 @@
 //! Tampering with a journal file is detected and the first bad record is named
 //! (R-ST-6). Real SQLite files in temp dirs; the "attacker" uses a separate raw
 //! connection and drops the append-only triggers first, as a real one would.
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

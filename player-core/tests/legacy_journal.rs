@@ -4,6 +4,13 @@
 //! revoked twice, a retention snapshot with erased payloads. It must verify and fold
 //! to exactly the progress that build computed (`progress.json`), and every payload
 //! must decode to a typed fact that writes back the same bytes.
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::PathBuf;
 

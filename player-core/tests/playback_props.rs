@@ -3,6 +3,13 @@
 //! - credited time never exceeds the clock time spent playing;
 //! - nothing is credited beyond the watched frontier, nor beyond the course;
 //! - the frontier never runs ahead of clock time spent playing (no seeking ahead).
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use player_core::demo;
 use player_core::manifest::Course;

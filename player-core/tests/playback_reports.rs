@@ -1,6 +1,13 @@
 //! A live player must keep reporting its position (`Player::require_reports`): a
 //! video that never loads, a stalled one, or a page that only says "play" earns
 //! nothing beyond the report timeout (R-ST-1, R-ST-6).
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use player_core::demo;
 use player_core::manifest::Course;

@@ -1,6 +1,13 @@
 //! Local retention (issue 4, R-SV-4): acknowledged records older than the retention
 //! period lose their payloads, after a signed progress snapshot; the journal still
 //! verifies, progress and the breakpoint survive, unacknowledged records are kept.
+#![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@ macro_rules! codes {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, export_to = "../../ui/src/bindings/"))]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         $vis enum $name {
             $( $(#[$doc])* #[serde(rename = $code)] $variant, )*
         }
@@ -67,6 +68,8 @@ codes! {
         BadSignature = "bad_signature",
         /// The platform holds a different record at this seq (a fork or rewrite).
         ConflictingRecord = "conflicting_record",
+        /// The payload is larger than its kind allows.
+        PayloadTooLarge = "payload_too_large",
     }
 }
 
@@ -94,6 +97,18 @@ codes! {
         /// Login: the device's public key is of small order or not canonical (under
         /// such a key a signature can be made without the secret).
         WeakKey = "weak_key",
+        /// Login: a simulated device (`keshi simulate`) on a platform that does not
+        /// accept them.
+        SimulatedRefused = "simulated_refused",
+        /// Login: the learner has enrolled as many devices as allowed; staff must
+        /// approve another.
+        DeviceLimit = "device_limit",
+        /// Too many failed sign-ins for this account or address; retry later.
+        TooManyAttempts = "too_many_attempts",
+        /// The platform is busy (too many password checks waiting); retry later.
+        Busy = "busy",
+        /// A record's payload is larger than its kind allows.
+        PayloadTooLarge = "payload_too_large",
         /// Another learner's data.
         Forbidden = "forbidden",
         /// Another upload of this device committed meanwhile; retry.

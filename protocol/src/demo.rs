@@ -115,6 +115,7 @@ pub fn course(class_hours: u32) -> Value {
 ///
 /// If `lessons_per_hour` is not in `1..=26`, or a class hour has fewer seconds than
 /// lessons.
+#[allow(clippy::cast_possible_truncation)] // lesson letters a.. for the few lessons of a demo hour
 pub fn course_with(class_hours: u32, class_hour_minutes: u32, lessons_per_hour: u32) -> Value {
     assert!(
         (1..=26).contains(&lessons_per_hour),

@@ -16,12 +16,16 @@
 //! Architecture invariant: nothing here performs I/O or reads a clock (`clippy.toml`
 //! forbids it); `keshi-player-core` (the client) and `keshi-platform` depend on this
 //! crate, and the platform depends on nothing else of the client.
+// A silently truncated number is a wrong credit: cast with try_from or say why not.
+#![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
 pub mod codes;
 pub mod coverage;
 pub mod demo;
 pub mod fact;
 pub mod fold;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ids;
 pub mod manifest;
 pub mod policy;

@@ -339,6 +339,7 @@ impl Policy {
     }
 
     /// The quiz pass ratio in thousandths (integer comparisons: 3/5 >= 0.6 exactly).
+    #[allow(clippy::cast_possible_truncation)] // a validated ratio in (0, 1]: the product is in (0, 1000]
     pub fn pass_per_mille(&self) -> u64 {
         // A validated ratio in (0, 1]: the product is in (0, 1000].
         (self.quiz_pass_ratio.value * 1000.0).round() as u64

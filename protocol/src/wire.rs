@@ -12,6 +12,7 @@ use crate::record::{Record, RecordHeader};
 /// as text (v1 payloads are canonical JSON, hence UTF-8), the header hash and
 /// the signature (hex). The platform re-decodes the header and re-checks all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WireRecord {
     /// Canonical v1 header bytes, hex.
     pub header: String,
@@ -97,6 +98,7 @@ impl WireRecord {
 
 /// `POST /v1/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoginRequest {
     /// Login name.
     pub user: String,
@@ -104,11 +106,29 @@ pub struct LoginRequest {
     pub password: String,
     /// The device's Ed25519 public key (hex), enrolled for this learner.
     pub public_key: String,
+    /// The device's journal head (highest seq it holds): anchors its later records
+    /// to the platform's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<u64>,
+    /// The key was made by `keshi simulate` (demos and tests): refused unless the
+    /// platform accepts simulated devices, and credited apart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
+}
+
+/// `POST /v1/heartbeat` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HeartbeatRequest {
+    /// The device's journal head now (see [`LoginRequest::head_seq`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<u64>,
 }
 
 /// A platform-signed offline lease: the device may study offline until
 /// `offline_until_ms` (R-ID-3; segments outside it are flagged, not credited).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OfflineLease {
     /// Lease id.
     pub lease_id: String,
@@ -159,6 +179,7 @@ impl OfflineLease {
 
 /// Answer to a login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LoginResponse {
     /// Bearer token for this lease.
     pub token: String,
@@ -176,10 +197,15 @@ pub struct LoginResponse {
     pub platform_public_key: String,
     /// Highest contiguous seq the platform holds for this device.
     pub acknowledged: u64,
+    /// The platform's clock, Unix ms: a device stamps its records in the
+    /// platform's time (its own clock may be off).
+    #[serde(default)]
+    pub server_ms: i64,
 }
 
 /// Answer to `POST /v1/heartbeat`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HeartbeatResponse {
     /// Lease id.
     pub lease_id: String,
@@ -187,10 +213,14 @@ pub struct HeartbeatResponse {
     pub expires_ms: i64,
     /// The renewed offline lease.
     pub offline_lease: OfflineLease,
+    /// The platform's clock, Unix ms.
+    #[serde(default)]
+    pub server_ms: i64,
 }
 
 /// `POST /v1/records`: records of the lease's device, in seq order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PushRequest {
     /// The records.
     pub records: Vec<WireRecord>,
@@ -198,6 +228,7 @@ pub struct PushRequest {
 
 /// Answer to a push that the platform accepted entirely.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PushResponse {
     /// Highest contiguous seq the platform holds for this device.
     pub acknowledged: u64,
@@ -213,6 +244,11 @@ pub struct PushResponse {
 /// `docs/platform-api.md`), a message for humans, and for record refusals the
 /// seq refused and what the platform holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Error")
+)]
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `bad_signature` (codes this build does
     /// not know read as [`ApiCode::Unrecognised`]).
@@ -233,6 +269,7 @@ pub struct ApiError {
 
 /// Answer to `GET /v1/devices/{device_id}/head`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeviceHead {
     /// Device id (hex).
     pub device_id: String,

@@ -114,10 +114,10 @@ fn worker(
             }
             Request::Preview(reply) => {
                 let r = (|| {
-                    if open.is_none() || !provider.reusable() {
-                        open = Some(provider.open(None).map_err(crate::error::from_capture)?);
-                    }
-                    let src = open.as_mut().expect("opened above");
+                    let src = match &mut open {
+                        Some(src) if provider.reusable() => src,
+                        _ => open.insert(provider.open(None).map_err(crate::error::from_capture)?),
+                    };
                     let frame = src.next_frame().map_err(crate::error::from_capture)?;
                     preview_jpeg(&frame.rgb)
                 })();
@@ -132,14 +132,14 @@ fn worker(
                 reply,
             } => {
                 let r = (|| {
-                    if open.is_none() || !provider.reusable() {
-                        open = Some(
+                    let src = match &mut open {
+                        Some(src) if provider.reusable() => src,
+                        _ => open.insert(
                             provider
                                 .open(challenge)
                                 .map_err(crate::error::from_capture)?,
-                        );
-                    }
-                    let src = open.as_mut().expect("opened above");
+                        ),
+                    };
                     capturer
                         .capture(src.as_mut(), challenge, &meta, &blobs)
                         .map_err(crate::error::from_capture)

@@ -20,13 +20,17 @@ pub fn app_info(state: State<'_, AppState>) -> AppResult<AppInfo> {
     Ok(crate::flows::app_info(&state))
 }
 
-/// Signs in at the brand's platform and enrols this device (R-ID-1, R-ID-3).
-#[tauri::command(async)]
-#[instrument(skip(state, password), err(Debug))]
-pub fn sign_in(state: State<'_, AppState>, user: String, password: String) -> AppResult<Account> {
-    let account = state.service.sign_in(user.trim(), &password)?;
-    state.wake_sync();
-    Ok(account)
+/// Signs in at the brand's platform and enrols this device (R-ID-1, R-ID-3). The
+/// login is a network call: it runs on a blocking thread, never on the async
+/// runtime's workers.
+#[tauri::command]
+#[instrument(skip(app, password), err(Debug))]
+pub async fn sign_in<R: Runtime>(
+    app: AppHandle<R>,
+    user: String,
+    password: String,
+) -> AppResult<Account> {
+    crate::flows::blocking(app, move |state| state.sign_in(user.trim(), &password)).await
 }
 
 /// Signs out (closes any open course first).

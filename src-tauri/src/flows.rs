@@ -84,6 +84,21 @@ pub fn sync_now(state: &AppState) -> SyncView {
     view
 }
 
+/// Runs `f` on a blocking thread (network calls, long disk work) and waits for it
+/// without holding an async worker.
+pub async fn blocking<R: Runtime, T: Send + 'static>(
+    app: AppHandle<R>,
+    f: impl FnOnce(&AppState) -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    match tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>())).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "a blocking command task failed");
+            Err(AppError::new(AppCode::Unexpected, e.to_string()))
+        }
+    }
+}
+
 /// Verifies the whole journal on a thread of its own (one at a time) and tells the
 /// page (`verified` event); the learning proof shows the last result and its time.
 pub fn verify_in_background<R: Runtime>(app: &AppHandle<R>) {

@@ -50,7 +50,13 @@ pub fn run() {
         eprintln!("keshi-app: {}: {}", e.code.as_str(), e.message);
         std::process::exit(2);
     }
-    let app = run_app(tauri::Builder::default(), tauri::generate_context!()).unwrap_or_else(|e| {
+    // Process-level plugins live here, not in `run_app` (tests drive `run_app` on the
+    // mock runtime): single-instance (registered first, so a second launch focuses
+    // the first and exits before it opens the journal — R-ID-4) and the window's
+    // saved size and position.
+    let builder = with_single_instance(tauri::Builder::default())
+        .plugin(tauri_plugin_window_state::Builder::default().build());
+    let app = run_app(builder, tauri::generate_context!()).unwrap_or_else(|e| {
         eprintln!("keshi-app: cannot start: {e}");
         std::process::exit(1);
     });
@@ -62,7 +68,6 @@ pub fn run_app<R: Runtime>(
     builder: tauri::Builder<R>,
     context: tauri::Context<R>,
 ) -> tauri::Result<tauri::App<R>> {
-    let builder = with_single_instance(builder);
     builder
         .plugin(
             tauri_plugin_log::Builder::new()
@@ -71,7 +76,6 @@ pub fn run_app<R: Runtime>(
                 .level_for("wry", log::LevelFilter::Warn)
                 .build(),
         )
-        .plugin(tauri_plugin_window_state::Builder::default().build())
         .register_uri_scheme_protocol(media::SCHEME, |ctx, request| {
             let state = ctx.app_handle().state::<AppState>();
             let range = request
@@ -154,6 +158,17 @@ fn home_dir<R: Runtime>(app: &AppHandle<R>) -> AppResult<PathBuf> {
         .map_err(|e| AppError::new(AppCode::HomeUnavailable, e.to_string()))
 }
 
+/// `KESHI_KEYSTORE` (`os` or `file`): honoured in debug builds only (tests and CI
+/// have no D-Bus session). A release build chooses by itself: the OS key store,
+/// the key file only where none exists, never because an environment variable says.
+fn keystore_choice() -> Option<String> {
+    if cfg!(debug_assertions) {
+        std::env::var(player_core::identity::KEYSTORE_ENV).ok()
+    } else {
+        None
+    }
+}
+
 fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
     let brand = brand::Brand::load()?;
     let policy = player_core::policy::Policy::by_id(&brand.profile)
@@ -161,7 +176,7 @@ fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
     let home = home_dir(app)?;
     std::fs::create_dir_all(&home)
         .map_err(|e| AppError::new(AppCode::HomeUnavailable, format!("{}: {e}", home.display())))?;
-    let store = player_core::identity::KeyStore::auto(&home)
+    let store = player_core::identity::KeyStore::from_choice(&home, keystore_choice().as_deref())
         .map_err(|e| AppError::new(AppCode::KeyStore, e.to_string()))?;
     let key = Arc::new(
         player_core::identity::DeviceKey::load_or_create(&store)
@@ -186,6 +201,8 @@ fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
         courses,
         platform_url: brand.platform_url.clone(),
         clock: Arc::new(SystemClock::new()),
+        // The camera's photo store (capture::blob::BlobStore) under the same root.
+        photos: player_core::sync::PhotoStore::new(home.join("captures")),
     })?;
     let blobs =
         capture::blob::BlobStore::open(home.join("captures")).map_err(error::from_capture)?;

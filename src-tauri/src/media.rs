@@ -53,12 +53,20 @@ pub fn parse_path(path: &str) -> Option<(String, String)> {
     (ok(&c) && ok(&l)).then_some((c, l))
 }
 
+/// A response that could not be built (an invalid header value: a bug): a bare 500.
+fn failed(e: &tauri::http::Error) -> Response<Vec<u8>> {
+    tracing::error!(error = %e, "media response");
+    let mut r = Response::new(Vec::new());
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
 fn text(status: StatusCode, msg: &str) -> Response<Vec<u8>> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .body(msg.as_bytes().to_vec())
-        .expect("static response")
+        .unwrap_or_else(|e| failed(&e))
 }
 
 /// Parses `bytes=a-b` / `bytes=a-` / `bytes=-n` against `len` into an inclusive range.
@@ -81,6 +89,9 @@ pub fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
         };
         (start, end)
     };
+    // One answer holds at most MAX_CHUNK bytes, whatever was asked: the player asks
+    // again for the rest (a 206 may be shorter than the range asked).
+    let end = end.min(start.saturating_add(MAX_CHUNK - 1));
     (start <= end && start < len).then_some((start, end))
 }
 
@@ -122,7 +133,7 @@ fn serve_file(file: &std::path::Path, range: Option<&str>) -> std::io::Result<Re
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
                 .header(header::CONTENT_RANGE, format!("bytes */{len}"))
                 .body(Vec::new())
-                .expect("static response"));
+                .unwrap_or_else(|e| failed(&e)));
         };
         let n = end - start + 1;
         let mut buf = vec![0; n as usize];
@@ -133,7 +144,7 @@ fn serve_file(file: &std::path::Path, range: Option<&str>) -> std::io::Result<Re
             .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
             .header(header::CONTENT_LENGTH, n.to_string())
             .body(buf)
-            .expect("valid response"));
+            .unwrap_or_else(|e| failed(&e)));
     }
     let mut buf = Vec::with_capacity(len as usize);
     f.read_to_end(&mut buf)?;
@@ -141,7 +152,7 @@ fn serve_file(file: &std::path::Path, range: Option<&str>) -> std::io::Result<Re
         .status(StatusCode::OK)
         .header(header::CONTENT_LENGTH, buf.len().to_string())
         .body(buf)
-        .expect("valid response"))
+        .unwrap_or_else(|e| failed(&e)))
 }
 
 #[cfg(test)]
@@ -188,6 +199,10 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,3-4", 10), None);
         assert_eq!(parse_range("items=0-1", 10), None);
         assert_eq!(parse_range("bytes=0-", 8 << 20), Some((0, MAX_CHUNK - 1)));
+        assert_eq!(
+            parse_range(&format!("bytes=0-{}", 8 << 20), 8 << 20),
+            Some((0, MAX_CHUNK - 1))
+        );
         // A start near u64::MAX is past the end, not an overflow.
         assert_eq!(parse_range("bytes=18446744073709551615-", 10), None);
         assert_eq!(

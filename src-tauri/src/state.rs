@@ -4,7 +4,10 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Mutex, MutexGuard};
 
+use player_core::study::view::Account;
 use player_core::study::StudyService;
+
+use crate::error::AppResult;
 
 use crate::brand::Brand;
 use crate::camera::Camera;
@@ -35,6 +38,14 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
+    /// Signs in (a network call: run it with `flows::blocking`) and asks for a sync
+    /// round.
+    pub fn sign_in(&self, user: &str, password: &str) -> AppResult<Account> {
+        let account = self.service.sign_in(user, password)?;
+        self.wake_sync();
+        Ok(account)
+    }
+
     /// Asks the sync thread for a round now.
     pub fn wake_sync(&self) {
         // A full channel means a round is already asked for.

@@ -2,6 +2,12 @@
 //! and exit code 2, before it opens a window or touches the journal. (Being an
 //! integration test, this also makes `cargo test` build the binary the end-to-end
 //! tests drive.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::process::Command;
 

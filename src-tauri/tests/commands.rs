@@ -1,6 +1,12 @@
 //! One command list: the commands `lib.rs` registers, the ones `build.rs` declares
 //! (and so the permissions Tauri generates), the ones `permissions/keshi.toml`
 //! grants, and the ones `ui/src/api.ts` invokes are the same set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

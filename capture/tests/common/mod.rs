@@ -2,6 +2,12 @@
 //! bundled data (found through `KESHI_TEST_IMAGES`, see `tests/test-images.sh`) and
 //! sequences built from them by cropping, shifting and scaling.
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::PathBuf;
 

@@ -1,6 +1,12 @@
 //! Shared helpers for the `keshi` binary's end-to-end tests: a real binary, real
 //! SQLite files in a temporary directory, a file key store (no D-Bus here).
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

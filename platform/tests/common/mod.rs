@@ -1,6 +1,12 @@
 //! Test harness: the real platform service on 127.0.0.1:0 over a real SQLite file
 //! or a fresh PostgreSQL database (`KESHI_TEST_PG_URL`, set by `test.sh`).
 #![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::sync::Arc;
 
@@ -110,11 +116,10 @@ impl Server {
             let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
             let url = format!("http://{}", listener.local_addr().expect("addr"));
             tokio::spawn(async move {
-                let _ = axum::serve(listener, api::router(state))
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let _ = api::serve(listener, state, async {
+                    let _ = rx.await;
+                })
+                .await;
             });
             (store, url)
         });
@@ -146,6 +151,27 @@ impl Server {
             )
             .await
             .expect("learner")
+        })
+    }
+
+    /// Publishes a course manifest under `profile` (media not stored: the replay
+    /// needs only the manifest).
+    pub fn publish(&self, manifest: &std::path::Path, profile: &str) -> (String, u32) {
+        let text = std::fs::read_to_string(manifest).expect("manifest");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+        let id = v["id"].as_str().expect("course id").to_owned();
+        self.rt.block_on(async {
+            let inst = self
+                .store
+                .create_institution("Test School", 0)
+                .await
+                .expect("inst");
+            let version = self
+                .store
+                .publish_course(&id, &inst, profile, &text, 0)
+                .await
+                .expect("publish");
+            (id, version)
         })
     }
 

@@ -104,7 +104,7 @@ impl Player {
         let Some(p) = self.pending.clone() else {
             return;
         };
-        if !p.deadline.is_some_and(|d| t >= d) {
+        if p.deadline.is_none_or(|d| t < d) {
             return;
         }
         self.close_segment();

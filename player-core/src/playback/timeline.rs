@@ -222,6 +222,7 @@ impl Player {
         }
     }
 
+    #[allow(clippy::cast_possible_truncation)] // a tolerance of a few seconds
     pub(super) fn report(&mut self, now: MonoMs, reported: u64) {
         let expected = self.progress.position_ms;
         let since = now.saturating_sub(self.last_report);

@@ -83,6 +83,8 @@ app_codes! {
     CameraFailed = "camera_failed",
     /// The capture could not be taken.
     CaptureFailed = "capture_failed",
+    /// An unexpected failure of the app (a bug): nothing recorded is lost.
+    Unexpected = "unexpected",
 }
 
 /// A command's error code: the app's own or the platform's.

@@ -76,13 +76,15 @@ impl Live {
         policy: &Policy,
         rng: ChaCha20Rng,
         clock: Arc<dyn Clock>,
+        clock_offset_ms: i64,
     ) -> AppResult<Live> {
         let mode = SessionMode::Live {
             report_timeout_ms: REPORT_TIMEOUT_MS,
         };
         let origin = clock.mono_ms();
+        let wall = clock.wall_ms().saturating_add(clock_offset_ms);
         let (session, actions) =
-            Session::open_with(journal, index, course, policy, rng, clock.wall_ms(), mode)?;
+            Session::open_with(journal, index, course, policy, rng, wall, mode)?;
         let mut s = Live {
             session,
             course_id: course.id.clone(),
@@ -258,11 +260,14 @@ impl Live {
     }
 
     /// Ends the session (a `session_end` record); gives the journal and the index
-    /// back.
-    pub fn close(mut self) -> Result<(Journal, ProgressIndex), (super::codes::AppError, Journal)> {
+    /// back, or on failure the error and the journal.
+    #[allow(clippy::type_complexity)]
+    pub fn close(
+        mut self,
+    ) -> Result<(Journal, ProgressIndex), Box<(super::codes::AppError, Journal)>> {
         match self.input(Input::Close) {
             Ok(()) => Ok(self.session.into_parts()),
-            Err(e) => Err((e, self.session.into_journal())),
+            Err(e) => Err(Box::new((e, self.session.into_journal()))),
         }
     }
 

@@ -60,6 +60,8 @@ pub struct StudyConfig {
     pub platform_url: String,
     /// Wall and monotonic time.
     pub clock: Arc<dyn Clock>,
+    /// Where the camera keeps capture photos (uploaded once their records are).
+    pub photos: crate::sync::PhotoStore,
 }
 
 /// Where the journal is.
@@ -97,6 +99,7 @@ pub struct StudyService {
     courses: CourseStore,
     platform_url: String,
     clock: Arc<dyn Clock>,
+    photos: crate::sync::PhotoStore,
     inner: Mutex<Inner>,
     sync: Mutex<SyncView>,
     verification: Mutex<Option<Verification>>,
@@ -147,6 +150,7 @@ impl StudyService {
             courses: cfg.courses,
             platform_url: cfg.platform_url,
             clock: cfg.clock,
+            photos: cfg.photos,
             inner: Mutex::new(Inner {
                 slot: Slot::Idle(Box::new((journal, index))),
                 // A stored lease keeps the learner signed in across restarts; the
@@ -201,17 +205,20 @@ impl StudyService {
     /// network call runs without the lock.
     #[cfg(feature = "http")]
     pub fn sign_in(&self, user: &str, password: &str) -> AppResult<view::Account> {
-        let public_key = self.key.public_key();
+        let device = {
+            let inner = lock(&self.inner);
+            crate::http::LoginDevice::of(journal_of(&inner)?)?
+        };
         let lease = crate::http::login_request(
             &self.platform_url,
             user,
             password,
-            &public_key,
+            &device,
             std::time::Duration::from_secs(15),
         )?;
         let mut inner = lock(&self.inner);
         let (journal, _) = idle(&mut inner)?;
-        crate::http::store_login(journal, &self.platform_url, &lease)?;
+        crate::http::store_login(journal, &self.platform_url, &lease, self.clock.wall_ms())?;
         journal.set_sync_state(KEY_USER, user)?;
         inner.user = Some(user.to_owned());
         inner.learner_id = Some(lease.learner_id.clone());
@@ -290,14 +297,11 @@ impl StudyService {
                 return Err(AppError::new(AppCode::JournalFailed, "journal unavailable"));
             };
             let (journal, index) = *parts;
-            match Live::open(
-                journal,
-                index,
-                course,
-                &self.policy,
-                rng,
-                self.clock.clone(),
-            ) {
+            // Records are stamped in the platform's time (its clock, learned at the
+            // last contact), so they are anchored where the platform checks them.
+            let offset = crate::sync::clock_offset(&journal).unwrap_or(0);
+            let clock = self.clock.clone();
+            match Live::open(journal, index, course, &self.policy, rng, clock, offset) {
                 Ok(s) => inner.slot = Slot::Studying(Box::new(s)),
                 Err(e) => {
                     inner.slot = Slot::Idle(Box::new(self.reopen()?));
@@ -503,7 +507,8 @@ impl StudyService {
             };
             match live.close() {
                 Ok(parts) => inner.slot = Slot::Idle(Box::new(parts)),
-                Err((e, journal)) => {
+                Err(failed) => {
+                    let (e, journal) = *failed;
                     drop(journal);
                     inner.slot = Slot::Idle(Box::new(self.reopen()?));
                     return Err(e);

@@ -83,6 +83,7 @@ impl StudyService {
             max_retries: Some(3),
             backoff_base: Duration::from_millis(300),
             backoff_max: Duration::from_secs(5),
+            photos: Some(self.photos.clone()),
         });
         let clock = self.clock.clone();
         let report = engine

@@ -46,6 +46,34 @@ pub const KEY_PLATFORM: &str = "platform_url";
 pub const KEY_STATUS: &str = "status";
 /// `sync_state` key: the error code of the last refusal, if any.
 pub const KEY_LAST_ERROR: &str = "last_error";
+/// `sync_state` key: the platform's clock minus this device's, ms (from the last
+/// login or heartbeat): sessions stamp records in the platform's time.
+pub const KEY_CLOCK_OFFSET: &str = "clock_offset_ms";
+/// `sync_state` key: `true` for a journal `keshi simulate` made with its own
+/// throw-away key (the platform credits it apart, if it accepts it at all).
+pub const KEY_SIMULATED: &str = "simulated";
+/// `sync_state` key: every capture photo of records up to this seq was uploaded.
+pub const KEY_PHOTOS_SEQ: &str = "photos_seq";
+
+/// Stores the platform's clock offset learned at local time `local_now_ms`.
+pub fn store_clock_offset(
+    journal: &mut Journal,
+    server_ms: i64,
+    local_now_ms: i64,
+) -> Result<(), JournalError> {
+    journal.set_sync_state(
+        KEY_CLOCK_OFFSET,
+        &server_ms.saturating_sub(local_now_ms).to_string(),
+    )
+}
+
+/// The platform's clock minus this device's, ms (0 when never learned).
+pub fn clock_offset(journal: &Journal) -> Result<i64, JournalError> {
+    Ok(journal
+        .sync_state(KEY_CLOCK_OFFSET)?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0))
+}
 
 /// Record kind the CLI journals when the platform says the lease was revoked.
 pub const LEASE_REVOKED_KIND: &str = "lease_revoked";
@@ -75,6 +103,89 @@ pub enum TransportError {
 pub trait Transport {
     /// Upload one batch with the lease's bearer token.
     fn push(&mut self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError>;
+
+    /// Upload one capture photo (JPEG or PNG) by its SHA-256.
+    fn put_photo(
+        &mut self,
+        token: &str,
+        sha256: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), TransportError>;
+}
+
+/// Where the device keeps capture photos: `<root>/sha256/<aa>/<sha256>` (the
+/// layout of `capture::blob::BlobStore`).
+#[derive(Debug, Clone)]
+pub struct PhotoStore {
+    root: std::path::PathBuf,
+}
+
+impl PhotoStore {
+    /// Photos under `root`.
+    pub fn new(root: impl Into<std::path::PathBuf>) -> PhotoStore {
+        PhotoStore { root: root.into() }
+    }
+
+    /// The photos of the journal at `journal_path` written by `keshi simulate`:
+    /// `<journal>.photos/`.
+    pub fn beside(journal_path: &std::path::Path) -> PhotoStore {
+        let mut s = std::ffi::OsString::from(journal_path.as_os_str());
+        s.push(".photos");
+        PhotoStore::new(std::path::PathBuf::from(s))
+    }
+
+    fn path(&self, sha256: &str) -> Option<std::path::PathBuf> {
+        let ok = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| self.root.join("sha256").join(&sha256[..2]).join(sha256))
+    }
+
+    /// The photo with this hash, if held.
+    pub fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(p) = self.path(sha256) else {
+            return Ok(None);
+        };
+        match std::fs::read(p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores `bytes` (durably: written, synced, renamed); returns their SHA-256.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        use std::io::Write;
+        let sha = crate::record::Hash::of(bytes).to_hex();
+        let Some(p) = self.path(&sha) else {
+            return Ok(sha);
+        };
+        if p.exists() {
+            return Ok(sha);
+        }
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = p.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &p)?;
+        Ok(sha)
+    }
+}
+
+/// The content type of a JPEG or PNG by its first bytes.
+pub fn photo_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
 }
 
 /// Engine settings.
@@ -89,6 +200,9 @@ pub struct SyncOptions {
     pub backoff_base: Duration,
     /// Backoff cap.
     pub backoff_max: Duration,
+    /// Where capture photos are, to upload once their records are acknowledged
+    /// (`None`: records only).
+    pub photos: Option<PhotoStore>,
 }
 
 impl Default for SyncOptions {
@@ -98,6 +212,7 @@ impl Default for SyncOptions {
             max_retries: Some(8),
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            photos: None,
         }
     }
 }
@@ -119,6 +234,8 @@ pub struct SyncReport {
     pub retries: u64,
     /// Requests made.
     pub requests: u64,
+    /// Capture photos uploaded.
+    pub photos: u64,
     /// Where the engine stopped.
     pub status: SyncStatus,
     /// The refusal, when the platform refused.
@@ -180,6 +297,7 @@ impl SyncEngine {
             duplicates: 0,
             retries: 0,
             requests: 0,
+            photos: 0,
             status: SyncStatus::Pending,
             error: None,
         };
@@ -273,9 +391,83 @@ impl SyncEngine {
                 }
             }
         }
+        if let Some(photos) = &self.options.photos {
+            if !report.status.is_refusal() {
+                self.upload_photos(journal, transport, &token, photos, &mut report)?;
+            }
+        }
         report.pending = journal.len().saturating_sub(report.acknowledged);
         self.finish(journal, &report)?;
         Ok(report)
+    }
+
+    /// Uploads the photos of acknowledged `capture_result` records (R-ST-3: the
+    /// platform counts a capture only with its photo), oldest first; remembers how
+    /// far it got. A photo the device no longer holds is skipped (logged); a
+    /// network failure leaves the rest for the next round.
+    fn upload_photos(
+        &self,
+        journal: &mut Journal,
+        transport: &mut dyn Transport,
+        token: &str,
+        photos: &PhotoStore,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let done: u64 = journal
+            .sync_state(KEY_PHOTOS_SEQ)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let upto = report.acknowledged;
+        if done >= upto {
+            return Ok(());
+        }
+        let mut wanted: Vec<(u64, String)> = Vec::new();
+        journal.for_each_from(done + 1, |r| {
+            if r.seq() > upto {
+                return std::ops::ControlFlow::Break(());
+            }
+            if r.header.kind == "capture_result" && !r.payload_erased() {
+                if let crate::fact::Fact::CaptureResult(c) =
+                    crate::fact::Fact::decode(&r.header.kind, &r.payload)
+                {
+                    if let Some(h) = c.image() {
+                        wanted.push((r.seq(), h.to_owned()));
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        let mut reached = upto;
+        for (seq, sha) in wanted {
+            let bytes = match photos.get(&sha) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    tracing::warn!(seq, %sha, "capture photo not on this device; not uploaded");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(seq, %sha, error = %e, "capture photo unreadable; not uploaded");
+                    continue;
+                }
+            };
+            let Some(ct) = photo_type(&bytes) else {
+                tracing::warn!(seq, %sha, "capture photo is not JPEG or PNG; not uploaded");
+                continue;
+            };
+            match transport.put_photo(token, &sha, bytes, ct) {
+                Ok(()) => report.photos += 1,
+                Err(TransportError::Refused { error, .. }) => {
+                    tracing::warn!(seq, %sha, code = %error.code, "capture photo refused");
+                }
+                Err(TransportError::Retryable(why)) => {
+                    tracing::info!(seq, %sha, %why, "capture photo upload failed; next round");
+                    reached = seq - 1;
+                    break;
+                }
+            }
+        }
+        journal.set_sync_state(KEY_PHOTOS_SEQ, &reached.to_string())?;
+        Ok(())
     }
 
     fn store_ack(

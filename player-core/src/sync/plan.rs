@@ -168,13 +168,18 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::BrokenLink
         | ApiCode::PayloadMismatch
         | ApiCode::BadSignature
-        | ApiCode::ConflictingRecord => SyncStatus::RecordRefused,
+        | ApiCode::ConflictingRecord
+        | ApiCode::PayloadTooLarge => SyncStatus::RecordRefused,
         ApiCode::MalformedBody
         | ApiCode::BodyTooLarge
         | ApiCode::BatchTooLarge
         | ApiCode::InvalidCredentials
         | ApiCode::DeviceTaken
         | ApiCode::WeakKey
+        | ApiCode::SimulatedRefused
+        | ApiCode::DeviceLimit
+        | ApiCode::TooManyAttempts
+        | ApiCode::Busy
         | ApiCode::Forbidden
         | ApiCode::ConcurrentPush
         | ApiCode::StorageUnavailable

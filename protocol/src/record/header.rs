@@ -42,6 +42,7 @@ impl RecordHeader {
     ///
     /// The kind is written as given; [`RecordHeader::validate`] (called by
     /// [`seal`] and [`check_record`]) rejects kinds a v1 header cannot carry.
+    #[allow(clippy::cast_possible_truncation)] // kind_len is clamped to 255 above
     pub fn encode(&self) -> Vec<u8> {
         let kind = self.kind.as_bytes();
         let kind_len = kind.len().min(u8::MAX as usize);

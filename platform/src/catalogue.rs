@@ -1,0 +1,209 @@
+//! The course catalogue: what an institution published (manifest, media hashes,
+//! quiz bank with its answers, profile). Records of a course that is not in the
+//! catalogue earn nothing; a course's rules (class-hour length, captures per hour,
+//! course length) and its grading come from here, never from the device (R-ST-5,
+//! R-AS-1, R-AS-2).
+//!
+//! Pure: the store loads the published manifests; this module turns them into rules
+//! and grades answers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use keshi_protocol::fact::{Answer, SessionStart};
+use keshi_protocol::fold::{HourRules, Rules};
+use keshi_protocol::manifest::Course;
+use keshi_protocol::policy::Policy;
+
+/// One published course (its latest version).
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The manifest (with answers).
+    pub course: Course,
+    /// Version number (1, 2, …).
+    pub version: u32,
+    /// The institution that published it.
+    pub institution_id: String,
+    /// The profile it runs under.
+    pub policy: Policy,
+    /// Its rules.
+    pub rules: HourRules,
+    /// Question id → (options, right option).
+    answers: HashMap<String, (Vec<String>, usize)>,
+}
+
+/// The platform's grade of one quiz attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grade {
+    /// Right answers.
+    pub correct: u32,
+    /// Questions graded.
+    pub total: u32,
+    /// Passed under the profile's ratio (R-AS-2).
+    pub passed: bool,
+}
+
+impl Published {
+    /// A course as published: validated against its profile.
+    pub fn new(
+        course: Course,
+        version: u32,
+        institution_id: String,
+        policy: Policy,
+    ) -> Result<Published, keshi_protocol::manifest::ManifestError> {
+        course.check_against(&policy)?;
+        let rules = course.hour_rules(&policy);
+        let answers = course
+            .quizzes
+            .iter()
+            .flat_map(|b| b.questions.iter())
+            .map(|q| (q.id.clone(), (q.options.clone(), q.answer)))
+            .collect();
+        Ok(Published {
+            course,
+            version,
+            institution_id,
+            policy,
+            rules,
+            answers,
+        })
+    }
+
+    /// Grades answers to the questions `ids` (in order) against the bank. Questions
+    /// the bank does not hold count as wrong; a quiz must have at least the
+    /// profile's number of questions to pass (R-AS-1).
+    pub fn grade(&self, ids: &[String], answers: &[Answer]) -> Grade {
+        let mut correct = 0u32;
+        for (i, id) in ids.iter().enumerate() {
+            let right = self.answers.get(id).is_some_and(|(options, answer)| {
+                answers
+                    .get(i)
+                    .and_then(|a| a.picks(options))
+                    .is_some_and(|p| p == *answer)
+            });
+            if right {
+                correct = correct.saturating_add(1);
+            }
+        }
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let enough = total >= self.policy.quiz_questions_per_class_hour.value;
+        let passed = enough
+            && total > 0
+            && u64::from(correct) * 1000 >= self.policy.pass_per_mille() * u64::from(total);
+        Grade {
+            correct,
+            total,
+            passed,
+        }
+    }
+}
+
+/// Every published course, by id (the latest version of each).
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    courses: BTreeMap<String, Published>,
+}
+
+impl Catalogue {
+    /// A catalogue of these courses (a later version of an id replaces an earlier).
+    pub fn new(courses: impl IntoIterator<Item = Published>) -> Catalogue {
+        let mut c = Catalogue::default();
+        for p in courses {
+            c.insert(p);
+        }
+        c
+    }
+
+    /// Adds a course (the latest version wins).
+    pub fn insert(&mut self, p: Published) {
+        match self.courses.get(&p.course.id) {
+            Some(old) if old.version > p.version => {}
+            _ => {
+                self.courses.insert(p.course.id.clone(), p);
+            }
+        }
+    }
+
+    /// A course by id.
+    pub fn get(&self, id: &str) -> Option<&Published> {
+        self.courses.get(id)
+    }
+
+    /// Every course.
+    pub fn iter(&self) -> impl Iterator<Item = &Published> {
+        self.courses.values()
+    }
+}
+
+impl Rules for Catalogue {
+    /// The catalogue's rules of the course a session opens; `None` (earns nothing)
+    /// for a course it does not hold, whatever the record claims.
+    fn rules_for(&self, start: &SessionStart) -> Option<HourRules> {
+        self.courses.get(&start.course).map(|p| p.rules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published() -> Published {
+        let text = keshi_protocol::demo::course(1).to_string();
+        let course = Course::parse(std::path::Path::new("c.json"), &text).unwrap();
+        Published::new(course, 1, "inst".into(), Policy::by_id("shanxi").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn grading_uses_the_bank_not_the_device() {
+        let p = published();
+        let ids: Vec<String> = p.course.quizzes[0]
+            .questions
+            .iter()
+            .map(|q| q.id.clone())
+            .collect();
+        let right: Vec<Answer> = p.course.quizzes[0]
+            .questions
+            .iter()
+            .map(|q| Answer::Index(q.answer))
+            .collect();
+        assert_eq!(
+            p.grade(&ids, &right),
+            Grade {
+                correct: 5,
+                total: 5,
+                passed: true
+            }
+        );
+        let mut three = right.clone();
+        three[0] = Answer::Index(3);
+        three[1] = Answer::Index(3);
+        assert!(p.grade(&ids, &three).passed, "3 of 5 = 60% passes");
+        three[2] = Answer::Index(3);
+        assert!(!p.grade(&ids, &three).passed);
+        // Fewer questions than the profile asks never pass, even all right.
+        assert!(!p.grade(&ids[..2], &right[..2]).passed);
+        // Unknown question ids are wrong.
+        let fake = vec!["nope".to_owned(); 5];
+        assert_eq!(p.grade(&fake, &right).correct, 0);
+    }
+
+    #[test]
+    fn unknown_courses_have_no_rules() {
+        let cat = Catalogue::new([published()]);
+        let start = SessionStart {
+            session: 1,
+            course: "not-published".into(),
+            profile: "shanxi".into(),
+            class_hours: 100,
+            course_ms: 1 << 40,
+        };
+        assert!(cat.rules_for(&start).is_none());
+        let start = SessionStart {
+            course: cat.iter().next().unwrap().course.id.clone(),
+            class_hours: 100,
+            course_ms: 1 << 40,
+            ..start
+        };
+        // The claim is ignored: the catalogue's course length holds.
+        assert_eq!(cat.rules_for(&start).unwrap().class_hours, 1);
+    }
+}

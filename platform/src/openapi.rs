@@ -1,0 +1,244 @@
+//! The OpenAPI document, generated: component schemas from the wire types
+//! (`keshi_protocol::wire`, through schemars) and paths from the route table below.
+//! `/openapi.json` serves it; `platform/openapi.json` is a committed copy that
+//! `tests/openapi.rs` regenerates and compares (drift fails CI; regenerate with
+//! `KESHI_UPDATE_OPENAPI=1 cargo test -p keshi-platform --test openapi`).
+
+use keshi_protocol::codes::ApiCode;
+use keshi_protocol::wire::{
+    ApiError, DeviceHead, HeartbeatResponse, LoginRequest, LoginResponse, OfflineLease,
+    PushRequest, PushResponse, WireRecord,
+};
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Map, Value};
+
+/// One operation of the API.
+struct Op {
+    path: &'static str,
+    method: &'static str,
+    summary: &'static str,
+    bearer: bool,
+    request: Option<&'static str>,
+    /// (status, description, schema name or content type)
+    ok: (&'static str, &'static str, Body),
+    errors: &'static [&'static str],
+    params: &'static [&'static str],
+}
+
+#[derive(Clone, Copy)]
+enum Body {
+    Json(&'static str),
+    Text,
+    Image,
+    Empty,
+}
+
+const OPS: &[Op] = &[
+    Op {
+        path: "/healthz",
+        method: "get",
+        summary: "liveness probe",
+        bearer: false,
+        request: None,
+        ok: ("200", "the service answers", Body::Text),
+        errors: &[],
+        params: &[],
+    },
+    Op {
+        path: "/openapi.json",
+        method: "get",
+        summary: "this document",
+        bearer: false,
+        request: None,
+        ok: ("200", "the OpenAPI document", Body::Json("")),
+        errors: &[],
+        params: &[],
+    },
+    Op {
+        path: "/v1/login",
+        method: "post",
+        summary:
+            "log a learner in and enrol the device key; revokes the learner's other leases (R-ID-3)",
+        bearer: false,
+        request: Some("LoginRequest"),
+        ok: ("200", "a lease", Body::Json("LoginResponse")),
+        errors: &["400", "401", "409", "413", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/heartbeat",
+        method: "post",
+        summary: "renew the lease (no body)",
+        bearer: true,
+        request: None,
+        ok: ("200", "renewed", Body::Json("HeartbeatResponse")),
+        errors: &["401", "403", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/records",
+        method: "post",
+        summary: "upload signed records of the lease's device, in seq order; idempotent",
+        bearer: true,
+        request: Some("PushRequest"),
+        ok: (
+            "200",
+            "all accepted (new or duplicate)",
+            Body::Json("PushResponse"),
+        ),
+        errors: &["400", "401", "403", "413", "422", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/devices/{device_id}/head",
+        method: "get",
+        summary: "what the platform holds for one of the learner's devices",
+        bearer: true,
+        request: None,
+        ok: ("200", "the device head", Body::Json("DeviceHead")),
+        errors: &["401", "403", "503"],
+        params: &["device_id"],
+    },
+    Op {
+        path: "/v1/learners/{learner_id}/summary",
+        method: "get",
+        summary: "the learner's records and credit as the platform re-derives them",
+        bearer: true,
+        request: None,
+        ok: ("200", "the summary", Body::Json("")),
+        errors: &["401", "403", "503"],
+        params: &["learner_id"],
+    },
+    Op {
+        path: "/v1/captures/{sha256}",
+        method: "put",
+        summary: "upload a capture image (JPEG or PNG) by its lowercase SHA-256",
+        bearer: true,
+        request: None,
+        ok: ("201", "stored (200: already held)", Body::Empty),
+        errors: &["400", "401", "403", "413", "415", "503"],
+        params: &["sha256"],
+    },
+    Op {
+        path: "/v1/captures/{sha256}",
+        method: "get",
+        summary: "a capture image of the learner",
+        bearer: true,
+        request: None,
+        ok: ("200", "the image", Body::Image),
+        errors: &["401", "403", "404", "503"],
+        params: &["sha256"],
+    },
+];
+
+fn json_body(schema: &str) -> Value {
+    let schema = if schema.is_empty() {
+        json!({"type": "object"})
+    } else {
+        json!({"$ref": format!("#/components/schemas/{schema}")})
+    };
+    json!({"application/json": {"schema": schema}})
+}
+
+fn operation(op: &Op) -> Value {
+    let mut o = Map::new();
+    o.insert("summary".into(), json!(op.summary));
+    if op.bearer {
+        o.insert("security".into(), json!([{"bearer": []}]));
+    }
+    if !op.params.is_empty() {
+        let params: Vec<Value> = op
+            .params
+            .iter()
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        o.insert("parameters".into(), json!(params));
+    }
+    if let Some(req) = op.request {
+        o.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": json_body(req)}),
+        );
+    } else if op.method == "put" {
+        o.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}}}}),
+        );
+    }
+    let mut responses = Map::new();
+    let (status, description, body) = op.ok;
+    let content = match body {
+        Body::Json(s) => Some(json_body(s)),
+        Body::Text => Some(json!({"text/plain": {"schema": {"type": "string"}}})),
+        Body::Image => Some(json!({
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}}})),
+        Body::Empty => None,
+    };
+    let mut ok = Map::new();
+    ok.insert("description".into(), json!(description));
+    if let Some(c) = content {
+        ok.insert("content".into(), c);
+    }
+    responses.insert(status.into(), Value::Object(ok));
+    for e in op.errors {
+        responses.insert(
+            (*e).into(),
+            json!({"description": "error; see `code`", "content": json_body("Error")}),
+        );
+    }
+    o.insert("responses".into(), Value::Object(responses));
+    Value::Object(o)
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    // Each named type lands in the definitions, under its name (ApiError as
+    // `Error`), with the types it refers to (ApiCode…).
+    generator.subschema_for::<ApiError>();
+    generator.subschema_for::<WireRecord>();
+    generator.subschema_for::<PushRequest>();
+    generator.subschema_for::<PushResponse>();
+    generator.subschema_for::<LoginRequest>();
+    generator.subschema_for::<OfflineLease>();
+    generator.subschema_for::<LoginResponse>();
+    generator.subschema_for::<HeartbeatResponse>();
+    generator.subschema_for::<DeviceHead>();
+    let schemas: Map<String, Value> = generator.take_definitions(true);
+    let mut paths = Map::new();
+    for op in OPS {
+        let entry = paths
+            .entry(op.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(op.method.into(), operation(op));
+        }
+    }
+    let codes: Vec<&str> = ApiCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Keshi reference platform",
+            "version": "1.0.0",
+            "description": format!(
+                "Enrolment, single-login leases (R-ID-3), verified ingest of signed study records (R-ST-6), capture images (R-ST-3). Generated from the wire types (keshi_protocol::wire). Every error body is {{code, message, seq?, acknowledged?, retryable}}; codes: {}. See docs/platform-api.md.",
+                codes.join(", ")
+            ),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+        "paths": paths,
+    })
+}
+
+/// The document as pretty JSON with a final newline (the committed form).
+pub fn document_text() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    s.push('\n');
+    s
+}
