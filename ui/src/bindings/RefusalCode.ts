@@ -4,4 +4,4 @@
  * Why the platform refused one uploaded record (HTTP 422). The refused record is
  * quarantined; records before it are stored.
  */
-export type RefusalCode = "malformed_record" | "bad_header" | "hash_mismatch" | "sequence_gap" | "reordered" | "wrong_device" | "unknown_device" | "broken_link" | "payload_mismatch" | "bad_signature" | "conflicting_record";
+export type RefusalCode = "malformed_record" | "bad_header" | "hash_mismatch" | "sequence_gap" | "reordered" | "wrong_device" | "unknown_device" | "broken_link" | "payload_mismatch" | "bad_signature" | "conflicting_record" | "payload_too_large";
