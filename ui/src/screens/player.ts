@@ -425,6 +425,7 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
     if (!closed && v.courseId === opened.course.id) apply(v);
   });
 
+  render(); // the side panel and the resume prompt show while the lesson loads
   await seekCourse(Number(opened.resumeMs), false);
   apply(view);
 
