@@ -110,22 +110,41 @@ export class Flow {
 
   /** Checks the screen (layout, CSP) and saves its screenshot. */
   async screen(name) {
+    await this.painted();
     await this.assertLayout(name);
     await this.assertNoCspViolation();
     await this.w.shot(`${this.prefix}${name}`);
   }
 
-  /** Share of a progress bar drawn in the fill colour, read from its pixels. */
+  /** Resolves once the page has painted what the DOM holds now (a screenshot taken
+   * right after a screen change can otherwise show the previous frame). */
+  async painted() {
+    await this.d.executeAsyncScript("const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));");
+    await sleep(250);
+  }
+
+  /**
+   * Share of a progress bar drawn in the fill colour, read from the pixels of the
+   * page's screenshot across the bar's middle row. (WebKitWebDriver's element
+   * screenshot of a <progress> comes back black, so the page is cropped instead.)
+   */
   async barFill(css) {
-    const el = await this.$(css);
-    const png = decodePng(Buffer.from(await el.takeScreenshot(true), "base64"));
-    const y = Math.floor(png.height / 2);
+    await this.js(`document.querySelector(${JSON.stringify(css)}).scrollIntoView({ block: "center" })`);
+    await this.painted();
+    const r = await this.js(
+      `const r = document.querySelector(${JSON.stringify(css)}).getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height, dpr: window.devicePixelRatio || 1 }`,
+    );
+    const png = decodePng(Buffer.from(await this.d.takeScreenshot(), "base64"));
+    const y = Math.min(png.height - 1, Math.floor((r.y + r.h / 2) * r.dpr));
+    const x0 = Math.max(0, Math.ceil(r.x * r.dpr));
+    const x1 = Math.min(png.width, Math.floor((r.x + r.w) * r.dpr));
+    assert.ok(x1 - x0 > 10, `${css} is not on screen: ${JSON.stringify(r)}`);
     let blue = 0;
-    for (let x = 0; x < png.width; x++) {
-      const [r, g, b] = png.rgb(x, y);
-      if (b > 180 && r < 120 && b - r > 100 && b - g > 60) blue++;
+    for (let x = x0; x < x1; x++) {
+      const [red, green, b] = png.rgb(x, y);
+      if (b > 180 && red < 120 && b - red > 100 && b - green > 60) blue++;
     }
-    return blue / png.width;
+    return blue / (x1 - x0);
   }
 
   // ---- what the learner does -------------------------------------------------------

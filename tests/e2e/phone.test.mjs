@@ -55,7 +55,7 @@ scenario("phone: the video spans the screen, the side panel is below it, time co
   assert.ok((await f.sessionMs()) >= 2000, "no time counted");
   const box = await f.js(`
     const r = (s) => document.querySelector(s).getBoundingClientRect();
-    return { stage: r('#stage'), side: r('aside.side'), inner: window.innerWidth };`);
+    return { stage: r('#stage'), side: r('aside.side'), inner: document.documentElement.clientWidth };`);
   assert.ok(Math.abs(box.stage.width - box.inner) <= 1 && Math.abs(box.stage.left) <= 1, `video not full-width: ${JSON.stringify(box.stage)}`);
   assert.ok(box.side.top >= box.stage.bottom, "the side panel is not below the video");
   await f.screen("04-player-counting");
