@@ -1,227 +1,218 @@
 // The desktop app in a real window (issue 6). Scenarios run in order on one
-// platform and one learner, as a learner would go through them.
+// platform and one learner, as a learner would go through them. Every scenario ends
+// by checking that the page met no CSP violation and has no horizontal scroll.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { World, By, sleep, APP, appRunning } from "./harness.mjs";
+import { spawn, spawnSync } from "node:child_process";
+import { World, sleep, APP, appRunning } from "./harness.mjs";
+import { Flow } from "./flow.mjs";
 
 /** @type {World} */
 let w;
-let d;
+/** @type {Flow} */
+let f;
 
-const $ = (css) => d.findElement(By.css(css));
-const js = (script, ...args) => d.executeScript(script, ...args);
-const attr = async (css, name) => (await $(css)).getAttribute(name);
-const click = async (css) => (await $(css)).click();
-
-async function waitFor(what, f, timeoutMs = 30000) {
-  const t0 = Date.now();
-  let last;
-  while (Date.now() - t0 < timeoutMs) {
-    try {
-      last = await f();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-const present = (css) => js(`return !!document.querySelector(${JSON.stringify(css)})`);
-const sessionMs = async () => Number(await attr("#session-counted", "data-ms"));
-const totalMs = async () => Number(await attr("#total-counted", "data-ms"));
-const violations = (code) => js(`return document.querySelectorAll('#violations li[data-code="${code}"]').length`);
-const counting = async () => (await attr("#counting", "data-counting")) === "true";
-/** The video's position on the course timeline (ms), as the page shows it. */
-const coursePos = () => js(`const t = document.getElementById('time').textContent.split('/')[0].trim().split(':').map(Number); return (t.length === 3 ? t[0]*3600 + t[1]*60 + t[2] : t[0]*60 + t[1]) * 1000;`);
-
-async function signInAndVerify() {
-  await waitFor("verify or sign-in screen", () => present("#screen-signin, #screen-verify"));
-  if (await present("#screen-signin")) {
-    await (await $("#user")).sendKeys(w.user);
-    await (await $("#password")).sendKeys(w.password);
-    await w.shot("01-sign-in");
-    await click("#signin-submit");
-  }
-  await waitFor("challenge", () => present("#challenge"));
-  await waitFor("camera preview", () => js(`return (document.getElementById('preview').src || '').startsWith('data:image/jpeg')`));
-  await w.shot("02-identity-check");
-  await click("#verify-start");
-  await waitFor("liveness passed", () => present("#verify-passed"), 60000);
-  await click("#verify-continue");
-  await waitFor("course list", () => present("#screen-courses article.course"));
-}
-
-async function openDemo() {
-  await click("#screen-courses button.study");
-  await waitFor("player", () => present("#video"));
-  await waitFor("video ready", () => js(`return document.getElementById('video').readyState >= 1`));
-}
-
-async function play() {
-  if (await present("#resume-ok")) await click("#resume-ok");
-  await js(`const v = document.getElementById('video'); if (v.paused) document.getElementById('play').click();`);
-  await waitFor("counting", counting, 15000);
-}
-
-/** Plays until the quiz of `hour` is due, answering captures with the current photo. */
-async function studyUntilQuiz(hour, timeoutMs) {
-  await waitFor(`quiz of hour ${hour}`, async () => {
-    if (await present("#resume-ok")) await click("#resume-ok");
-    if (await present("#idle-ok")) await click("#idle-ok");
-    if (await present(`#quiz[data-hour="${hour}"]`)) return true;
-    // Keep the learner "active" (real input events, as a person moving the mouse).
-    await d.actions().move({ origin: await $("#stage"), x: Math.floor(Math.random() * 20), y: 5 }).perform();
-    await js(`const v = document.getElementById('video'); if (v.paused && !document.querySelector('.overlay:not(.hidden)')) v.play();`);
-    return false;
-  }, timeoutMs);
+/** A scenario: its steps, then the checks every scenario ends with. */
+function scenario(name, steps) {
+  test(name, async () => {
+    await steps();
+    await f.assertLayout(name);
+    await f.assertNoCspViolation();
+  });
 }
 
 before(async () => {
   w = await World.create();
-  d = await w.openApp();
+  await w.openApp();
+  f = new Flow(w);
 });
 
 after(async () => {
   await w?.stop();
 });
 
-test("sign in with the liveness check, play a lesson: counted time rises", async () => {
-  await signInAndVerify();
-  await w.shot("03-courses");
-  await openDemo();
-  await play();
+test("the page reports CSP violations (so the check after every scenario can fail)", async () => {
+  assert.deepEqual(await f.cspViolations(), []);
+  // An inline style attribute, the mistake that left the progress bars full: the
+  // CSP refuses it and the page records the refusal.
+  await f.js(`const d = document.createElement('div'); d.setAttribute('style', 'width: 10px'); document.body.append(d); d.remove();`);
+  const seen = await f.waitFor("a recorded violation", async () => {
+    const v = await f.cspViolations();
+    return v.length > 0 && v;
+  }, 5000);
+  assert.match(seen[0].directive, /^style-src/);
+  await f.js("window.__keshiCsp.length = 0");
+});
+
+scenario("sign in with the liveness check, play a lesson: counted time rises", async () => {
+  await f.signInAndVerify();
+  // Before any study: 0 of 2 class hours, and the bar shows it (an inline style
+  // attribute, blocked by the CSP, used to leave it full).
+  const bar = await f.js(`const p = document.querySelector('article.course progress'); return { value: p.value, max: p.max }`);
+  assert.deepEqual(bar, { value: 0, max: 2 });
+  assert.match(await f.text("article.course .hours"), /0 \/ 要求 2|0 of 2/);
+  assert.ok((await f.barFill("article.course progress")) < 0.02, "the courses bar is not empty at 0 class hours");
+  assert.match(await f.text("article.course p.muted"), /初级|中级|高级/, "the level is shown in words");
+  await f.screen("03-courses");
+  await f.openDemo();
+  await f.play();
   await sleep(6000);
-  const s = await sessionMs();
+  const s = await f.sessionMs();
   assert.ok(s >= 3000, `counted ${s} ms after 6 s of playing`);
   assert.ok(s <= 8000, `counted ${s} ms: more than the wall clock`);
-  await w.shot("04-player-counting");
+  await f.screen("04-player-counting");
 });
 
-test("seek ahead through the UI and through injected JavaScript: refused, not counted, recorded", async () => {
-  const before = await totalMs();
+scenario("switching the language mid-lesson keeps the lesson playing and counting", async () => {
+  await f.js(`document.getElementById('video').dataset.keep = 'same-element'`);
+  const before = await f.sessionMs();
+  assert.match(await f.text("#counting"), /正在计时/);
+  await f.click("#lang");
+  await f.waitFor("English texts", async () => /Counting/.test(await f.text("#counting")));
+  assert.match(await f.text("#player-back"), /Back to courses/);
+  assert.equal(await f.attr("#video", "data-keep"), "same-element", "the player was rebuilt");
+  assert.ok(await f.present("#screen-player"), "the language switch left the player");
+  await sleep(3000);
+  assert.ok(await f.counting(), "not counting after the language switch");
+  assert.ok((await f.sessionMs()) > before, "the session restarted or stopped counting");
+  await f.click("#lang");
+  await f.waitFor("Chinese texts", async () => /正在计时/.test(await f.text("#counting")));
+  assert.equal(await f.attr("#video", "data-keep"), "same-element");
+});
+
+scenario("seek ahead through the UI and through injected JavaScript: refused, not counted, recorded", async () => {
+  const before = await f.totalMs();
   const t0 = Date.now();
   // Through the UI: click near the end of the progress bar.
-  const bar = await $("#seekbar");
+  const bar = await f.$("#seekbar");
   const rect = await bar.getRect();
-  await d.actions().move({ origin: bar, x: Math.floor(rect.width / 2) - 4, y: 0 }).click().perform();
-  await waitFor("seek_ahead recorded (UI)", async () => (await violations("seek_ahead")) >= 1);
-  assert.match(await $("#notice").then((e) => e.getText()), /快进|skip/);
+  await f.d.actions().move({ origin: bar, x: Math.floor(rect.width / 2) - 4, y: 0 }).click().perform();
+  await f.waitFor("seek_ahead recorded (UI)", async () => (await f.violations("seek_ahead")) >= 1);
+  assert.match(await f.text("#notice"), /快进|skip/);
   // Through injected JavaScript: jump the video, then try 2x.
-  await js(`document.getElementById('video').currentTime = 100;`);
-  await waitFor("seek_ahead recorded (JS)", async () => (await violations("seek_ahead")) >= 2);
-  await waitFor("snapped back", async () => (await coursePos()) < 40000);
-  await js(`document.getElementById('video').playbackRate = 2;`);
-  await waitFor("rate_change recorded", async () => (await violations("rate_change")) >= 1);
-  await waitFor("rate back to 1.0", () => js(`return document.getElementById('video').playbackRate === 1`));
+  await f.js(`document.getElementById('video').currentTime = 100;`);
+  await f.waitFor("seek_ahead recorded (JS)", async () => (await f.violations("seek_ahead")) >= 2);
+  await f.waitFor("snapped back", async () => (await f.coursePos()) < 40000);
+  await f.js(`document.getElementById('video').playbackRate = 2;`);
+  await f.waitFor("rate_change recorded", async () => (await f.violations("rate_change")) >= 1);
+  await f.waitFor("rate back to 1.0", () => f.js(`return document.getElementById('video').playbackRate === 1`));
   await sleep(2000);
-  const gained = (await totalMs()) - before;
+  const gained = (await f.totalMs()) - before;
   const wall = Date.now() - t0;
   assert.ok(gained <= wall + 1000, `credited ${gained} ms in ${wall} ms of wall time`);
-  await w.shot("05-seek-refused");
+  await f.screen("05-seek-refused");
 });
 
-test("the window loses focus: counting stops; a second instance focuses the first", async () => {
-  await waitFor("counting", counting, 15000);
+scenario("the window loses focus: counting stops; a second instance focuses the first", async () => {
+  await f.waitFor("counting", () => f.counting(), 15000);
   // Another X window takes the focus (as when the learner switches programs).
-  const other = spawnSync("sh", ["-c", "xmessage -geometry 200x80+0+0 other >/dev/null 2>&1 & sleep 1; xdotool search --name xmessage | head -1"], { encoding: "utf8" });
-  const otherId = other.stdout.trim();
-  assert.ok(otherId, `no other window: ${other.stderr}`);
-  spawnSync("xdotool", ["windowfocus", "--sync", otherId]);
-  await waitFor("not counting: focus lost", async () => (await attr("#counting", "data-reason")) === "focus_lost", 10000);
-  await w.shot("06-focus-lost");
-  const frozen = await totalMs();
-  await sleep(3000);
-  assert.ok((await totalMs()) - frozen <= 1000, "time counted while unfocused");
-  assert.ok((await violations("focus_lost")) >= 1);
-  // A second launch hands over to the first, which takes the focus back (R-ID-4).
-  const second = spawnSync(APP, [], { env: w.env, timeout: 20000, encoding: "utf8" });
-  assert.equal(second.status, 0, `second instance: ${second.stderr}`);
-  assert.ok(appRunning(), "the first instance must keep running");
-  await waitFor("counting again after the second launch focused the first", counting, 10000);
-  spawnSync("pkill", ["xmessage"]);
+  const other = spawn("xmessage", ["-geometry", "200x80+0+0", "other"], { stdio: "ignore" });
+  try {
+    // By its process id where the client sets _NET_WM_PID, else by its title.
+    const otherId = await f.waitFor("the other window", () => {
+      for (const by of [["--pid", String(other.pid)], ["--name", "^xmessage$"]]) {
+        const r = spawnSync("xdotool", ["search", ...by], { encoding: "utf8" });
+        const id = r.stdout.trim().split("\n")[0];
+        if (id) return id;
+      }
+      return "";
+    }, 10000);
+    spawnSync("xdotool", ["windowfocus", "--sync", otherId]);
+    await f.waitFor("not counting: focus lost", async () => (await f.attr("#counting", "data-reason")) === "focus_lost", 10000);
+    await f.screen("06-focus-lost");
+    const frozen = await f.totalMs();
+    await sleep(3000);
+    assert.ok((await f.totalMs()) - frozen <= 1000, "time counted while unfocused");
+    assert.ok((await f.violations("focus_lost")) >= 1);
+    // A second launch hands over to the first, which takes the focus back (R-ID-4).
+    const second = spawnSync(APP, [], { env: w.env, timeout: 20000, encoding: "utf8" });
+    assert.equal(second.status, 0, `second instance: ${second.stderr}`);
+    assert.ok(appRunning(), "the first instance must keep running");
+    await f.waitFor("counting again after the second launch focused the first", () => f.counting(), 10000);
+  } finally {
+    other.kill();
+  }
 });
 
-test("capture moments pass with a face photo and fail with a non-face photo; finish class hour 1 with its quiz", async () => {
+scenario("capture moments pass with a face photo and fail with a non-face photo; finish class hour 1 with its quiz", async () => {
   w.camera("astronaut.png");
-  await studyUntilQuiz(1, 200000);
+  await f.studyUntilQuiz(1, 200000);
   // Hour 1's capture passed with the face photo before the quiz could be due.
-  const proofHour1 = await js(`return document.getElementById('hours-done').dataset.done`);
+  const proofHour1 = await f.js(`return document.getElementById('hours-done').dataset.done`);
   assert.equal(proofHour1, "0");
-  await w.shot("07-quiz");
+  await f.screen("07-quiz");
   // A wrong attempt first (R-AS-2: below 60% fails), then the right answers.
   const right = w.answers(1);
-  const answer = async (answers) => {
-    for (let i = 0; i < answers.length; i++) await click(`#quiz fieldset:nth-of-type(${i + 1}) input[data-option="${answers[i]}"]`);
-    await click("#quiz-submit");
-  };
-  await answer(right.map((a) => (a + 1) % 4));
-  await waitFor("second attempt", () => present('#quiz[data-attempt="2"]'));
-  assert.ok((await violations("quiz_failed")) >= 1);
-  await answer(right);
-  await waitFor("quiz passed", async () => (await attr("#quiz-result", "data-passed")) === "true");
-  await w.shot("08-quiz-passed");
-  await click("#quiz-result-ok");
-  await waitFor("class hour 1 completed", async () => (await attr("#hours-done", "data-done")) === "1");
+  await f.answerQuiz(right.map((a) => (a + 1) % 4));
+  await f.waitFor("second attempt", () => f.present('#quiz[data-attempt="2"]'));
+  assert.ok((await f.violations("quiz_failed")) >= 1);
+  await f.answerQuiz(right);
+  await f.waitFor("quiz passed", async () => (await f.attr("#quiz-result", "data-passed")) === "true");
+  assert.match(await f.text("#quiz-result-ok"), /继续学习|Continue/);
+  await f.screen("08-quiz-passed");
+  await f.click("#quiz-result-ok");
+  await f.waitFor("class hour 1 completed", async () => (await f.attr("#hours-done", "data-done")) === "1");
   // Hour 2: the camera sees a cup of coffee, not a face.
   w.camera("coffee.png");
-  await play();
-  await waitFor("capture failed", async () => {
-    if (await present("#capture-retry")) return true;
-    // Stay an active learner while hour 2 plays (the capture comes at a random moment).
-    if (await present("#idle-ok")) await click("#idle-ok");
-    await d.actions().move({ origin: await $("#stage"), x: Math.floor(Math.random() * 20), y: 5 }).perform();
-    await js(`const v = document.getElementById('video'); if (v.paused && !document.querySelector('.overlay:not(.hidden)')) v.play();`);
-    return false;
-  }, 200000);
-  assert.ok((await violations("capture_failed")) >= 1);
-  const reasons = await js(`return [...document.querySelectorAll('#overlay li[data-code]')].map(e => e.dataset.code)`);
+  await f.play();
+  // Stay an active learner while hour 2 plays (the capture comes at a random moment).
+  await f.studyUntil("capture failed", () => f.present("#capture-retry"), 200000);
+  assert.ok((await f.violations("capture_failed")) >= 1);
+  const reasons = await f.js(`return [...document.querySelectorAll('#overlay li[data-code]')].map(e => e.dataset.code)`);
   assert.ok(reasons.includes("no_face"), `reasons: ${reasons}`);
-  await w.shot("09-capture-failed");
-  const held = await totalMs();
+  await f.screen("09-capture-failed");
+  const held = await f.totalMs();
   await sleep(3000);
-  assert.ok((await totalMs()) - held <= 500, "time counted while the capture failure holds playback");
+  assert.ok((await f.totalMs()) - held <= 500, "time counted while the capture failure holds playback");
   w.camera("astronaut.png");
-  await click("#capture-retry");
-  await waitFor("capture passed on retry", async () => (await attr("#stage", "data-capture")) === "passed" || (await counting()), 30000);
+  await f.click("#capture-retry");
+  await f.waitFor("capture passed on retry", async () => (await f.attr("#stage", "data-capture")) === "passed" || (await f.counting()), 30000);
 });
 
-test("records reach the platform (checked on the platform's side)", async () => {
-  await click("#player-back");
-  await waitFor("course list", () => present("#screen-courses"));
-  await click("#nav-records");
-  await click("#sync-now");
-  await waitFor("synced", async () => (await attr("#sync-state", "data-state")) === "synced", 60000);
-  await w.shot("10-records-synced");
-  const local = Number(await $("#sync-records").then((e) => e.getText()));
+scenario("records reach the platform (checked on the platform's side)", async () => {
+  await f.click("#player-back");
+  await f.waitFor("course list", () => f.present("#screen-courses"));
+  await f.click("#nav-records");
+  await f.click("#sync-now");
+  await f.waitFor("synced", async () => (await f.attr("#sync-state", "data-state")) === "synced", 60000);
+  const local = Number(await f.text("#sync-records"));
+  assert.equal(Number(await f.text("#sync-acknowledged")), local);
+  assert.ok((await f.barFill("#sync-progress")) > 0.95, "the records bar is not full with every record acknowledged");
+  await f.screen("10-records-synced");
   const s = w.platformSummary();
   assert.equal(s.records, local, "platform holds every record of the journal");
   assert.ok(s.credited_seconds >= 120, `platform re-derived ${s.credited_seconds} s`);
   assert.equal(s.quarantined.length, 0);
-  await click("#nav-courses");
-  await click("#screen-courses button.proof");
-  await waitFor("learning proof", () => present("#proof-verified.ok"));
-  await w.shot("11-learning-proof");
+  await f.click("#nav-courses");
+  await f.waitFor("course list", () => f.present("#screen-courses article.course"));
+  // One class hour of two: the bar is half full.
+  const bar = await f.js(`const p = document.querySelector('article.course progress'); return { value: p.value, max: p.max }`);
+  assert.deepEqual(bar, { value: 1, max: 2 });
+  const fill = await f.barFill("article.course progress");
+  assert.ok(fill > 0.4 && fill < 0.6, `the courses bar is ${fill} full at 1 of 2 class hours`);
+  await f.click("#screen-courses button.proof");
+  await f.waitFor("learning proof", () => f.present("#proof-verified.ok"));
+  await f.waitFor("the time of the check", async () => (await f.text("#proof-verified-at")).length > 0);
+  assert.equal(await f.js(`return document.querySelectorAll('#proof tr[data-hour]').length > 0`), true);
+  await f.screen("11-learning-proof");
 });
 
-test("close and reopen: resume at the breakpoint", async () => {
-  await click("#nav-courses");
-  await openDemo();
-  await play();
+scenario("close and reopen: resume at the breakpoint", async () => {
+  await f.click("#nav-courses");
+  await f.openDemo();
+  await f.play();
   await sleep(4000);
-  await js(`document.getElementById('video').pause()`);
+  await f.js(`document.getElementById('video').pause()`);
   await sleep(1500);
-  const breakpoint = await coursePos();
+  const breakpoint = await f.coursePos();
   await w.closeApp();
   assert.ok(!appRunning(), "app still running after close");
-  d = await w.openApp();
-  await signInAndVerify();
-  await openDemo();
-  await waitFor("resume prompt", () => present("#resume-ok"));
-  await w.shot("12-resume");
-  const resumed = await coursePos();
+  await w.openApp();
+  await f.signInAndVerify({ shots: false });
+  await f.openDemo();
+  await f.waitFor("resume prompt", () => f.present("#resume-ok"));
+  await f.screen("12-resume");
+  const resumed = await f.coursePos();
   assert.ok(Math.abs(resumed - breakpoint) <= 3000, `resumed at ${resumed} ms, breakpoint ${breakpoint} ms`);
   console.log(`cold start to interactive: ${w.startMs} ms`);
 });

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
+import { inflateSync } from "node:zlib";
 import { Builder, By, until } from "selenium-webdriver";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
@@ -66,8 +67,15 @@ export class World {
     w.manifest = JSON.parse(readFileSync(join(w.home, "courses", "demo", "course.json"), "utf8"));
     w.cameraControl = join(w.dir, "camera.txt");
     w.camera("astronaut.png");
+    // The app's window state (tauri-plugin-window-state) and the web view's storage
+    // (the language choice) live in XDG directories: one set per world, so a phone-size
+    // run or a language switch never leaks into the next run.
+    for (const x of ["config", "data", "cache"]) mkdirSync(join(w.dir, "xdg", x), { recursive: true });
     w.env = {
       ...process.env,
+      XDG_CONFIG_HOME: join(w.dir, "xdg", "config"),
+      XDG_DATA_HOME: join(w.dir, "xdg", "data"),
+      XDG_CACHE_HOME: join(w.dir, "xdg", "cache"),
       KESHI_HOME: w.home,
       KESHI_KEYSTORE: "file",
       KESHI_PLATFORM_URL: w.url,
@@ -126,7 +134,13 @@ export class World {
     // The app exits with its WebDriver session; wait for it (and so for the journal
     // and the single-instance name) to be released, asking it to stop if it lingers.
     for (let i = 0; i < 100 && appRunning(); i++) await sleep(100);
-    if (appRunning()) spawnSync("pkill", ["-TERM", "-f", APP]);
+    for (const pid of appPids()) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
     for (let i = 0; i < 100 && appRunning(); i++) await sleep(100);
   }
 
@@ -140,15 +154,75 @@ export class World {
     writeFileSync(join(SHOTS, `${name}.png`), Buffer.from(png, "base64"));
   }
 
+  /** Resizes the app's window (WebDriver Set Window Rect); resolves with the page's viewport. */
+  async resize(width, height) {
+    await this.driver.manage().window().setRect({ width, height });
+    return this.driver.executeScript("return { width: window.innerWidth, height: window.innerHeight }");
+  }
+
   /** The platform's own view of the learner (re-derived credit, records). */
   platformSummary() {
     return JSON.parse(run(PLATFORM, ["admin", "records", "--db", this.db, "--learner", this.user, "--json"]));
   }
 }
 
-export function appRunning() {
+/** Process ids of running copies of the app binary under test (by its full path). */
+export function appPids() {
   const r = spawnSync("pgrep", ["-f", APP], { encoding: "utf8" });
-  return r.status === 0;
+  return r.status === 0 ? r.stdout.split("\n").filter(Boolean).map(Number) : [];
+}
+
+export function appRunning() {
+  return appPids().length > 0;
+}
+
+/** Decodes an 8-bit RGB/RGBA, non-interlaced PNG (what WebDriver screenshots are). */
+export function decodePng(buf) {
+  must(buf.toString("latin1", 1, 4) === "PNG", "not a PNG");
+  let off = 8;
+  let width = 0;
+  let height = 0;
+  let bpp = 0;
+  const idat = [];
+  while (off < buf.length) {
+    const len = buf.readUInt32BE(off);
+    const type = buf.toString("latin1", off + 4, off + 8);
+    const data = buf.subarray(off + 8, off + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      must(data[8] === 8 && (data[9] === 2 || data[9] === 6) && data[12] === 0, `unsupported PNG (depth ${data[8]}, colour ${data[9]}, interlace ${data[12]})`);
+      bpp = data[9] === 6 ? 4 : 3;
+    } else if (type === "IDAT") idat.push(data);
+    else if (type === "IEND") break;
+    off += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * bpp;
+  const px = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const src = y * (stride + 1) + 1;
+    const row = y * stride;
+    for (let x = 0; x < stride; x++) {
+      const a = x >= bpp ? px[row + x - bpp] : 0;
+      const b = y > 0 ? px[row - stride + x] : 0;
+      const c = x >= bpp && y > 0 ? px[row - stride + x - bpp] : 0;
+      let v = raw[src + x];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      px[row + x] = v & 0xff;
+    }
+  }
+  return { width, height, rgb: (x, y) => [px[y * stride + x * bpp], px[y * stride + x * bpp + 1], px[y * stride + x * bpp + 2]] };
 }
 
 export { By, until, sleep };

@@ -3,23 +3,34 @@
 // going back only; there is no speed control. Every event is *reported* to the
 // core, which answers with what must happen (snap back, rate 1.0, pause, a quiz,
 // a capture); time counted is what the core says.
-import { api, events } from "./api";
-import { h, on, clear } from "./dom";
-import { t, currentLang, errorText, fmtDuration, reasonText } from "./i18n";
-import type { OpenedCourse } from "./bindings/OpenedCourse";
-import type { StudyView } from "./bindings/StudyView";
-import type { Report } from "./bindings/Report";
-import type { PlayerCommand } from "./bindings/PlayerCommand";
-import type { LessonView } from "./bindings/LessonView";
+//
+// A language switch re-labels the screen in place: the video, the session and any
+// open dialog stay as they are.
+import { api, events } from "../api";
+import { h, on, fill } from "../dom";
+import { L, T, bindAttr, bindText, captureStateText, codeText, errorText, fmtDuration, reasonText, t } from "../i18n";
+import type { Nav, Screen } from "../route";
+import type { OpenedCourse } from "../bindings/OpenedCourse";
+import type { StudyView } from "../bindings/StudyView";
+import type { Report } from "../bindings/Report";
+import type { LessonView } from "../bindings/LessonView";
+import { progressBar, setProgress } from "../widgets";
 
 const REPORT_EVERY_MS = 1000;
 const ACTIVITY_EVERY_MS = 5000;
+const NOTICE_MS = 5000;
 
-export async function showPlayer(
-  main: HTMLElement,
-  opened: OpenedCourse,
-  back: () => void,
-): Promise<() => Promise<void>> {
+export async function showPlayer(main: HTMLElement, courseId: string, nav: Nav): Promise<Screen> {
+  const opened = await api.courseOpen(courseId);
+  try {
+    return await mountPlayer(main, opened, () => nav.go({ screen: "courses" }));
+  } catch (e) {
+    await api.courseClose().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => void): Promise<Screen> {
   const lessons = opened.lessons;
   const total = lessons.reduce((a, l) => a + Number(l.durationMs), 0);
   let lessonIx = -1;
@@ -30,14 +41,17 @@ export async function showPlayer(
   const blobUrls: string[] = [];
 
   // ---- layout ---------------------------------------------------------------
-  const video = h("video", { id: "video", preload: "auto", playsinline: true, disablepictureinpicture: true, controlslist: "nodownload noplaybackrate" }) as HTMLVideoElement;
+  const video = h("video", { id: "video", preload: "auto", playsinline: true, disablepictureinpicture: true, controlslist: "nodownload noplaybackrate" });
   const stage = h("div", { class: "stage", id: "stage" }, video);
-  const playBtn = h("button", { class: "ctl", id: "play", title: t("player.play") }, "▶");
-  const volume = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: 1, id: "volume", title: t("player.volume") }) as HTMLInputElement;
-  const fsBtn = h("button", { class: "ctl wide", id: "fullscreen", title: t("player.fullscreen") }, t("player.fullscreen"));
+  const playBtn = h("button", { class: "ctl", id: "play" }, "▶");
+  const volume = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: 1, id: "volume" });
+  bindAttr(volume, "title", () => t("player.volume"));
+  bindAttr(volume, "aria-label", () => t("player.volume"));
+  const fsBtn = h("button", { class: "ctl wide", id: "fullscreen" }, T("player.fullscreen"));
   const watched = h("div", { class: "watched", id: "watched" });
   const played = h("div", { class: "played", id: "played" });
-  const bar = h("div", { class: "seekbar", id: "seekbar", role: "slider", "aria-label": "progress" }, watched, played);
+  const bar = h("div", { class: "seekbar", id: "seekbar", role: "slider", "aria-valuemin": 0, "aria-valuemax": total }, h("div", { class: "track" }, watched, played));
+  bindAttr(bar, "aria-label", () => t("player.progress"));
   const time = h("span", { class: "time", id: "time" }, "00:00");
   const notice = h("div", { class: "notice", id: "notice", role: "status" });
   const controls = h("div", { class: "controls" }, playBtn, bar, time, volume, fsBtn);
@@ -45,25 +59,27 @@ export async function showPlayer(
   const sessionCounted = h("strong", { id: "session-counted" }, "00:00");
   const totalCounted = h("strong", { id: "total-counted" }, "00:00");
   const hourLabel = h("div", { class: "muted small", id: "hour-label" });
-  const hourFill = h("div", { class: "fill" });
+  const hourBar = progressBar(0, 1, "player.hourProgress", { id: "hour-progress" });
   const hoursDone = h("div", { id: "hours-done" });
   const violations = h("ol", { class: "violations", id: "violations" });
+  const noViolations = h("p", { class: "muted small", id: "no-violations" }, T("player.noViolations"));
   const lessonList = h("ol", { class: "lessons" }, ...lessons.map((l, i) => h("li", { "data-lesson": i }, l.title)));
   const overlay = h("div", { class: "overlay hidden", id: "overlay" });
   const side = h(
     "aside",
     { class: "side" },
     status,
-    h("div", { class: "counted" }, h("span", {}, t("player.sessionCounted")), sessionCounted, h("span", {}, t("player.totalCounted")), totalCounted),
+    h("div", { class: "counted" }, T("player.sessionCounted"), sessionCounted, T("player.totalCounted"), totalCounted),
     hourLabel,
-    h("div", { class: "bar" }, hourFill),
+    hourBar,
     hoursDone,
-    h("h3", {}, t("player.notCountedTitle")),
+    h("h3", {}, T("player.notCountedTitle")),
+    noViolations,
     violations,
-    h("h3", {}, t("player.lessons")),
+    h("h3", {}, T("player.lessons")),
     lessonList,
   );
-  const backBtn = on(h("button", { class: "link", id: "player-back" }, `← ${t("player.back")}`), "click", () => back());
+  const backBtn = on(h("button", { class: "link", id: "player-back" }, "← ", T("player.back")), "click", () => back());
   main.append(
     h("div", { class: "player-head" }, backBtn, h("h1", {}, opened.course.title)),
     h("div", { class: "player" }, h("div", { class: "left" }, stage, controls, notice), side),
@@ -78,14 +94,17 @@ export async function showPlayer(
     try {
       apply(await api.report(r));
     } catch (e) {
-      say(errorText(e), true);
+      say(() => errorText(e), true);
     }
   }
 
-  function say(text: string, bad = false): void {
-    notice.textContent = text;
+  let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A brief notice under the video (kept in the current language while shown). */
+  function say(text: () => string, bad = false): void {
+    bindText(notice, text);
     notice.className = bad ? "notice bad" : "notice";
-    if (text) setTimeout(() => { if (notice.textContent === text) notice.textContent = ""; }, 5000);
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => bindText(notice, () => ""), NOTICE_MS);
   }
 
   // ---- media ----------------------------------------------------------------
@@ -125,6 +144,7 @@ export async function showPlayer(
     });
   }
 
+  let useBlob = false;
   async function setSource(url: string): Promise<void> {
     if (!useBlob) {
       video.src = url;
@@ -139,10 +159,9 @@ export async function showPlayer(
       video.src = u;
       await waitMeta();
     } catch (e) {
-      say(errorText(e), true);
+      say(() => errorText(e), true);
     }
   }
-  let useBlob = false;
 
   async function seekCourse(ms: number, play: boolean): Promise<void> {
     const ix = lessonAt(ms);
@@ -153,7 +172,7 @@ export async function showPlayer(
 
   function apply(v: StudyView): void {
     view = v;
-    for (const c of v.commands as PlayerCommand[]) {
+    for (const c of v.commands) {
       if (c.do === "set_position") {
         seekCourse(Number(c.posMs), !video.paused);
       } else if (c.do === "set_rate") {
@@ -169,33 +188,44 @@ export async function showPlayer(
   function render(): void {
     const v = view;
     const pos = lessonIx >= 0 ? coursePos() : Number(v.positionMs);
+    // Sizes through the CSSOM (the CSP blocks style attributes, not this).
     watched.style.width = `${(100 * Number(v.frontierMs)) / total}%`;
     played.style.width = `${(100 * pos) / total}%`;
-    time.textContent = `${fmtDuration(pos)} / ${fmtDuration(total)}`;
+    bar.setAttribute("aria-valuenow", String(pos));
+    time.textContent = t("player.time", { pos: fmtDuration(pos), total: fmtDuration(total) });
     playBtn.textContent = video.paused ? "▶" : "❚❚";
-    playBtn.title = video.paused ? t("player.play") : t("player.pause");
+    playBtn.title = t(video.paused ? "player.play" : "player.pause");
+    playBtn.setAttribute("aria-label", playBtn.title);
     status.className = v.counting ? "status counting" : "status not-counting";
     status.dataset.counting = String(v.counting);
     status.dataset.reason = v.notCounting ?? "";
     status.textContent = v.counting
-      ? `● ${t("player.counting")}`
-      : `○ ${t("player.notCounting")}${v.notCounting ? `：${reasonText(v.notCounting)}` : ""}`;
+      ? t("player.counting")
+      : v.notCounting
+        ? t("player.notCountingWhy", { reason: reasonText(v.notCounting) })
+        : t("player.notCounting");
     sessionCounted.textContent = fmtDuration(Number(v.sessionCreditedMs));
     sessionCounted.dataset.ms = String(v.sessionCreditedMs);
     totalCounted.textContent = fmtDuration(Number(v.creditedMs));
     totalCounted.dataset.ms = String(v.creditedMs);
     const hourN = Math.min(v.classHoursTotal, v.classHoursDone + 1);
-    hourLabel.textContent = `${t("player.hour", { n: hourN })}: ${fmtDuration(Number(v.hourCreditedMs))} / ${fmtDuration(Number(v.classHourMs))}`;
-    hourFill.style.width = `${(100 * Number(v.hourCreditedMs)) / Number(v.classHourMs)}%`;
+    hourLabel.textContent = t("player.hour", { n: hourN, credited: fmtDuration(Number(v.hourCreditedMs)), length: fmtDuration(Number(v.classHourMs)) });
+    setProgress(hourBar, Number(v.hourCreditedMs), Number(v.classHourMs));
     hoursDone.textContent = t("player.hoursDone", { done: v.classHoursDone, total: v.classHoursTotal });
     hoursDone.dataset.done = String(v.classHoursDone);
-    clear(violations);
-    if (v.violations.length === 0) violations.append(h("li", { class: "muted" }, t("player.noViolations")));
-    for (const x of v.violations.slice().reverse()) {
-      violations.append(h("li", { "data-code": x.code }, `${fmtDuration(Number(x.atMs))} ${reasonText(x.code)}`));
-    }
+    noViolations.hidden = v.violations.length > 0;
+    fill(
+      violations,
+      ...v.violations
+        .slice()
+        .reverse()
+        .map((x) => h("li", { "data-code": x.code }, t("player.violation", { time: fmtDuration(Number(x.atMs)), reason: reasonText(x.code) }))),
+    );
     renderOverlay();
-    if (v.stopped) say(t("player.stopped"), true);
+    if (v.stopped) {
+      const why = v.stopped;
+      say(() => t("player.stopped", { why: codeText(why) }), true);
+    }
   }
 
   // ---- overlays: resume, capture, idle, quiz, end ------------------------------
@@ -205,17 +235,16 @@ export async function showPlayer(
   function showOverlay(kind: string, ...content: HTMLElement[]): void {
     if (overlayKind === kind) return;
     overlayKind = kind;
-    clear(overlay);
     overlay.className = "overlay";
     overlay.dataset.kind = kind;
-    overlay.append(h("div", { class: "dialog card" }, ...content));
+    fill(overlay, h("div", { class: "dialog card", role: "dialog", "aria-modal": "true" }, ...content));
   }
 
   function hideOverlay(): void {
     overlayKind = "";
     overlay.className = "overlay hidden";
     overlay.dataset.kind = "";
-    clear(overlay);
+    fill(overlay);
   }
 
   function renderOverlay(): void {
@@ -224,9 +253,9 @@ export async function showPlayer(
     if (resumeShown) {
       showOverlay(
         "resume",
-        h("h2", {}, t("player.resumeTitle")),
-        h("p", {}, t("player.resumeText", { time: fmtDuration(Number(opened.resumeMs)) })),
-        on(h("button", { class: "primary", id: "resume-ok" }, t("player.resumeOk")), "click", async () => {
+        h("h2", {}, T("player.resumeTitle")),
+        h("p", {}, T("player.resumeText", { time: fmtDuration(Number(opened.resumeMs)) })),
+        on(h("button", { class: "primary", id: "resume-ok" }, T("player.resumeOk")), "click", async () => {
           resumeShown = false;
           hideOverlay();
           await report({ kind: "activity" });
@@ -236,10 +265,10 @@ export async function showPlayer(
     } else if (cap && cap.state === "failed") {
       showOverlay(
         "capture-failed",
-        h("h2", { class: "error" }, t("capture.failedTitle")),
-        h("ul", {}, ...cap.result.reasons.map((r) => h("li", { "data-code": r.code }, currentLang() === "en" ? r.en : r.zh))),
-        h("p", {}, t("capture.failedHelp")),
-        on(h("button", { class: "primary", id: "capture-retry" }, t("capture.retry")), "click", async () => {
+        h("h2", { class: "error" }, T("capture.failedTitle")),
+        h("ul", {}, ...cap.result.reasons.map((r) => h("li", { "data-code": r.code }, L(r.zh, r.en)))),
+        h("p", {}, T("capture.failedHelp")),
+        on(h("button", { class: "primary", id: "capture-retry" }, T("capture.retry")), "click", async () => {
           hideOverlay();
           await report({ kind: "retry_capture" });
         }),
@@ -249,25 +278,24 @@ export async function showPlayer(
     } else if (v.idlePrompt) {
       showOverlay(
         "idle",
-        h("h2", {}, t("idle.title")),
-        h("p", {}, t("idle.text")),
-        on(h("button", { class: "primary", id: "idle-ok" }, t("idle.ok")), "click", async () => {
+        h("h2", {}, T("idle.title")),
+        h("p", {}, T("idle.text")),
+        on(h("button", { class: "primary", id: "idle-ok" }, T("idle.ok")), "click", async () => {
           hideOverlay();
           await report({ kind: "activity" });
         }),
       );
     } else if (v.ended) {
-      showOverlay("ended", h("h2", {}, t("player.ended")), on(h("button", { class: "primary", id: "ended-back" }, t("player.back")), "click", () => back()));
+      showOverlay("ended", h("h2", {}, T("player.ended")), on(h("button", { class: "primary", id: "ended-back" }, T("player.back")), "click", () => back()));
     } else if (overlayKind && overlayKind !== "quiz-result") {
       hideOverlay();
     }
     // The capture notice is brief and does not block.
-    if (cap && cap.state === "taking") stage.dataset.capture = "taking";
-    else if (cap && cap.state === "passed") stage.dataset.capture = "passed";
+    if (cap && cap.state !== "failed") stage.dataset.capture = cap.state;
     else delete stage.dataset.capture;
     stage.querySelector(".capture-toast")?.remove();
     if (cap && cap.state !== "failed") {
-      stage.append(h("div", { class: `capture-toast ${cap.state}`, id: "capture-toast" }, cap.state === "taking" ? t("capture.taking") : t("capture.passed")));
+      stage.append(h("div", { class: `capture-toast ${cap.state}`, id: "capture-toast", role: "status" }, captureStateText(cap.state)));
     }
   }
 
@@ -282,22 +310,27 @@ export async function showPlayer(
         h(
           "fieldset",
           { "data-question": qq.id },
-          h("legend", {}, `${i + 1}. ${qq.text}`),
+          h("legend", {}, T("quiz.question", { n: i + 1, text: qq.text })),
           ...qq.options.map((o, j) =>
-            h("label", { class: "option" }, h("input", { type: "radio", name: `q${i}`, value: j, "data-option": j }), ` ${String.fromCharCode(65 + j)}. ${o}`),
+            h(
+              "label",
+              { class: "option" },
+              h("input", { type: "radio", name: `q${i}`, value: j, "data-option": j }),
+              T("quiz.option", { letter: String.fromCharCode(65 + j), text: o }),
+            ),
           ),
         ),
       );
     });
-    const msg = h("p", { class: "error", id: "quiz-error" });
-    form.append(h("button", { class: "primary", type: "submit", id: "quiz-submit" }, t("quiz.submit")), msg);
+    const msg = h("p", { class: "error", id: "quiz-error", role: "alert" });
+    form.append(h("button", { class: "primary", type: "submit", id: "quiz-submit" }, T("quiz.submit")), msg);
     on(form, "submit", async (e) => {
       e.preventDefault();
       const answers: number[] = [];
       for (let i = 0; i < q.questions.length; i++) {
         const sel = form.querySelector<HTMLInputElement>(`input[name=q${i}]:checked`);
         if (!sel) {
-          msg.textContent = t("quiz.unanswered");
+          bindText(msg, () => t("quiz.unanswered"));
           return;
         }
         answers.push(Number(sel.value));
@@ -310,22 +343,24 @@ export async function showPlayer(
         if (r && !v.quiz) {
           showOverlay(
             "quiz-result",
-            h("h2", { id: "quiz-result", "data-passed": String(r.passed) }, r.passed ? t("quiz.passed", { correct: r.correct, total: r.total }) : t("quiz.failed", { correct: r.correct, total: r.total })),
-            on(h("button", { class: "primary", id: "quiz-result-ok" }, "OK"), "click", () => {
+            h("h2", { id: "quiz-result", "data-passed": String(r.passed) }, T(r.passed ? "quiz.passed" : "quiz.failed", { correct: r.correct, total: r.total })),
+            on(h("button", { class: "primary", id: "quiz-result-ok" }, T("quiz.resultOk")), "click", () => {
               hideOverlay();
               render();
             }),
           );
         }
       } catch (err) {
-        msg.textContent = errorText(err);
+        bindText(msg, () => errorText(err));
       }
     });
     showOverlay(
       kind,
-      h("h2", {}, t("quiz.title", { n: q.classHour, attempt: q.attempt })),
-      h("p", { class: "muted" }, t("quiz.intro", { count: q.questions.length, percent: Math.round(q.passRatio * 100) })),
-      prev && !prev.passed && prev.classHour === q.classHour ? h("p", { class: "error", id: "quiz-result", "data-passed": "false" }, t("quiz.failed", { correct: prev.correct, total: prev.total })) : h("span"),
+      h("h2", {}, T("quiz.title", { n: q.classHour, attempt: q.attempt })),
+      h("p", { class: "muted" }, T("quiz.intro", { count: q.questions.length, percent: Math.round(q.passRatio * 100) })),
+      prev && !prev.passed && prev.classHour === q.classHour
+        ? h("p", { class: "error", id: "quiz-result", "data-passed": "false" }, T("quiz.failed", { correct: prev.correct, total: prev.total }))
+        : h("span"),
       form,
     );
   }
@@ -335,7 +370,9 @@ export async function showPlayer(
     if (video.paused) video.play().catch(() => undefined);
     else video.pause();
   });
-  on(volume, "input", () => { video.volume = Number(volume.value); });
+  on(volume, "input", () => {
+    video.volume = Number(volume.value);
+  });
   on(fsBtn, "click", () => {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => undefined);
     else stage.requestFullscreen().catch(() => undefined);
@@ -343,7 +380,7 @@ export async function showPlayer(
   on(bar, "click", (e) => {
     const rect = bar.getBoundingClientRect();
     const to = Math.round((total * (e.clientX - rect.left)) / rect.width);
-    if (to > Number(view.frontierMs)) say(t("player.noSeekAhead"), true);
+    if (to > Number(view.frontierMs)) say(() => t("player.noSeekAhead"), true);
     else seekCourse(to, !video.paused);
     report({ kind: "seek", toMs: to });
   });
@@ -384,20 +421,27 @@ export async function showPlayer(
   activityEvents.forEach((n) => window.addEventListener(n, activity, { passive: true }));
   const visibility = () => report({ kind: "visibility", visible: document.visibilityState === "visible" });
   document.addEventListener("visibilitychange", visibility);
-  const unlisten = await events.study((v) => { if (!closed && v.courseId === opened.course.id) apply(v); });
+  const unlisten = await events.study((v) => {
+    if (!closed && v.courseId === opened.course.id) apply(v);
+  });
 
+  render(); // the side panel and the resume prompt show while the lesson loads
   await seekCourse(Number(opened.resumeMs), false);
   apply(view);
 
-  return async () => {
-    closed = true;
-    unlisten();
-    video.pause();
-    activityEvents.forEach((n) => window.removeEventListener(n, activity));
-    document.removeEventListener("visibilitychange", visibility);
-    video.removeAttribute("src");
-    video.load();
-    blobUrls.forEach((u) => URL.revokeObjectURL(u));
-    await api.courseClose().catch(() => undefined);
+  return {
+    relabel: render,
+    leave: async () => {
+      closed = true;
+      unlisten();
+      clearTimeout(noticeTimer);
+      video.pause();
+      activityEvents.forEach((n) => window.removeEventListener(n, activity));
+      document.removeEventListener("visibilitychange", visibility);
+      video.removeAttribute("src");
+      video.load();
+      blobUrls.forEach((u) => URL.revokeObjectURL(u));
+      await api.courseClose().catch(() => undefined);
+    },
   };
 }
