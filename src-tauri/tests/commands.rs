@@ -51,8 +51,9 @@ fn every_list_of_commands_agrees() {
         .collect();
     let commands = read("src/commands.rs");
     let defined: BTreeSet<String> = commands
-        .split("\npub fn ")
+        .split("\npub ")
         .skip(1)
+        .filter_map(|s| s.strip_prefix("async ").unwrap_or(s).strip_prefix("fn "))
         .filter_map(|s| s.split(['(', '<']).next().map(str::to_owned))
         .collect();
     assert!(registered.len() >= 15, "{registered:?}");
