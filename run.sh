@@ -34,7 +34,11 @@ keshi="$bin/keshi"
 rm -f "$state"/platform.db*
 rm -rf "$state/platform.db.blobs"
 echo "== local platform (SQLite: $state/platform.db)"
-"$bin/keshi-platform" serve --db "sqlite:$state/platform.db" --listen 127.0.0.1:0 --demo \
+# --replay uploads a `keshi simulate` journal: the platform accepts it only with
+# --accept-simulated, and keeps its credit apart (simulated_seconds).
+serve_extra=()
+[ "$mode" = "--replay" ] && serve_extra=(--accept-simulated)
+"$bin/keshi-platform" serve --db "sqlite:$state/platform.db" --listen 127.0.0.1:0 --demo "${serve_extra[@]}" \
   > "$state/platform.json" 2> "$state/platform.log" &
 platform_pid=$!
 trap 'kill "$platform_pid" 2>/dev/null || true' EXIT
@@ -47,7 +51,8 @@ echo "platform at $url; demo learner: demo / keshi-demo-password"
 
 if [ "$mode" = "--replay" ]; then
   rm -f "$state"/demo.db*
-  $keshi login --platform "$url" --user demo --password keshi-demo-password --journal "$state/demo.db"
+  rm -f "$state"/demo.db.simkey
+  $keshi login --platform "$url" --user demo --password keshi-demo-password --journal "$state/demo.db" --simulated
   $keshi course demo --class-hours 2 --out "$state/demo-course.json"
   echo "== session 1: tests/timelines/shanxi-2h-attacks.jsonl (seek ahead, 2x, idle, focus loss, failed capture, failed quiz)"
   $keshi simulate --course "$state/demo-course.json" --profile shanxi \

@@ -3,7 +3,7 @@
 //!
 //! Needs the feature and scikit-image's photos:
 //! `KESHI_TEST_IMAGES="$(capture/tests/test-images.sh)" cargo bench -p keshi-capture
-//! --features face-verify --bench verify`. Figures: `docs/benchmarks-faces.md`.
+//! --features face-verify --bench verify`. Figures: `BENCHMARKS.md`, "Face verification".
 #![allow(missing_docs)]
 #![allow(
     clippy::unwrap_used,

@@ -268,7 +268,7 @@ fn landmarks_fall_on_the_face_in_the_right_order() {
     }
 }
 
-/// Prints every distance the threshold is chosen from (`docs/benchmarks-faces.md`):
+/// Prints every distance the threshold is chosen from (`BENCHMARKS.md`, "Face verification"):
 /// `cargo test -p keshi-capture --features face-verify --test verify -- --ignored
 /// --nocapture calibrate_threshold`.
 #[test]

@@ -138,7 +138,7 @@ enum CourseCommand {
         /// Lessons per class hour (their durations are whole seconds adding up to it).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=26))]
         lessons_per_hour: u32,
-        /// Render every lesson with ffmpeg into <out dir>/media/<lesson id>.mp4 (H.264 +
+        /// Render every lesson with ffmpeg into OUT_DIR/media/LESSON_ID.mp4 (H.264 +
         /// AAC) and write the files' SHA-256 into the manifest.
         #[arg(long)]
         render_media: bool,

@@ -775,3 +775,97 @@ fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
         srv.kill();
     }
 }
+
+/// Evidence that reaches the platform (issue 11): a class hour completes on the
+/// platform only with its capture photo received. The same honest hour is studied
+/// twice: once with a photo at the capture (uploaded by `keshi sync` after its
+/// record is acknowledged) and once with `ok: true` and no photo.
+#[test]
+fn a_class_hour_completes_on_the_platform_only_with_its_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = std::env::var("KESHI_TEST_IMAGES").expect("KESHI_TEST_IMAGES (test.sh sets it)");
+    std::fs::copy(
+        Path::new(&images).join("astronaut.png"),
+        dir.path().join("face.png"),
+    )
+    .unwrap();
+    let honest = std::fs::read_to_string(timeline("honest-1h.jsonl")).unwrap();
+    let with_photo = honest.replace(
+        r#"{"t": 1, "event": "capture", "ok": true}"#,
+        r#"{"t": 1, "event": "capture", "ok": true, "image": "face.png"}"#,
+    );
+    assert_ne!(with_photo, honest, "the timeline's capture line changed");
+    let tl_photo = dir.path().join("photo.jsonl");
+    std::fs::write(&tl_photo, with_photo).unwrap();
+    let course = dir.path().join("course1.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_keshi"))
+        .args([
+            "course",
+            "demo",
+            "--class-hours",
+            "1",
+            "--out",
+            course.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for (name, db) in backends(dir.path(), "evidence") {
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
+        srv.publish(&course, "shanxi");
+        for (user, tl, hours) in [
+            ("withphoto", &tl_photo, 1),
+            ("nophoto", &timeline("honest-1h.jsonl"), 0),
+        ] {
+            srv.learner(user, PASSWORD);
+            let c = Client::new(dir.path(), &format!("{user}-{name}"));
+            c.login_simulated(&srv.url, user);
+            let s = c.simulate(&course, tl, 1);
+            // The device's own fold completes the hour either way.
+            assert_eq!(s["class_hours_completed"], 1, "{s}");
+            let report = c.ok(&c.sync_args(&srv.url, &[]));
+            assert_eq!(report["status"], "synced", "{report}");
+            let sum = srv.summary(user);
+            assert_eq!(sum.simulated_class_hours, hours, "{user}: {sum:?}");
+            assert_eq!(
+                sum.simulated_seconds,
+                s["credited_seconds"].as_f64().unwrap(),
+                "{user}"
+            );
+            let without_photo = sum.flags.iter().any(|f| f.kind == "capture_without_photo");
+            assert_eq!(without_photo, hours == 0, "{user}: {:?}", sum.flags);
+        }
+        srv.kill();
+    }
+}
+
+/// A brand that pins the platform's key (issue 11): a platform answering with any
+/// other key is not trusted, whatever it says; the right key signs in.
+#[test]
+fn a_pinned_platform_key_refuses_any_other_platform() {
+    use player_core::http::{login_request, LoginDevice, LoginError};
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("pin.db").display());
+    let srv = Server::start(&db, config(), &dir.path().join("b"));
+    srv.learner("pin", PASSWORD);
+    let key = DeviceKey::generate().unwrap();
+    let device = LoginDevice {
+        public_key: key.public_key(),
+        head_seq: 0,
+        simulated: false,
+    };
+    let timeout = Duration::from_secs(30);
+    let lease = login_request(&srv.url, "pin", PASSWORD, &device, None, timeout).unwrap();
+    let real: [u8; 32] = hex::decode(&lease.platform_public_key)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut other = real;
+    other[0] ^= 1;
+    match login_request(&srv.url, "pin", PASSWORD, &device, Some(&other), timeout) {
+        Err(LoginError::Untrusted(m)) => assert!(m.contains("pins"), "{m}"),
+        r => panic!("a platform with another key was trusted: {r:?}"),
+    }
+    login_request(&srv.url, "pin", PASSWORD, &device, Some(&real), timeout).unwrap();
+    srv.kill();
+}

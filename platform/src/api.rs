@@ -50,6 +50,9 @@ pub struct Config {
     pub max_devices_per_learner: usize,
     /// Largest payload of one record.
     pub max_payload_bytes: usize,
+    /// Records a learner may upload per day (platform time, UTC days): an honest day
+    /// of study writes a few thousand.
+    pub max_records_per_day: u64,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             accept_simulated: false,
             max_devices_per_learner: 3,
             max_payload_bytes: 64 << 10,
+            max_records_per_day: 50_000,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct AppState {
     /// Login throttling (per account and per address) and the Argon2 gate.
     pub guard: Arc<crate::auth::LoginGuard>,
     learner_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Records accepted per learner today: `(day, count)`.
+    quotas: Arc<Mutex<HashMap<String, (i64, u64)>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,6 +156,7 @@ impl AppState {
             catalogue: Arc::new(std::sync::RwLock::new(Arc::new(catalogue))),
             guard: Arc::new(crate::auth::LoginGuard::default()),
             learner_locks: Arc::default(),
+            quotas: Arc::default(),
         })
     }
 
@@ -353,6 +360,26 @@ impl AppState {
             Err(poisoned) => poisoned.into_inner(),
         };
         map.entry(learner.to_owned()).or_default().clone()
+    }
+
+    /// Takes `n` records from the learner's quota for the day of `now`; `Err` with
+    /// the milliseconds until the next day when they do not fit (nothing taken).
+    fn take_quota(&self, learner: &str, n: u64, now: i64) -> Result<(), i64> {
+        const DAY: i64 = 86_400_000;
+        let day = now.div_euclid(DAY);
+        let mut map = match self.quotas.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let entry = map.entry(learner.to_owned()).or_insert((day, 0));
+        if entry.0 != day {
+            *entry = (day, 0);
+        }
+        if entry.1.saturating_add(n) > self.config.max_records_per_day {
+            return Err((day + 1) * DAY - now);
+        }
+        entry.1 += n;
+        Ok(())
     }
 
     /// The catalogue, reloaded from the database first when `need` names a course it
@@ -886,6 +913,20 @@ async fn push(
             .unwrap_or_default(),
     });
     let now = (state.clock)();
+    // The daily quota (issue 11): the batch waits, nothing is stored or lost.
+    if let Err(wait_ms) = state.take_quota(&lease.learner_id, rows.len() as u64, now) {
+        let mut f = Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiCode::QuotaExceeded,
+            format!(
+                "at most {} records a day per learner; the rest waits for tomorrow",
+                state.config.max_records_per_day
+            ),
+        );
+        f.body.retryable = true;
+        f.retry_after_s = Some(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1));
+        return Err(f);
+    }
     let derived = if verdict.accepted.is_empty() {
         None
     } else {

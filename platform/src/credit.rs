@@ -1,6 +1,6 @@
 //! Credit and class hours as the platform derives them (R-ST-5, R-AS-4, R-SV-3):
 //! the flags it raises, and the batch re-derivation of a learner's credit from the
-//! stored records alone ([`derive`]: the same replay as ingest, from empty state,
+//! stored records alone ([`derive()`]: the same replay as ingest, from empty state,
 //! in arrival order — for audits and tests; the service itself folds each push
 //! incrementally, see [`crate::replay`]).
 //!

@@ -84,6 +84,8 @@ pub struct Summary {
     pub simulated_seconds: f64,
     /// Per course, simulated credited seconds.
     pub simulated_courses: std::collections::BTreeMap<String, f64>,
+    /// Class hours simulated devices completed (as the platform's replay found them).
+    pub simulated_class_hours: u32,
     /// Segment records held.
     pub segments: u64,
     /// Findings (anti-fraud flags: staff see them, learners do not).
@@ -103,6 +105,7 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
     let mut credited_ms = 0u64;
     let mut simulated_ms = 0u64;
     let mut class_hours_completed = 0u32;
+    let mut simulated_class_hours = 0u32;
     let mut courses = std::collections::BTreeMap::new();
     let mut simulated_courses = std::collections::BTreeMap::new();
     let mut course_progress = std::collections::BTreeMap::new();
@@ -113,6 +116,7 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
         if simulated {
             simulated_ms = simulated_ms.saturating_add(c.credited_ms);
             simulated_courses.insert(course, c.credited_ms as f64 / 1000.0);
+            simulated_class_hours = simulated_class_hours.saturating_add(c.class_hours_completed);
             continue;
         }
         credited_ms = credited_ms.saturating_add(c.credited_ms);
@@ -156,6 +160,7 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
         course_progress,
         simulated_seconds: simulated_ms as f64 / 1000.0,
         simulated_courses,
+        simulated_class_hours,
         segments: store.segment_count(&l.id).await?,
         flags: store.flags(&l.id).await?,
         quarantined,

@@ -59,6 +59,9 @@ enum Command {
         /// Clock difference tolerated between a device and the platform, seconds.
         #[arg(long, default_value_t = 600)]
         skew_secs: i64,
+        /// Records a learner may upload per day (more wait for the next day).
+        #[arg(long, default_value_t = 50_000)]
+        max_records_per_day: u64,
         /// Accept devices enrolled by `keshi simulate` (demos and tests): their
         /// credit is marked simulated and never reaches reports.
         #[arg(long)]
@@ -234,18 +237,24 @@ async fn publish(
     Ok((course.id, version))
 }
 
-/// The demo platform's catalogue holds the demo course the app plays (2 class hours
-/// of 2 minutes, profile `demo`), once.
+/// The demo platform's catalogue holds the demo courses, once each: the one the app
+/// plays (2 class hours of 2 minutes, profile `demo`) and the one `./run.sh --replay`
+/// simulates (`keshi course demo --class-hours 2`: 45-minute hours, profile `shanxi`).
 async fn publish_demo(store: &Store) -> Result<()> {
-    let manifest = keshi_protocol::demo::course_with(2, 2, 2);
-    let id = manifest["id"].as_str().unwrap_or_default().to_owned();
-    if store.courses().await?.iter().any(|c| c.0 == id) {
-        return Ok(());
+    let held = store.courses().await?;
+    for (manifest, profile) in [
+        (keshi_protocol::demo::course_with(2, 2, 2), "demo"),
+        (keshi_protocol::demo::course(2), "shanxi"),
+    ] {
+        let id = manifest["id"].as_str().unwrap_or_default().to_owned();
+        if held.iter().any(|c| c.0 == id) {
+            continue;
+        }
+        let inst = institution_id(store, DEMO_INSTITUTION).await?;
+        store
+            .publish_course(&id, &inst, profile, &manifest.to_string(), now())
+            .await?;
     }
-    let inst = institution_id(store, DEMO_INSTITUTION).await?;
-    store
-        .publish_course(&id, &inst, "demo", &manifest.to_string(), now())
-        .await?;
     Ok(())
 }
 
@@ -269,6 +278,7 @@ async fn run(cli: Cli) -> Result<()> {
             max_batch_records,
             max_body_bytes,
             skew_secs,
+            max_records_per_day,
             accept_simulated,
         } => {
             let store = Store::connect(&db)
@@ -284,6 +294,7 @@ async fn run(cli: Cli) -> Result<()> {
                 max_body_bytes,
                 skew_ms: skew_secs.saturating_mul(1000),
                 accept_simulated,
+                max_records_per_day,
                 ..Config::default()
             };
             if demo {

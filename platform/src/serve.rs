@@ -88,6 +88,14 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            // The first byte must arrive within the header deadline: hyper's own
+            // deadline starts only once it has read enough to pick the protocol, so
+            // a socket that never sends would otherwise hold its permit for ever.
+            let mut probe = [0u8; 1];
+            match tokio::time::timeout(limits.header_timeout, stream.peek(&mut probe)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()

@@ -860,6 +860,21 @@ impl Store {
             .collect()
     }
 
+    /// Bytes the quarantine holds for a learner (what a flood of refused uploads
+    /// costs the platform: a hash and a bounded excerpt each).
+    pub async fn quarantine_bytes(&self, learner_id: &str) -> Result<u64, StoreError> {
+        let rows = sqlx::query("SELECT record FROM quarantine WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut total = 0u64;
+        for r in &rows {
+            let record: String = r.try_get(0)?;
+            total = total.saturating_add(record.len() as u64);
+        }
+        Ok(total)
+    }
+
     /// All records of a learner: `(device, seq, kind, wall_ms, payload, hash)`.
     pub async fn learner_records(
         &self,

@@ -187,12 +187,14 @@ impl LoginDevice {
 
 /// Logs `user` in at `platform` with the device key `public_key` (network only: no
 /// journal is held while the request runs) and checks the answer: the platform's
-/// offline-lease signature and that the enrolled device is this key's.
+/// key (when the brand pins one), its offline-lease signature and that the enrolled
+/// device is this key's.
 pub fn login_request(
     platform: &str,
     user: &str,
     password: &str,
     device: &LoginDevice,
+    pinned_key: Option<&[u8; 32]>,
     timeout: Duration,
 ) -> Result<LoginResponse, LoginError> {
     let public_key = &device.public_key;
@@ -215,6 +217,15 @@ pub fn login_request(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| LoginError::Untrusted("malformed platform public key".into()))?;
+    if let Some(pinned) = pinned_key {
+        if pinned != &platform_key {
+            return Err(LoginError::Untrusted(format!(
+                "the platform's key {} is not the one this app's brand pins ({})",
+                lease.platform_public_key,
+                hex::encode(pinned)
+            )));
+        }
+    }
     if !lease.offline_lease.verify(&platform_key) {
         return Err(LoginError::Untrusted(
             "the offline lease signature does not verify".into(),
@@ -262,7 +273,7 @@ pub fn login(
     timeout: Duration,
 ) -> Result<LoginResponse, LoginError> {
     let device = LoginDevice::of(journal)?;
-    let lease = login_request(platform, user, password, &device, timeout)?;
+    let lease = login_request(platform, user, password, &device, None, timeout)?;
     store_login(journal, platform, &lease, crate::clock::wall_now_ms())?;
     Ok(lease)
 }

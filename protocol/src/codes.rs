@@ -109,6 +109,9 @@ codes! {
         Busy = "busy",
         /// A record's payload is larger than its kind allows.
         PayloadTooLarge = "payload_too_large",
+        /// The learner's uploads today reached the daily quota; the rest waits for
+        /// tomorrow (`Retry-After`), nothing is lost.
+        QuotaExceeded = "quota_exceeded",
         /// Another learner's data.
         Forbidden = "forbidden",
         /// Another upload of this device committed meanwhile; retry.

@@ -1,4 +1,4 @@
-//! Identifiers and digests that cross every seam: [`Hash`] (SHA-256) and
+//! Identifiers and digests that cross every seam: [`struct@Hash`] (SHA-256) and
 //! [`DeviceId`] (first 16 bytes of SHA-256 of a device's Ed25519 public key).
 //! Both display, debug and serialize as lowercase hex.
 

@@ -44,6 +44,7 @@ pub fn wall_now_ms() -> i64 {
 /// Starts the app (the binary's `main`; the mobile entry point on phones).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
+    harden_environment();
     // A broken brand configuration is an installation error: say so before any
     // window opens.
     if let Err(e) = brand::Brand::load() {
@@ -149,8 +150,44 @@ fn with_single_instance<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
     builder
 }
 
+/// Variables that would let a driver or a debugger steer the web view: WebKit
+/// automation (WebDriver), WebKitGTK's remote inspector, WebView2's extra browser
+/// arguments (`--remote-debugging-port`). A release build removes them before any
+/// web view exists (issue 11): the attendance evidence must not be scriptable from
+/// outside. Debug builds keep them (the end-to-end tests drive the app).
+const AUTOMATION_VARS: &[&str] = &[
+    "TAURI_WEBVIEW_AUTOMATION",
+    "WEBKIT_INSPECTOR_SERVER",
+    "WEBKIT_INSPECTOR_HTTP_SERVER",
+    "WEBVIEW2_ADDITIONAL_BROWSER_ARGUMENTS",
+];
+
+fn harden_environment() {
+    if cfg!(debug_assertions) {
+        return;
+    }
+    for var in AUTOMATION_VARS {
+        if std::env::var_os(var).is_some() {
+            eprintln!("keshi-app: ignoring {var} (release build)");
+            // Single-threaded here: run() calls this before the runtime starts.
+            std::env::remove_var(var);
+        }
+    }
+}
+
+/// A `KESHI_*` override (home, courses, brand, platform): honoured in debug builds
+/// only (tests, the demo). A release build reads its brand and folders, never the
+/// environment (issue 11).
+pub(crate) fn dev_override(name: &str) -> Option<std::ffi::OsString> {
+    if cfg!(debug_assertions) {
+        std::env::var_os(name)
+    } else {
+        None
+    }
+}
+
 fn home_dir<R: Runtime>(app: &AppHandle<R>) -> AppResult<PathBuf> {
-    if let Some(h) = std::env::var_os("KESHI_HOME") {
+    if let Some(h) = dev_override("KESHI_HOME") {
         return Ok(PathBuf::from(h));
     }
     app.path()
@@ -182,7 +219,7 @@ fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
         player_core::identity::DeviceKey::load_or_create(&store)
             .map_err(|e| AppError::new(AppCode::KeyStore, e.to_string()))?,
     );
-    let course_root = std::env::var_os("KESHI_COURSES")
+    let course_root = dev_override("KESHI_COURSES")
         .map(PathBuf::from)
         .unwrap_or_else(|| home.join("courses"));
     let courses = CourseStore::load(&course_root);
@@ -200,6 +237,7 @@ fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
         policy,
         courses,
         platform_url: brand.platform_url.clone(),
+        platform_key: brand.platform_key()?,
         clock: Arc::new(SystemClock::new()),
         // The camera's photo store (capture::blob::BlobStore) under the same root.
         photos: player_core::sync::PhotoStore::new(home.join("captures")),

@@ -182,6 +182,9 @@ scenario("records reach the platform (checked on the platform's side)", async ()
   const s = w.platformSummary();
   assert.equal(s.records, local, "platform holds every record of the journal");
   assert.ok(s.credited_seconds >= 120, `platform re-derived ${s.credited_seconds} s`);
+  // The platform's own verdict (issue 11): class hour 1 with its capture photos
+  // received and its quiz graded by the platform.
+  assert.equal(s.class_hours_completed, 1, `platform: ${JSON.stringify(s.flags)}`);
   assert.equal(s.quarantined.length, 0);
   await f.click("#nav-courses");
   await f.waitFor("course list", () => f.present("#screen-courses article.course"));

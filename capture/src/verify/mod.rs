@@ -55,7 +55,7 @@ pub const MODEL_ID: &str = "dlib_face_recognition_resnet_v1";
 /// Distance under which two faces are the same person.
 ///
 /// dlib's own 0.6 lets look-alike public figures through; 0.5 is where the evidence
-/// points (see `docs/benchmarks-faces.md`: genuine pairs of the test photos 0.32–0.44,
+/// points (see `BENCHMARKS.md`, "Face verification": genuine pairs of the test photos 0.32–0.44,
 /// impostor pairs from 0.62 up; ENVIRONMENT.md: two well-known faces pass at 0.6, not at
 /// 0.5). It trades FRR for FAR, as JT/T 1302.1 (FAR < 0.01%) asks.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;

@@ -16,7 +16,7 @@
 //! as it was (and verifiable).
 //!
 //! Beside the database, `<journal>.head` holds a signed head checkpoint
-//! ([`HeadCheckpoint`], one JSON line padded with spaces to a fixed size),
+//! (`keshi_protocol::record::HeadCheckpoint`, one JSON line padded with spaces to a fixed size),
 //! rewritten after each commit by writing a spare file and renaming it over the
 //! checkpoint, so readers see a whole old or a whole new file. It is not fsynced:
 //! the database commit is durable before the checkpoint is written, so after a
@@ -26,9 +26,9 @@
 //! open or commit. An fsync here would double the cost of every append for no
 //! gain in what can be proven.
 //!
-//! Files: [`read`] (the one read API, [`Records`], shared by [`Journal`] and
-//! [`JournalReader`]), [`checkpoint`] (the head file), [`sign`] (parallel signing
-//! while inserting), [`error`].
+//! Files: `read.rs` (the one read API, [`Records`], shared by [`Journal`] and
+//! [`JournalReader`]), `checkpoint.rs` (the head file), `sign.rs` (parallel signing
+//! while inserting), `error.rs`.
 //!
 //! Architecture invariant: this module does not read the clock and does not verify
 //! the chain on every read (that is [`crate::verify`]); it refuses to open a journal

@@ -13,7 +13,7 @@
 //! valid (R-ID-3), and the position inside the course.
 //!
 //! Credit is *coverage*: the player keeps the set of course time watched under those
-//! conditions ([`Coverage`]). Watching a minute twice credits it once, so credited
+//! conditions ([`crate::coverage::Coverage`]). Watching a minute twice credits it once, so credited
 //! time never exceeds the clock time spent playing, never lies beyond the watched
 //! frontier, and a course yields at most its courseware length in class hours (R-ST-5).
 //! Between the UI's position reports the player models playback at 1.0x from the last

@@ -58,6 +58,9 @@ pub struct StudyConfig {
     pub courses: CourseStore,
     /// The platform's base URL.
     pub platform_url: String,
+    /// The platform's Ed25519 public key, when the brand pins it: a platform
+    /// answering with another key is not trusted.
+    pub platform_key: Option<[u8; 32]>,
     /// Wall and monotonic time.
     pub clock: Arc<dyn Clock>,
     /// Where the camera keeps capture photos (uploaded once their records are).
@@ -98,6 +101,7 @@ pub struct StudyService {
     policy: Policy,
     courses: CourseStore,
     platform_url: String,
+    platform_key: Option<[u8; 32]>,
     clock: Arc<dyn Clock>,
     photos: crate::sync::PhotoStore,
     inner: Mutex<Inner>,
@@ -149,6 +153,7 @@ impl StudyService {
             policy: cfg.policy,
             courses: cfg.courses,
             platform_url: cfg.platform_url,
+            platform_key: cfg.platform_key,
             clock: cfg.clock,
             photos: cfg.photos,
             inner: Mutex::new(Inner {
@@ -214,6 +219,7 @@ impl StudyService {
             user,
             password,
             &device,
+            self.platform_key.as_ref(),
             std::time::Duration::from_secs(15),
         )?;
         let mut inner = lock(&self.inner);

@@ -180,6 +180,7 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::DeviceLimit
         | ApiCode::TooManyAttempts
         | ApiCode::Busy
+        | ApiCode::QuotaExceeded
         | ApiCode::Forbidden
         | ApiCode::ConcurrentPush
         | ApiCode::StorageUnavailable

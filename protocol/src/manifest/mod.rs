@@ -5,9 +5,9 @@
 //! class hour (R-AS-1). Loading validates everything; every error names the file, the
 //! field (as a JSON path such as `lessons[2].media.sha256`) and the reason.
 //!
-//! Two passes, like ripgrep's flags to validated arguments: [`raw`] is the JSON
+//! Two passes, like ripgrep's flags to validated arguments: `raw` is the JSON
 //! shape (serde derives, unknown fields refused, the path of a structural error kept
-//! by `serde_path_to_error`), [`validate`] turns it into a [`Course`] checking values
+//! by `serde_path_to_error`), `validate` turns it into a [`Course`] checking values
 //! (lengths, ids, hashes, paths, duplicates, answer indices).
 //!
 //! Positions in the course are seconds on one course timeline: the lessons laid end to

@@ -41,7 +41,7 @@ impl RecordHeader {
     /// The canonical v1 bytes of this header.
     ///
     /// The kind is written as given; [`RecordHeader::validate`] (called by
-    /// [`seal`] and [`check_record`]) rejects kinds a v1 header cannot carry.
+    /// [`seal()`](super::seal()) and [`check_record`](super::check_record)) rejects kinds a v1 header cannot carry.
     #[allow(clippy::cast_possible_truncation)] // kind_len is clamped to 255 above
     pub fn encode(&self) -> Vec<u8> {
         let kind = self.kind.as_bytes();

@@ -15,7 +15,7 @@
 //! (all integers big-endian). `hash = SHA-256(header)`, `signature = Ed25519(header)`.
 //!
 //! Files (p2panda's `operation/{header, body, validation, errors}` split):
-//! [`header`] (layout, strict decode), [`canonical`] (payload bytes), [`seal`]
+//! [`header`] (layout, strict decode), [`canonical`] (payload bytes), [`seal()`]
 //! (chain, hash, sign), [`check`] (every verifier's rules), [`checkpoint`] (the
 //! signed head file), [`error`].
 //!

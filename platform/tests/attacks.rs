@@ -1,0 +1,536 @@
+//! Attacks on the platform (issue 11), each a real request against a real platform
+//! on loopback, over SQLite and PostgreSQL: what the device claims is never taken as
+//! credit. Every case states the refusal or the exact credit it expects.
+//!
+//! - claims beyond the catalogue: unknown course, ranges past the course's end,
+//!   overflowing ranges, the same hour claimed fifty times;
+//! - time anchored to the platform's clock: future-stamped and backdated segments,
+//!   same-device overlap (R-ID-3 and the lease rules);
+//! - keys and devices: small-order keys, simulated devices, the device limit;
+//! - login abuse: brute force (lockout, `Retry-After`) and user enumeration by timing;
+//! - leases: a heartbeat cannot revive an offline lease that ended;
+//! - abuse of the service: slow and idle connections, quarantine size, learners do
+//!   not see the anti-fraud flags.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{backends, client, login, now_ms, push, wire, DeviceKey, Server};
+use keshi_platform::Config;
+use keshi_protocol::ids::Hash;
+use keshi_protocol::record::{seal, NewRecord, Record};
+use serde_json::{json, Value};
+
+/// The published two-class-hour course (45-minute hours, 5,400,000 ms).
+fn publish(srv: &Server, dir: &std::path::Path) -> String {
+    let course = keshi_protocol::demo::course(2);
+    let path = dir.join("attack-course.json");
+    std::fs::write(&path, course.to_string()).unwrap();
+    srv.publish(&path, "shanxi").0
+}
+
+/// A device writing its own chain.
+struct Dev {
+    key: DeviceKey,
+    prev: Option<(u64, Hash)>,
+    mono: u64,
+}
+
+impl Dev {
+    fn new() -> Dev {
+        Dev {
+            key: DeviceKey::generate().unwrap(),
+            prev: None,
+            mono: 0,
+        }
+    }
+
+    fn rec(&mut self, kind: &str, payload: Value, wall_ms: i64) -> Record {
+        self.mono += 1;
+        let r = seal(
+            &self.key,
+            self.prev,
+            &NewRecord::new(kind, payload, wall_ms, self.mono),
+        )
+        .unwrap();
+        self.prev = Some((r.seq(), r.hash));
+        r
+    }
+
+    fn start(&mut self, course: &str, wall_ms: i64) -> Record {
+        self.rec(
+            "session_start",
+            json!({"session": 1, "course": course, "profile": "shanxi", "class_hours": 2, "course_ms": 5_400_000}),
+            wall_ms,
+        )
+    }
+
+    /// A segment of session 1 that played `[t0, t1)` of its clock, crediting `cov`,
+    /// stamped to end at `wall_end`.
+    fn seg(&mut self, t0: u64, t1: u64, cov: &[[u64; 2]], wall_end: i64) -> Record {
+        let credited: u64 = cov
+            .iter()
+            .map(|r| r[1].saturating_sub(r[0]))
+            .fold(0, u64::saturating_add);
+        let pos0 = cov.first().map_or(0, |r| r[0]);
+        let pos1 = cov.last().map_or(0, |r| r[1]);
+        self.rec(
+            "segment",
+            json!({"session": 1, "t0_ms": t0, "t1_ms": t1, "pos0_ms": pos0, "pos_ms": pos1,
+                "frontier_ms": pos1, "covered": cov, "credited_ms": credited, "total_credited_ms": 0}),
+            wall_end,
+        )
+    }
+}
+
+fn flags_of(srv: &Server, user: &str) -> Vec<String> {
+    srv.summary(user)
+        .flags
+        .iter()
+        .map(|f| f.kind.to_owned())
+        .collect()
+}
+
+/// A learner, enrolled with a fresh device; the platform's clock has moved past the
+/// login by `settle` (so honest segments can end after it).
+fn enrol(srv: &Server, user: &str) -> (Dev, String, i64) {
+    srv.learner(user, "pw");
+    let dev = Dev::new();
+    // As the client logs in: with its journal's head (empty), a contact the
+    // platform anchors this device's later records to.
+    let r = client()
+        .post(format!("{}/v1/login", srv.url))
+        .json(&json!({"user": user, "password": "pw", "public_key": dev.key.public_key_hex(), "head_seq": 0}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let l: Value = r.json().unwrap();
+    let l = common::Login {
+        token: l["token"].as_str().unwrap().to_owned(),
+        learner_id: l["learner_id"].as_str().unwrap().to_owned(),
+        device_id: l["device_id"].as_str().unwrap().to_owned(),
+    };
+    let t = now_ms();
+    std::thread::sleep(Duration::from_millis(2_200));
+    (dev, l.token, t)
+}
+
+fn claims_beyond_the_catalogue(srv: &Server, dir: &std::path::Path) {
+    let course = publish(srv, dir);
+
+    // An honest second: credited exactly.
+    let (mut d, token, _) = enrol(srv, "honest");
+    let now = now_ms();
+    let recs = vec![
+        d.start(&course, now - 1_100),
+        d.seg(0, 1_000, &[[0, 1_000]], now),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("honest").credited_seconds, 1.0);
+    assert!(flags_of(srv, "honest").is_empty());
+
+    // A course nobody published: nothing.
+    let (mut d, token, _) = enrol(srv, "nocourse");
+    let now = now_ms();
+    let recs = vec![
+        d.start("never-published", now - 1_100),
+        d.seg(0, 1_000, &[[0, 1_000]], now),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("nocourse").credited_seconds, 0.0);
+    assert!(flags_of(srv, "nocourse").contains(&"unknown_course".to_owned()));
+
+    // Ranges past the course's end, and one range of 2^64 - 1 ms: nothing, and the
+    // summary still answers.
+    let (mut d, token, _) = enrol(srv, "overflow");
+    let now = now_ms();
+    let recs = vec![
+        d.start(&course, now - 2_100),
+        d.seg(0, 1_000, &[[5_400_000, 5_401_000]], now - 1_000),
+        d.seg(1_000, 1_000, &[[0, u64::MAX]], now),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    let sum = srv.summary("overflow");
+    assert_eq!(sum.credited_seconds, 0.0);
+    let flags = flags_of(srv, "overflow");
+    assert_eq!(flags, vec!["bad_ranges", "bad_ranges"], "{flags:?}");
+
+    // The same second claimed by fifty segments: faster than their clocks and
+    // overlapping in wall time; it counts once at most.
+    let (mut d, token, _) = enrol(srv, "fifty");
+    let now = now_ms();
+    let mut recs = vec![d.start(&course, now - 1_100)];
+    for _ in 0..50 {
+        recs.push(d.seg(0, 1_000, &[[0, 1_000]], now));
+    }
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("fifty").credited_seconds, 1.0);
+    let flags = flags_of(srv, "fifty");
+    assert_eq!(flags.len(), 49, "{flags:?}");
+    assert!(
+        flags.iter().all(|f| f == "overlap_same_device"),
+        "{flags:?}"
+    );
+}
+
+fn time_is_the_platforms(srv: &Server, dir: &std::path::Path) {
+    let course = publish(srv, dir);
+
+    // Stamped two hours ahead of the platform's clock (skew is 10 minutes).
+    let (mut d, token, _) = enrol(srv, "future");
+    let now = now_ms();
+    let ahead = now + 2 * 3_600_000;
+    let recs = vec![
+        d.start(&course, now - 1_100),
+        d.seg(0, 1_000, &[[0, 1_000]], now),
+        d.seg(1_000, 3_601_000, &[[1_000, 3_601_000]], ahead),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("future").credited_seconds, 1.0);
+    assert_eq!(flags_of(srv, "future"), vec!["future_stamped"]);
+
+    // Backdated: an hour of study stamped before the device's first contact, when
+    // its journal was empty (the login said head 0).
+    let (mut d, token, login_ms) = enrol(srv, "backdated");
+    let then = login_ms - 3_600_000;
+    let recs = vec![
+        d.start(&course, then - 3_600_000),
+        d.seg(0, 3_600_000, &[[0, 3_600_000]], then),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("backdated").credited_seconds, 0.0);
+    assert_eq!(flags_of(srv, "backdated"), vec!["backdated"]);
+}
+
+fn keys_and_devices(srv: &Server) {
+    srv.learner("keys", "pw");
+    let try_login = |pk: &str, simulated: bool| -> (u16, Value) {
+        let r = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&json!({"user": "keys", "password": "pw", "public_key": pk, "simulated": simulated}))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    };
+    // The all-zero key and the neutral element (y = 1): small order, so a
+    // "signature" verifies without any secret.
+    for pk in [
+        "00".repeat(32),
+        format!("01{}", "00".repeat(31)),
+        // y = p - 1 (order 2)
+        format!("ec{}7f", "ff".repeat(30)),
+    ] {
+        let (s, b) = try_login(&pk, false);
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (400, Some("weak_key")),
+            "{pk}: {b}"
+        );
+    }
+    // A simulated device on a platform that does not accept them.
+    let sim = DeviceKey::generate().unwrap();
+    let (s, b) = try_login(&sim.public_key_hex(), true);
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("simulated_refused")),
+        "{b}"
+    );
+    // Three devices, then staff must approve another.
+    for _ in 0..3 {
+        let k = DeviceKey::generate().unwrap();
+        assert_eq!(try_login(&k.public_key_hex(), false).0, 200);
+    }
+    let k = DeviceKey::generate().unwrap();
+    let (s, b) = try_login(&k.public_key_hex(), false);
+    assert_eq!((s, b["code"].as_str()), (403, Some("device_limit")), "{b}");
+}
+
+fn login_abuse(srv: &Server) {
+    let attempt = |user: &str, pw: &str| -> (u16, Value, Option<String>, Duration) {
+        let k = DeviceKey::generate().unwrap();
+        let t = Instant::now();
+        let r = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&json!({"user": user, "password": pw, "public_key": k.public_key_hex()}))
+            .send()
+            .unwrap();
+        let took = t.elapsed();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            r.status().as_u16(),
+            r.json().unwrap_or(Value::Null),
+            retry,
+            took,
+        )
+    };
+    // Enumeration by timing: an unknown user costs what a wrong password costs (the
+    // same Argon2 work against a dummy hash).
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    for i in 0..4 {
+        srv.learner(&format!("real{i}"), "pw");
+        let (s, b, _, t) = attempt(&format!("ghost{i}"), "guess");
+        assert_eq!((s, b["code"].as_str()), (401, Some("invalid_credentials")));
+        unknown.push(t);
+        let (s, b, _, t) = attempt(&format!("real{i}"), "guess");
+        assert_eq!((s, b["code"].as_str()), (401, Some("invalid_credentials")));
+        wrong.push(t);
+    }
+    unknown.sort();
+    wrong.sort();
+    let ratio = unknown[2].as_secs_f64() / wrong[2].as_secs_f64();
+    assert!(
+        (0.33..3.0).contains(&ratio),
+        "unknown user {unknown:?} vs wrong password {wrong:?}"
+    );
+    // Brute force: after the free failures the account is locked, with a
+    // Retry-After, even for the right password.
+    srv.learner("victim", "right");
+    let mut locked = None;
+    for i in 0..8 {
+        let (s, b, retry, _) = attempt("victim", &format!("guess{i}"));
+        if s == 429 {
+            assert_eq!(b["code"], "too_many_attempts", "{b}");
+            locked = Some(retry.expect("Retry-After"));
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    let retry: u64 = locked.expect("never locked").parse().unwrap();
+    assert!(retry >= 1, "{retry}");
+    let (s, b, _, _) = attempt("victim", "right");
+    assert_eq!((s, b["code"].as_str()), (429, Some("too_many_attempts")));
+}
+
+fn abuse_of_the_service(srv: &Server) {
+    // Quarantine keeps a hash and a bounded prefix, not the body (a 1 MB refused
+    // record leaves about a kilobyte).
+    let (mut d, token, _) = enrol(srv, "hoarder");
+    let now = now_ms();
+    let mut w = wire(&[d.rec("state", json!({"x": 1}), now)]);
+    w[0].payload = format!("{{\"pad\":\"{}\"}}", "y".repeat(1 << 20));
+    let (s, b) = push(&srv.url, &token, w);
+    assert_eq!(s, 422, "{b}");
+    let sum = srv.summary("hoarder");
+    assert_eq!(sum.quarantined.len(), 1);
+    let kept = srv
+        .rt
+        .block_on(srv.store.quarantine_bytes(&sum.learner_id))
+        .unwrap();
+    assert!((1_000..4_096).contains(&kept), "{kept} bytes kept");
+
+    // Learners do not see the anti-fraud flags; staff do.
+    let course_dir = tempfile::tempdir().unwrap();
+    let course = publish(srv, course_dir.path());
+    srv.learner("flagged", "pw");
+    let mut d = Dev::new();
+    let l = login(&srv.url, "flagged", "pw", &d.key);
+    let now = now_ms();
+    let recs = vec![
+        d.start(&course, now + 3_600_000),
+        d.seg(0, 1_000, &[[0, 1_000]], now + 3_601_000),
+    ];
+    assert_eq!(push(&srv.url, &l.token, wire(&recs)).0, 200);
+    assert!(!srv.summary("flagged").flags.is_empty());
+    let mine: Value = client()
+        .get(format!("{}/v1/learners/{}/summary", srv.url, l.learner_id))
+        .bearer_auth(&l.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(mine["flags"], json!([]), "{mine}");
+}
+
+#[test]
+fn attacks_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in backends(dir.path(), "attacks") {
+        eprintln!("backend: {name}");
+        let srv = Server::start(
+            &url,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        claims_beyond_the_catalogue(&srv, dir.path());
+        time_is_the_platforms(&srv, dir.path());
+        keys_and_devices(&srv);
+        login_abuse(&srv);
+        abuse_of_the_service(&srv);
+        srv.kill();
+    }
+}
+
+/// A daily quota of records per learner: the batch that would pass it waits (429,
+/// retryable, `Retry-After` until the next day); nothing of it is stored.
+#[test]
+fn a_learner_uploads_at_most_a_daily_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("quota.db").display());
+    let srv = Server::start(
+        &db,
+        Config {
+            max_records_per_day: 10,
+            ..Config::default()
+        },
+        &dir.path().join("b"),
+    );
+    srv.learner("busy", "pw");
+    let key = DeviceKey::generate().unwrap();
+    let l = login(&srv.url, "busy", "pw", &key);
+    let recs = common::chain(&key, 14, now_ms());
+    assert_eq!(push(&srv.url, &l.token, wire(&recs[..8])).0, 200);
+    let r = client()
+        .post(format!("{}/v1/records", srv.url))
+        .bearer_auth(&l.token)
+        .json(&keshi_protocol::wire::PushRequest {
+            records: wire(&recs[8..]),
+        })
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let b: Value = r.json().unwrap();
+    assert_eq!(
+        (b["code"].as_str(), b["retryable"].as_bool()),
+        (Some("quota_exceeded"), Some(true))
+    );
+    assert_eq!(srv.summary("busy").records, 8);
+    // What still fits passes.
+    assert_eq!(push(&srv.url, &l.token, wire(&recs[8..10])).0, 200);
+    assert_eq!(srv.summary("busy").records, 10);
+    srv.kill();
+}
+
+/// A heartbeat cannot revive an offline lease that ended: log in again.
+#[test]
+fn an_ended_offline_lease_is_not_revived() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("lease.db").display());
+    let srv = Server::start(
+        &db,
+        Config {
+            offline_ms: 1_500,
+            lease_ttl_ms: 1_000,
+            ..Config::default()
+        },
+        &dir.path().join("b"),
+    );
+    srv.learner("late", "pw");
+    let k = DeviceKey::generate().unwrap();
+    let l = login(&srv.url, "late", "pw", &k);
+    std::thread::sleep(Duration::from_millis(2_000));
+    let r = client()
+        .post(format!("{}/v1/heartbeat", srv.url))
+        .bearer_auth(&l.token)
+        .json(&json!({}))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let b: Value = r.json().unwrap();
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (403, Some("lease_expired")),
+        "{b}"
+    );
+    srv.kill();
+}
+
+/// Slow and idle connections are closed; a flood of them beyond the cap is refused at
+/// once, and the service answers again as soon as they are gone.
+#[test]
+fn slow_and_idle_connections_do_not_take_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(async {
+        let db = format!("sqlite:{}", dir.path().join("conn.db").display());
+        let store = keshi_platform::Store::connect(&db).await.unwrap();
+        let state = keshi_platform::AppState::new(
+            store,
+            Config::default(),
+            keshi_platform::api::system_clock(),
+            Arc::new(keshi_platform::blob::DiskBlobStore::new(dir.path().join("b")).unwrap()),
+        )
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(keshi_platform::serve::serve(
+            listener,
+            keshi_platform::router(state),
+            keshi_platform::serve::Limits {
+                max_connections: 20,
+                header_timeout: Duration::from_secs(1),
+                body_timeout: Duration::from_secs(1),
+                request_timeout: Duration::from_secs(5),
+            },
+            std::future::pending(),
+        ));
+        addr
+    });
+    let closed_within = |s: &mut TcpStream, limit: Duration| -> bool {
+        s.set_read_timeout(Some(limit)).unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue, // an error answer (408), then the close
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    };
+    // Headers that never end.
+    let mut slow = TcpStream::connect(url).unwrap();
+    slow.write_all(b"POST /v1/login HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(4)),
+        "slow headers kept open"
+    );
+    // A body that never arrives.
+    let mut body = TcpStream::connect(url).unwrap();
+    body.write_all(b"POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        .unwrap();
+    assert!(
+        closed_within(&mut body, Duration::from_secs(8)),
+        "slow body kept open"
+    );
+    // Thirty idle sockets against a cap of twenty: the extra ones are closed at once.
+    let mut idle: Vec<TcpStream> = (0..30).map(|_| TcpStream::connect(url).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = 0;
+    for s in &mut idle {
+        if closed_within(s, Duration::from_millis(200)) {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "{refused} of 30 closed at once");
+    // After the header deadline every idle socket is gone and the service answers.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let health = client()
+        .get(format!("http://{url}/healthz"))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    drop(idle);
+}
