@@ -77,10 +77,11 @@ cargo fmt --all -- --check
 
 log "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-# The app as it ships (no test camera) is linted too: clippy type-checks that
-# configuration (a second full build of it would cost minutes of a cold run).
-log "cargo clippy: keshi-app as shipped (custom-protocol, no test-camera)"
+# The app as it ships (no test camera) is linted and built too (only keshi-app and
+# capture differ from the test build: a minute or two).
+log "cargo clippy + build: keshi-app as shipped (custom-protocol, no test-camera)"
 cargo clippy -p keshi-app --features custom-protocol -- -D warnings
+cargo build -p keshi-app --features custom-protocol --quiet
 
 log "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet

@@ -106,23 +106,23 @@ fn flags_of(srv: &Server, user: &str) -> Vec<String> {
 fn enrol(srv: &Server, user: &str) -> (Dev, String, i64) {
     srv.learner(user, "pw");
     let dev = Dev::new();
-    // As the client logs in: with its journal's head (empty), a contact the
-    // platform anchors this device's later records to.
+    let token = login_at_head(srv, user, &dev.key, 0);
+    let t = now_ms();
+    std::thread::sleep(Duration::from_millis(2_200));
+    (dev, token, t)
+}
+
+/// Logs in as the client does: with its journal's head, a contact the platform
+/// anchors the device's later records to. Returns the token.
+fn login_at_head(srv: &Server, user: &str, key: &DeviceKey, head: u64) -> String {
     let r = client()
         .post(format!("{}/v1/login", srv.url))
-        .json(&json!({"user": user, "password": "pw", "public_key": dev.key.public_key_hex(), "head_seq": 0}))
+        .json(&json!({"user": user, "password": "pw", "public_key": key.public_key_hex(), "head_seq": head}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
     let l: Value = r.json().unwrap();
-    let l = common::Login {
-        token: l["token"].as_str().unwrap().to_owned(),
-        learner_id: l["learner_id"].as_str().unwrap().to_owned(),
-        device_id: l["device_id"].as_str().unwrap().to_owned(),
-    };
-    let t = now_ms();
-    std::thread::sleep(Duration::from_millis(2_200));
-    (dev, l.token, t)
+    l["token"].as_str().unwrap().to_owned()
 }
 
 fn claims_beyond_the_catalogue(srv: &Server, dir: &std::path::Path) {
@@ -210,6 +210,32 @@ fn time_is_the_platforms(srv: &Server, dir: &std::path::Path) {
     assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
     assert_eq!(srv.summary("backdated").credited_seconds, 0.0);
     assert_eq!(flags_of(srv, "backdated"), vec!["backdated"]);
+
+    // Backdating into a revoked window: device A is revoked when the learner logs
+    // in on B; A logs in again later and uploads study stamped while it was revoked.
+    srv.learner("revoked", "pw");
+    let mut a = Dev::new();
+    let b = DeviceKey::generate().unwrap();
+    login_at_head(srv, "revoked", &a.key, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let revoked_at = now_ms();
+    login_at_head(srv, "revoked", &b, 0);
+    std::thread::sleep(Duration::from_millis(2_500));
+    let token = login_at_head(srv, "revoked", &a.key, 0);
+    let recs = vec![
+        a.start(&course, revoked_at + 200),
+        a.seg(0, 2_000, &[[0, 2_000]], revoked_at + 2_200),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("revoked").credited_seconds, 0.0);
+    let flags = flags_of(srv, "revoked");
+    assert!(
+        !flags.is_empty()
+            && flags
+                .iter()
+                .all(|f| f == "backdated" || f == "outside_lease"),
+        "{flags:?}"
+    );
 }
 
 fn keys_and_devices(srv: &Server) {

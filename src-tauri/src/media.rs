@@ -127,6 +127,13 @@ fn serve_file(file: &std::path::Path, range: Option<&str>) -> std::io::Result<Re
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CACHE_CONTROL, "no-store");
+    // A request without a range for a file larger than one chunk is answered as
+    // `bytes=0-` (the first chunk, 206): the media element asks for the rest, and no
+    // lesson file is ever read whole into memory.
+    let range = match range {
+        None if len > MAX_CHUNK => Some("bytes=0-"),
+        r => r,
+    };
     if let Some(r) = range {
         let Some((start, end)) = parse_range(r, len) else {
             return Ok(Response::builder()
@@ -146,8 +153,9 @@ fn serve_file(file: &std::path::Path, range: Option<&str>) -> std::io::Result<Re
             .body(buf)
             .unwrap_or_else(|e| failed(&e)));
     }
-    let mut buf = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut buf)?;
+    // At most MAX_CHUNK bytes here (larger files were answered by range above).
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(MAX_CHUNK).read_to_end(&mut buf)?;
     Ok(builder
         .status(StatusCode::OK)
         .header(header::CONTENT_LENGTH, buf.len().to_string())
@@ -210,5 +218,26 @@ mod tests {
             None
         );
         assert_eq!(parse_range("bytes=-18446744073709551615", 10), Some((0, 9)));
+    }
+
+    #[test]
+    fn no_answer_holds_more_than_one_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.mp4");
+        let len = MAX_CHUNK + 10;
+        std::fs::write(&big, vec![7u8; usize::try_from(len).unwrap()]).unwrap();
+        for range in [None, Some("bytes=0-"), Some("bytes=0-99999999999")] {
+            let r = serve_file(&big, range).unwrap();
+            assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range:?}");
+            assert_eq!(r.body().len() as u64, MAX_CHUNK, "{range:?}");
+            assert_eq!(
+                r.headers()[header::CONTENT_RANGE],
+                format!("bytes 0-{}/{len}", MAX_CHUNK - 1)
+            );
+        }
+        let small = dir.path().join("small.mp4");
+        std::fs::write(&small, b"0123456789").unwrap();
+        let r = serve_file(&small, None).unwrap();
+        assert_eq!((r.status(), r.body().len()), (StatusCode::OK, 10));
     }
 }

@@ -6,6 +6,12 @@
 //! `sync.<state>`, `level.<level>`, `capture.<state>`), and the two files have the
 //! same keys. (The UI's types check the same keys at build time; this test ties them
 //! to the Rust enums the bindings are generated from.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
