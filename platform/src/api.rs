@@ -185,7 +185,17 @@ impl AppState {
     }
 
     /// Records a contact of `device` at server time `now` with its journal head.
-    async fn contact(&self, device: &str, now: i64, head: u64) -> Result<(), StoreError> {
+    /// Under the learner's lock: a push reads and writes the same fold, and a
+    /// contact written between its read and its write would roll its state back.
+    async fn contact(
+        &self,
+        learner: &str,
+        device: &str,
+        now: i64,
+        head: u64,
+    ) -> Result<(), StoreError> {
+        let lock = self.learner_lock(learner);
+        let _guard = lock.lock().await;
         let mut fold: crate::replay::DeviceFold = match self.store.device_fold(device).await? {
             Some(json) => serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("device fold of {device}: {e}")))?,
@@ -240,6 +250,7 @@ impl AppState {
         }
         let catalogue = self.catalogue_for(&courses).await?;
         let held = self.store.captures_held(learner_id, &photos).await?;
+        let claimed = self.store.photos_claimed(&photos).await?;
         let others = if lo <= hi {
             self.store.intervals_overlapping(learner_id, lo, hi).await?
         } else {
@@ -297,6 +308,7 @@ impl AppState {
                 })
                 .collect();
             let received = |sha: &str| held.contains(sha);
+            let already = |sha: &str| claimed.contains(sha);
             let out = crate::replay::replay(
                 &mut fold,
                 &progress,
@@ -308,6 +320,7 @@ impl AppState {
                     leases: &leases,
                     others: &others,
                     photo_received: &received,
+                    photo_claimed: &already,
                 },
             );
             // This push is a contact: the device held at least `head` now.
@@ -339,6 +352,7 @@ impl AppState {
                 intervals: out.intervals,
                 flags: out.flags,
                 pending: out.pending,
+                claims: out.claims,
             }
         })
         .await
@@ -642,6 +656,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
     Ok(lease)
 }
 
+/// Longest login name accepted (bytes).
+const MAX_LOGIN_NAME_BYTES: usize = 128;
+/// Longest password accepted (bytes).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -656,6 +675,11 @@ async fn login(
         )
     };
     let user = req.user.trim().to_owned();
+    // Login names are short; a long one is no one's (and would bloat the throttle's
+    // memory), and a long password only costs Argon2 time.
+    if user.len() > MAX_LOGIN_NAME_BYTES || req.password.len() > MAX_PASSWORD_BYTES {
+        return Err(bad());
+    }
     state
         .guard
         .check(&user, addr, (state.clock)())
@@ -740,7 +764,7 @@ async fn login(
         ));
     }
     if let Some(head) = req.head_seq {
-        state.contact(&device_id, now, head).await?;
+        state.contact(&learner.id, &device_id, now, head).await?;
     }
     let token = crate::auth::new_token();
     let lease_id = crate::store::random_id();
@@ -784,7 +808,9 @@ async fn heartbeat(
     };
     let now = (state.clock)();
     if let Some(head) = req.head_seq {
-        state.contact(&lease.device_id, now, head).await?;
+        state
+            .contact(&lease.learner_id, &lease.device_id, now, head)
+            .await?;
     }
     let (expires, until) = (
         now + state.config.lease_ttl_ms,
@@ -1058,42 +1084,17 @@ async fn put_capture(
     }
     let lock = state.learner_lock(&lease.learner_id);
     let _guard = lock.lock().await;
-    if let Some((owner, _)) = state.store.capture(&sha256).await? {
-        if owner != lease.learner_id {
+    let held = state.store.capture(&sha256).await?;
+    if let Some((owner, _)) = &held {
+        if owner != &lease.learner_id {
             return Err(forbidden());
         }
-        return Ok(StatusCode::OK.into_response());
+    } else {
+        store_capture(&state, &lease.learner_id, &sha256, bytes, sniffed).await?;
     }
-    let blobs = state.blobs.clone();
-    let key = sha256.clone();
-    tokio::task::spawn_blocking(move || blobs.put(&key, &bytes))
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ApiCode::Internal,
-                "blob writer failed",
-            )
-        })?
-        .map_err(|e| {
-            Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ApiCode::StorageUnavailable,
-                e.to_string(),
-            )
-        })?;
-    let size = state.blobs.size(&sha256).unwrap_or(0);
-    state
-        .store
-        .put_capture(
-            &sha256,
-            &lease.learner_id,
-            sniffed.unwrap_or(""),
-            size,
-            (state.clock)(),
-        )
-        .await?;
-    // Captures that passed on the device and waited for this photo count now.
+    // Captures that passed on the device and waited for this photo count now (also
+    // when the photo was held already: a crash between storing it and this step is
+    // repaired by the client's retry).
     let catalogue = state.catalogue_for(&[]).await?;
     let counted = state
         .store
@@ -1116,7 +1117,52 @@ async fn put_capture(
     if counted > 0 {
         tracing::info!(learner = %lease.learner_id, counted, "capture photo arrived: pending captures count");
     }
-    Ok(StatusCode::CREATED.into_response())
+    Ok(if held.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+    .into_response())
+}
+
+/// Stores a capture image (blob, then its row).
+async fn store_capture(
+    state: &AppState,
+    learner_id: &str,
+    sha256: &str,
+    bytes: Bytes,
+    sniffed: Option<&'static str>,
+) -> Result<(), Failure> {
+    let blobs = state.blobs.clone();
+    let key = sha256.to_owned();
+    tokio::task::spawn_blocking(move || blobs.put(&key, &bytes))
+        .await
+        .map_err(|_| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ApiCode::Internal,
+                "blob writer failed",
+            )
+        })?
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiCode::StorageUnavailable,
+                e.to_string(),
+            )
+        })?;
+    let size = state.blobs.size(sha256).unwrap_or(0);
+    state
+        .store
+        .put_capture(
+            sha256,
+            learner_id,
+            sniffed.unwrap_or(""),
+            size,
+            (state.clock)(),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn get_capture(

@@ -27,8 +27,8 @@ pub struct Published {
     pub policy: Policy,
     /// Its rules.
     pub rules: HourRules,
-    /// Question id → (options, right option).
-    answers: HashMap<String, (Vec<String>, usize)>,
+    /// Question id → (class hour, options, right option).
+    answers: HashMap<String, (u32, Vec<String>, usize)>,
 }
 
 /// The platform's grade of one quiz attempt.
@@ -55,8 +55,8 @@ impl Published {
         let answers = course
             .quizzes
             .iter()
-            .flat_map(|b| b.questions.iter())
-            .map(|q| (q.id.clone(), (q.options.clone(), q.answer)))
+            .flat_map(|b| b.questions.iter().map(move |q| (b.class_hour, q)))
+            .map(|(hour, q)| (q.id.clone(), (hour, q.options.clone(), q.answer)))
             .collect();
         Ok(Published {
             course,
@@ -68,18 +68,23 @@ impl Published {
         })
     }
 
-    /// Grades answers to the questions `ids` (in order) against the bank. Questions
-    /// the bank does not hold count as wrong; a quiz must have at least the
-    /// profile's number of questions to pass (R-AS-1).
-    pub fn grade(&self, ids: &[String], answers: &[Answer]) -> Grade {
+    /// Grades answers to the questions `ids` (in order) of class hour `hour` against
+    /// the bank. A question of another hour's bank, one the bank does not hold, or
+    /// one asked twice counts as wrong (a known answer repeated is not a quiz); a
+    /// quiz must have at least the profile's number of questions to pass (R-AS-1).
+    pub fn grade(&self, hour: u32, ids: &[String], answers: &[Answer]) -> Grade {
         let mut correct = 0u32;
+        let mut seen = std::collections::HashSet::new();
         for (i, id) in ids.iter().enumerate() {
-            let right = self.answers.get(id).is_some_and(|(options, answer)| {
-                answers
-                    .get(i)
-                    .and_then(|a| a.picks(options))
-                    .is_some_and(|p| p == *answer)
-            });
+            let first = seen.insert(id.as_str());
+            let right = first
+                && self.answers.get(id).is_some_and(|(h, options, answer)| {
+                    *h == hour
+                        && answers
+                            .get(i)
+                            .and_then(|a| a.picks(options))
+                            .is_some_and(|p| p == *answer)
+                });
             if right {
                 correct = correct.saturating_add(1);
             }
@@ -166,7 +171,7 @@ mod tests {
             .map(|q| Answer::Index(q.answer))
             .collect();
         assert_eq!(
-            p.grade(&ids, &right),
+            p.grade(1, &ids, &right),
             Grade {
                 correct: 5,
                 total: 5,
@@ -176,14 +181,21 @@ mod tests {
         let mut three = right.clone();
         three[0] = Answer::Index(3);
         three[1] = Answer::Index(3);
-        assert!(p.grade(&ids, &three).passed, "3 of 5 = 60% passes");
+        assert!(p.grade(1, &ids, &three).passed, "3 of 5 = 60% passes");
         three[2] = Answer::Index(3);
-        assert!(!p.grade(&ids, &three).passed);
+        assert!(!p.grade(1, &ids, &three).passed);
         // Fewer questions than the profile asks never pass, even all right.
-        assert!(!p.grade(&ids[..2], &right[..2]).passed);
+        assert!(!p.grade(1, &ids[..2], &right[..2]).passed);
         // Unknown question ids are wrong.
         let fake = vec!["nope".to_owned(); 5];
-        assert_eq!(p.grade(&fake, &right).correct, 0);
+        assert_eq!(p.grade(1, &fake, &right).correct, 0);
+        // One known answer asked five times is one right answer, not a pass.
+        let same = vec![ids[0].clone(); 5];
+        let same_right = vec![right[0].clone(); 5];
+        let g = p.grade(1, &same, &same_right);
+        assert_eq!((g.correct, g.passed), (1, false));
+        // Hour 1's questions are no quiz of another hour.
+        assert_eq!(p.grade(2, &ids, &right).correct, 0);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub const FLAG_KINDS: &[&str] = &[
     "outside_lease",
     "concurrent_devices",
     "capture_without_photo",
+    "photo_reused",
 ];
 
 /// The static name of a stored flag kind (`unknown` for a kind this build does not
@@ -137,6 +138,7 @@ pub fn derive(
     let mut devices: BTreeMap<String, DeviceFold> = BTreeMap::new();
     let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
     let mut intervals: Vec<Interval> = Vec::new();
+    let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut i = 0;
     while i < sorted.len() {
         let first = sorted[i];
@@ -167,6 +169,7 @@ pub fn derive(
             })
             .collect();
         let device = devices.entry(first.device_id.clone()).or_default();
+        let already = |sha: &str| claimed.contains(sha);
         let out = replay(
             device,
             &progress,
@@ -182,8 +185,10 @@ pub fn derive(
                 leases: &windows,
                 others: &intervals,
                 photo_received,
+                photo_claimed: &already,
             },
         );
+        claimed.extend(out.claims.into_iter().map(|(sha, _)| sha));
         progress.extend(out.courses);
         intervals.extend(out.intervals);
         report.flags.extend(out.flags);
@@ -355,6 +360,18 @@ mod tests {
             payload: json!({"id": "s1-c1", "class_hour": 1, "ok": true, "image_sha256": null, "reasons": [], "pos_ms": 60_000}).to_string(),
         };
         no_photo.payload = no_photo.payload.clone();
+        // A capture with a photo the platform received (every photo, in `run`).
+        let photo = |seq: u64, sha: &str| {
+            StoredRecord {
+            device_id: "a".into(),
+            seq,
+            kind: "capture_result".into(),
+            wall_ms: 61_000,
+            received_ms: 62_000,
+            payload: json!({"id": format!("s1-c{seq}"), "class_hour": 1, "ok": true, "image_sha256": sha, "reasons": [], "pos_ms": 60_000}).to_string(),
+        }
+        };
+        let sha_a = "a".repeat(64);
         type Case = (&'static str, Vec<StoredRecord>, Vec<LeaseWindow>, u64);
         let rows: Vec<Case> = vec![
             (
@@ -430,6 +447,12 @@ mod tests {
             (
                 "capture_without_photo",
                 vec![start("a"), good.clone(), no_photo],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                "photo_reused",
+                vec![start("a"), good.clone(), photo(3, &sha_a), photo(4, &sha_a)],
                 vec![lease("a")],
                 60_000,
             ),

@@ -192,6 +192,8 @@ pub struct Context<'a> {
     pub others: &'a [Interval],
     /// Whether a photo with this hash has reached the platform for this learner.
     pub photo_received: &'a dyn Fn(&str) -> bool,
+    /// Whether a capture already claimed this photo as its evidence.
+    pub photo_claimed: &'a dyn Fn(&str) -> bool,
 }
 
 /// The result of a replay.
@@ -205,6 +207,8 @@ pub struct Outcome {
     pub flags: Vec<Flag>,
     /// Captures waiting for their photo.
     pub pending: Vec<PendingPhoto>,
+    /// Photos claimed as a capture's evidence by this replay: `(sha256, seq)`.
+    pub claims: Vec<(String, u64)>,
     /// Violations by course and kind (added to the counts).
     pub violations: BTreeMap<(String, ViolationKind), u32>,
 }
@@ -223,7 +227,7 @@ impl Evidence for Platform<'_> {
     fn quiz_passed(&self, q: &QuizAnswered) -> Option<bool> {
         self.catalogue
             .get(self.course)
-            .map(|p| p.grade(&q.questions, &q.answers).passed)
+            .map(|p| p.grade(q.class_hour, &q.questions, &q.answers).passed)
     }
 }
 
@@ -350,15 +354,30 @@ pub fn replay(
                     // The hour the platform's own credit is filling (never the claim).
                     let hour = rules.hour_of(p.credited_ms());
                     match c.image() {
+                        // One photo is the evidence of one capture: a photo cited
+                        // again (any device, any hour) earns nothing.
+                        Some(sha)
+                            if (cx.photo_claimed)(sha)
+                                || out.claims.iter().any(|(s, _)| s == sha) =>
+                        {
+                            out.flags.push(flag(
+                                "photo_reused",
+                                format!("photo {sha} is already the evidence of another capture"),
+                            ));
+                        }
                         Some(sha) if (cx.photo_received)(sha) => {
+                            out.claims.push((sha.to_owned(), row.seq));
                             let h = p.hours.entry(hour).or_default();
                             h.captures_passed = h.captures_passed.saturating_add(1);
                         }
-                        Some(sha) => out.pending.push(PendingPhoto {
-                            course: course.clone(),
-                            class_hour: hour,
-                            sha256: sha.to_owned(),
-                        }),
+                        Some(sha) => {
+                            out.claims.push((sha.to_owned(), row.seq));
+                            out.pending.push(PendingPhoto {
+                                course: course.clone(),
+                                class_hour: hour,
+                                sha256: sha.to_owned(),
+                            });
+                        }
                         None => out.flags.push(flag(
                             "capture_without_photo",
                             "a passed capture without an image earns nothing".into(),

@@ -96,7 +96,9 @@ pub async fn serve(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
-            let mut builder = Builder::new(TokioExecutor::new());
+            // HTTP/1.1 only: hyper's header deadline covers HTTP/1 alone, and an idle
+            // HTTP/2 connection would hold its slot for ever.
+            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
             builder
                 .http1()
                 .timer(TokioTimer::new())

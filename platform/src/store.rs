@@ -83,6 +83,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          class_hour BIGINT NOT NULL, simulated BIGINT NOT NULL, PRIMARY KEY (sha256, learner_id, course, class_hour, simulated))",
         "ALTER TABLE devices ADD COLUMN simulated BIGINT NOT NULL DEFAULT 0",
     ],
+), (
+    // One photo is the evidence of one capture only (issue 11).
+    3,
+    &["CREATE TABLE photo_claims (sha256 TEXT PRIMARY KEY, learner_id TEXT NOT NULL,        device_id TEXT NOT NULL, seq BIGINT NOT NULL, claimed_ms BIGINT NOT NULL)"],
 )];
 
 /// The database.
@@ -131,6 +135,8 @@ pub struct Derived {
     pub flags: Vec<crate::replay::Flag>,
     /// Passed captures waiting for their photo.
     pub pending: Vec<crate::replay::PendingPhoto>,
+    /// Photos this batch's captures claimed as their evidence: `(sha256, seq)`.
+    pub claims: Vec<(String, u64)>,
 }
 
 /// Most jobs per SQLite group commit.
@@ -302,6 +308,19 @@ async fn write_derived(
         .bind(i(f.seq))
         .bind(f.kind)
         .bind(&f.detail)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (sha, seq) in &d.claims {
+        sqlx::query(
+            "INSERT INTO photo_claims(sha256, learner_id, device_id, seq, claimed_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha)
+        .bind(learner_id)
+        .bind(device_id)
+        .bind(i(*seq))
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -1006,6 +1025,25 @@ impl Store {
                 if owner == learner_id {
                     out.insert(sha.clone());
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `shas` a capture has already claimed as its evidence.
+    pub async fn photos_claimed(
+        &self,
+        shas: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for sha in shas {
+            if sqlx::query("SELECT seq FROM photo_claims WHERE sha256 = $1")
+                .bind(sha)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some()
+            {
+                out.insert(sha.clone());
             }
         }
         Ok(out)

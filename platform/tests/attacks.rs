@@ -228,14 +228,9 @@ fn time_is_the_platforms(srv: &Server, dir: &std::path::Path) {
     ];
     assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
     assert_eq!(srv.summary("revoked").credited_seconds, 0.0);
-    let flags = flags_of(srv, "revoked");
-    assert!(
-        !flags.is_empty()
-            && flags
-                .iter()
-                .all(|f| f == "backdated" || f == "outside_lease"),
-        "{flags:?}"
-    );
+    // (Within the 10-minute skew of the re-login this is not `backdated`: the lease
+    // windows, from the platform's own times, refuse it.)
+    assert_eq!(flags_of(srv, "revoked"), vec!["outside_lease"]);
 }
 
 fn keys_and_devices(srv: &Server) {

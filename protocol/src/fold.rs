@@ -250,6 +250,10 @@ impl Progress {
                 }
                 Err(a) => anomaly = Some(a),
             },
+            // Evidence for a class hour the course does not have is nobody's (and
+            // would grow the progress without bound).
+            Fact::CaptureResult(c) if !(1..=rules.class_hours).contains(&c.class_hour) => {}
+            Fact::QuizAnswered(q) if !(1..=rules.class_hours).contains(&q.class_hour) => {}
             Fact::CaptureResult(c) => {
                 if evidence.capture_passed(c) {
                     let h = self.hours.entry(c.class_hour).or_default();

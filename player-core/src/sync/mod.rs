@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::codes::ApiCode;
 use crate::journal::{Journal, JournalError};
 use crate::record::{NewRecord, Record};
 pub use plan::{classify_refusal, plan_batch, Backoff, BatchLimits, SyncStatus};
@@ -456,6 +457,20 @@ impl SyncEngine {
             };
             match transport.put_photo(token, &sha, bytes, ct) {
                 Ok(()) => report.photos += 1,
+                Err(TransportError::Refused { error, .. })
+                    if matches!(
+                        error.code,
+                        ApiCode::Unauthenticated
+                            | ApiCode::LeaseRevoked
+                            | ApiCode::LeaseExpired
+                            | ApiCode::UnknownDevice
+                    ) =>
+                {
+                    // Not the photo's fault: it waits for the next login.
+                    tracing::info!(seq, %sha, code = %error.code, "capture photo waits for a valid lease");
+                    reached = seq - 1;
+                    break;
+                }
                 Err(TransportError::Refused { error, .. }) => {
                     tracing::warn!(seq, %sha, code = %error.code, "capture photo refused");
                 }
