@@ -20,6 +20,8 @@ state="${KESHI_DEMO_DIR:-$PWD/.keshi}"
 mkdir -p "$state"
 export KESHI_HOME="${KESHI_HOME:-$state/home}"
 mkdir -p "$KESHI_HOME"
+# deps.sh takes extra packages as arguments: give it none (not this script's mode).
+set --
 source scripts/deps.sh
 
 # The same build as ./test.sh (same directory, features and profile): whichever
@@ -28,7 +30,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kes
 bin="$CARGO_TARGET_DIR/debug"
 echo "== building the UI, keshi, keshi-platform and the app (debug, as ./test.sh builds them)"
 npm run --silent ui:build >/dev/null
-cargo build --quiet --workspace --all-features --bins
+# `cargo test --no-run`, not `cargo build`: the test build resolves features with the
+# dev-dependencies, so only this command yields the very binaries ./test.sh built.
+cargo test --quiet --workspace --all-features --no-run
 keshi="$bin/keshi"
 
 rm -f "$state"/platform.db*
