@@ -86,8 +86,8 @@ impl Client {
         self.journal.to_str().expect("utf-8 path")
     }
 
-    fn login(&self, url: &str, user: &str) -> serde_json::Value {
-        self.ok(&[
+    fn login_with(&self, url: &str, user: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
             "login",
             "--platform",
             url,
@@ -97,23 +97,18 @@ impl Client {
             PASSWORD,
             "--journal",
             self.j(),
-        ])
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    fn login(&self, url: &str, user: &str) -> serde_json::Value {
+        self.login_with(url, user, &[])
     }
 
     /// Login for a journal `keshi simulate` writes (its own throw-away key).
     fn login_simulated(&self, url: &str, user: &str) -> serde_json::Value {
-        self.ok(&[
-            "login",
-            "--platform",
-            url,
-            "--user",
-            user,
-            "--password",
-            PASSWORD,
-            "--journal",
-            self.j(),
-            "--simulated",
-        ])
+        self.login_with(url, user, &["--simulated"])
     }
 
     fn sync_args<'a>(&'a self, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

@@ -277,6 +277,10 @@ pub fn replay(
             continue;
         };
         let rules = published.rules;
+        let evidence = Platform {
+            catalogue: cx.catalogue,
+            course: &course,
+        };
         let p = courses
             .entry(course.clone())
             .or_insert_with(|| progress.get(&course).cloned().unwrap_or_default());
@@ -302,14 +306,7 @@ pub fn replay(
                     }
                 };
                 if ranges.is_empty() {
-                    p.apply(
-                        &fact,
-                        &rules,
-                        &Platform {
-                            catalogue: cx.catalogue,
-                            course: &course,
-                        },
-                    );
+                    p.apply(&fact, &rules, &evidence);
                     continue;
                 }
                 let clock = i64::try_from(seg.t1_ms.saturating_sub(seg.t0_ms)).unwrap_or(i64::MAX);
@@ -340,14 +337,7 @@ pub fn replay(
                     start_ms: start,
                     end_ms: end,
                 });
-                p.apply(
-                    &fact,
-                    &rules,
-                    &Platform {
-                        catalogue: cx.catalogue,
-                        course: &course,
-                    },
-                );
+                p.apply(&fact, &rules, &evidence);
             }
             Fact::CaptureResult(c) => {
                 if c.ok {
@@ -384,35 +374,14 @@ pub fn replay(
                         )),
                     }
                 }
-                p.apply(
-                    &fact,
-                    &rules,
-                    &Platform {
-                        catalogue: cx.catalogue,
-                        course: &course,
-                    },
-                );
+                p.apply(&fact, &rules, &evidence);
             }
             Fact::Violation(v) => {
                 *out.violations.entry((course.clone(), v.kind)).or_default() += 1;
-                p.apply(
-                    &fact,
-                    &rules,
-                    &Platform {
-                        catalogue: cx.catalogue,
-                        course: &course,
-                    },
-                );
+                p.apply(&fact, &rules, &evidence);
             }
             _ => {
-                p.apply(
-                    &fact,
-                    &rules,
-                    &Platform {
-                        catalogue: cx.catalogue,
-                        course: &course,
-                    },
-                );
+                p.apply(&fact, &rules, &evidence);
             }
         }
         p.complete_hours(&rules);
