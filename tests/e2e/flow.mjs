@@ -198,6 +198,30 @@ export class Flow {
     );
   }
 
+  /**
+   * Leaves the player as a learner would: an "are you still there?" or resume prompt
+   * is answered; a dialog that holds the lesson (a quiz that came due, a failed
+   * capture — the hour's random capture moment can fall a second before its end) is
+   * left by its own way out, which answers nothing; otherwise the back button.
+   */
+  async leavePlayer() {
+    for (const prompt of ["#idle-ok", "#resume-ok"]) if (await this.present(prompt)) await this.click(prompt);
+    const out = ["#quiz-leave", "#capture-leave"];
+    for (const o of out) {
+      if (await this.present(o)) {
+        console.log(`leaving the player by ${o}`);
+        await this.click(o);
+        break;
+      }
+    }
+    if (await this.present("#player-back")) {
+      const kind = await this.js(`const o = document.querySelector('.overlay:not(.hidden)'); return o ? (o.dataset.kind || 'unnamed') : ''`);
+      assert.equal(kind, "", "a dialog with no way out covers the player");
+      await this.click("#player-back");
+    }
+    await this.waitFor("course list", () => this.present("#screen-courses"));
+  }
+
   /** Plays until the quiz of `hour` is due, answering captures with the current photo. */
   studyUntilQuiz(hour, timeoutMs) {
     return this.studyUntil(`quiz of hour ${hour}`, () => this.present(`#quiz[data-hour="${hour}"]`), timeoutMs);

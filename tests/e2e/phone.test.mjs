@@ -83,8 +83,7 @@ scenario("phone: a failed capture holds playback and says what to do", async () 
 });
 
 scenario("phone: records and sync, learning proof", async () => {
-  await f.click("#player-back");
-  await f.waitFor("course list", () => f.present("#screen-courses"));
+  await f.leavePlayer();
   await f.click("#nav-records");
   await f.click("#sync-now");
   await f.waitFor("synced", async () => (await f.attr("#sync-state", "data-state")) === "synced", 60000);
@@ -101,6 +100,5 @@ scenario("phone: reopen the course at the breakpoint", async () => {
   await f.waitFor("resume prompt", () => f.present("#resume-ok"));
   await f.screen("12-resume");
   await f.click("#resume-ok");
-  await f.click("#player-back");
-  await f.waitFor("course list", () => f.present("#screen-courses"));
+  await f.leavePlayer();
 });

@@ -272,6 +272,8 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
           hideOverlay();
           await report({ kind: "retry_capture" });
         }),
+        // A blocking dialog always has a way out: the course keeps its place.
+        on(h("button", { class: "link", type: "button", id: "capture-leave" }, T("player.back")), "click", () => back()),
       );
     } else if (v.quiz) {
       quizOverlay();
@@ -362,6 +364,8 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
         ? h("p", { class: "error", id: "quiz-result", "data-passed": "false" }, T("quiz.failed", { correct: prev.correct, total: prev.total }))
         : h("span"),
       form,
+      // Leaving does not answer: the quiz is due again when the course is reopened.
+      on(h("button", { class: "link", type: "button", id: "quiz-leave" }, T("quiz.later")), "click", () => back()),
     );
   }
 
