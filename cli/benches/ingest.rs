@@ -196,12 +196,18 @@ fn drain(backend: &str, db: &str, dir: &std::path::Path) {
     // The learner's summary over everything just ingested (issue 11: < 50 ms with
     // 100,000 records): read from what ingest derived, never a re-derivation.
     let user = format!("drain-{backend}");
+    // The service holds its catalogue in memory (reloaded only when a course is
+    // published): loaded once here too.
+    let catalogue = srv
+        .rt
+        .block_on(keshi_platform::load_catalogue(&srv.store))
+        .expect("catalogue");
     let mut times: Vec<f64> = (0..21)
         .map(|_| {
             let t = Instant::now();
             let s = srv
                 .rt
-                .block_on(keshi_platform::summary(&srv.store, &user))
+                .block_on(keshi_platform::summary(&srv.store, &catalogue, &user))
                 .expect("summary");
             assert_eq!(s.records, n as u64);
             t.elapsed().as_secs_f64() * 1000.0

@@ -102,13 +102,15 @@ pub struct AppState {
     pub key: Arc<Ed25519KeyPair>,
     /// Capture images.
     pub blobs: Arc<dyn BlobStore>,
-    /// The course catalogue (reloaded when a record names a course it lacks).
+    /// The course catalogue (see [`AppState::catalogue_for`] for when it reloads).
     pub catalogue: Arc<std::sync::RwLock<Arc<crate::catalogue::Catalogue>>>,
+    /// The catalogue's stamp when loaded, and when the database was last asked.
+    catalogue_seen: Arc<Mutex<CatalogueSeen>>,
     /// Login throttling (per account and per address) and the Argon2 gate.
     pub guard: Arc<crate::auth::LoginGuard>,
     learner_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-    /// Records accepted per learner today: `(day, count)`.
-    quotas: Arc<Mutex<HashMap<String, (i64, u64)>>>,
+    /// Records accepted per learner on one day: `(day, learner → count)`.
+    quotas: Arc<Mutex<(i64, HashMap<String, u64>)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -143,6 +145,7 @@ impl AppState {
             hex::decode(&pkcs8).map_err(|_| StoreError::Corrupt("platform key hex".into()))?;
         let key = Ed25519KeyPair::from_pkcs8(&bytes)
             .map_err(|_| StoreError::Corrupt("platform key".into()))?;
+        let stamp = store.catalogue_stamp().await?;
         let catalogue = crate::load_catalogue(&store).await?;
         if config.accept_simulated {
             tracing::warn!("accepting simulated devices (--accept-simulated): their credit is marked simulated");
@@ -154,6 +157,10 @@ impl AppState {
             key: Arc::new(key),
             blobs,
             catalogue: Arc::new(std::sync::RwLock::new(Arc::new(catalogue))),
+            catalogue_seen: Arc::new(Mutex::new(CatalogueSeen {
+                stamp,
+                checked_ms: now,
+            })),
             guard: Arc::new(crate::auth::LoginGuard::default()),
             learner_locks: Arc::default(),
             quotas: Arc::default(),
@@ -369,10 +376,12 @@ impl AppState {
     /// One push or photo of a learner at a time: their derived progress is read,
     /// folded and written as one step.
     fn learner_lock(&self, learner: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = match self.learner_locks.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = lock(&self.learner_locks);
+        // Locks nobody holds are dropped now and then: the map is as large as the
+        // learners busy at once, not every learner since start.
+        if map.len() >= 1_024 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
         map.entry(learner.to_owned()).or_default().clone()
     }
 
@@ -381,23 +390,37 @@ impl AppState {
     fn take_quota(&self, learner: &str, n: u64, now: i64) -> Result<(), i64> {
         const DAY: i64 = 86_400_000;
         let day = now.div_euclid(DAY);
-        let mut map = match self.quotas.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let entry = map.entry(learner.to_owned()).or_insert((day, 0));
-        if entry.0 != day {
-            *entry = (day, 0);
+        let mut q = lock(&self.quotas);
+        // One day's counts: a new day starts them all again.
+        if q.0 != day {
+            *q = (day, HashMap::new());
         }
-        if entry.1.saturating_add(n) > self.config.max_records_per_day {
+        let entry = q.1.entry(learner.to_owned()).or_insert(0);
+        if entry.saturating_add(n) > self.config.max_records_per_day {
             return Err((day + 1) * DAY - now);
         }
-        entry.1 += n;
+        *entry += n;
         Ok(())
     }
 
-    /// The catalogue, reloaded from the database first when `need` names a course it
-    /// does not hold (a course published meanwhile, e.g. by the admin command).
+    /// Gives back what [`AppState::take_quota`] took for a batch that was not
+    /// stored after all.
+    fn refund_quota(&self, learner: &str, n: u64, now: i64) {
+        const DAY: i64 = 86_400_000;
+        let mut q = lock(&self.quotas);
+        if q.0 == now.div_euclid(DAY) {
+            if let Some(e) = q.1.get_mut(learner) {
+                *e = e.saturating_sub(n);
+            }
+        }
+    }
+
+    /// The catalogue, current to within [`CATALOGUE_RECHECK_MS`]: versions are only
+    /// ever added, so a cheap stamp of the `courses` table says whether anything was
+    /// published since it was loaded (by this process or by `admin publish-course`).
+    /// A batch naming a course the catalogue lacks asks at once — one small query,
+    /// and a reload only when the stamp moved: records naming courses that do not
+    /// exist never make the platform re-read its catalogue.
     pub async fn catalogue_for(
         &self,
         need: &[String],
@@ -406,7 +429,18 @@ impl AppState {
             Ok(c) => c.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        if need.iter().all(|c| current.get(c).is_some()) {
+        let now = (self.clock)();
+        let (loaded, checked_ms) = {
+            let seen = lock(&self.catalogue_seen);
+            (seen.stamp, seen.checked_ms)
+        };
+        let known = need.iter().all(|c| current.get(c).is_some());
+        if known && now.saturating_sub(checked_ms) < CATALOGUE_RECHECK_MS {
+            return Ok(current);
+        }
+        let stamp = self.store.catalogue_stamp().await?;
+        if stamp == loaded {
+            lock(&self.catalogue_seen).checked_ms = now;
             return Ok(current);
         }
         let fresh = Arc::new(crate::load_catalogue(&self.store).await?);
@@ -414,8 +448,29 @@ impl AppState {
             Ok(mut c) => *c = fresh.clone(),
             Err(p) => *p.into_inner() = fresh.clone(),
         }
+        *lock(&self.catalogue_seen) = CatalogueSeen {
+            stamp,
+            checked_ms: now,
+        };
+        tracing::info!(courses = fresh.iter().count(), "catalogue reloaded");
         Ok(fresh)
     }
+}
+
+/// Locks a std mutex; a panic elsewhere while it was held leaves data that is
+/// still consistent here (counters and maps), so poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a loaded catalogue is used before the database is asked whether a
+/// course was published since.
+pub const CATALOGUE_RECHECK_MS: i64 = 2_000;
+
+#[derive(Debug, Clone, Copy)]
+struct CatalogueSeen {
+    stamp: (i64, i64),
+    checked_ms: i64,
 }
 
 /// Serves the API on `listener` until `shutdown` completes, with the server
@@ -680,27 +735,40 @@ async fn login(
     if user.len() > MAX_LOGIN_NAME_BYTES || req.password.len() > MAX_PASSWORD_BYTES {
         return Err(bad());
     }
+    // Charged now, refunded on success: parallel guesses cannot all get through
+    // before the first failure is counted.
     state
         .guard
-        .check(&user, addr, (state.clock)())
+        .begin(&user, addr, (state.clock)())
         .map_err(throttled)?;
-    let learner = state.store.learner(&user).await?;
+    let learner = match state.store.learner(&user).await {
+        Ok(l) => l,
+        Err(e) => {
+            state.guard.refund(&user, addr);
+            return Err(e.into());
+        }
+    };
     // An unknown user costs the same Argon2 work as a wrong password (no user
     // enumeration by timing); at most a few run at once, a bounded queue waits.
     let (hash, password) = (
         learner.as_ref().map(|l| l.password_hash.clone()),
         req.password.clone(),
     );
-    let ok = state
+    let ok = match state
         .guard
         .hash(move || crate::auth::verify_or_dummy(&password, hash.as_deref()))
         .await
-        .map_err(throttled)?;
+    {
+        Ok(ok) => ok,
+        Err(t) => {
+            state.guard.refund(&user, addr);
+            return Err(throttled(t));
+        }
+    };
     let Some(learner) = learner.filter(|_| ok) else {
-        state.guard.failed(&user, addr, (state.clock)());
         return Err(bad());
     };
-    state.guard.succeeded(&user);
+    state.guard.succeeded(&user, addr);
     let pk: [u8; 32] = keshi_protocol::ids::decode_hex(req.public_key.trim(), "public key")
         .map_err(|_| {
             Failure::new(
@@ -728,12 +796,14 @@ async fn login(
     let known = state.store.device(&device_id).await?;
     if known.is_none() {
         let devices = state.store.devices_of(&learner.id).await?;
-        if devices.len() >= state.config.max_devices_per_learner {
+        let allowed = (state.config.max_devices_per_learner as u64)
+            .saturating_add(state.store.extra_devices(&learner.id).await?);
+        if devices.len() as u64 >= allowed {
             return Err(Failure::new(
                 StatusCode::FORBIDDEN,
                 ApiCode::DeviceLimit,
                 format!(
-                    "this learner already enrolled {} devices; staff must approve another",
+                    "this learner already enrolled {} devices; staff must approve another (keshi-platform admin approve-device)",
                     devices.len()
                 ),
             ));
@@ -953,13 +1023,17 @@ async fn push(
         f.retry_after_s = Some(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1));
         return Err(f);
     }
+    // What was taken is given back when the batch is not stored after all.
+    let taken = rows.len() as u64;
+    let refund = || state.refund_quota(&lease.learner_id, taken, now);
     let derived = if verdict.accepted.is_empty() {
         None
     } else {
         Some(
             state
                 .derive(&device, &lease.learner_id, &verdict.accepted, now)
-                .await?,
+                .await
+                .inspect_err(|_| refund())?,
         )
     };
     let (acknowledged, head_hash) = match rows.last() {
@@ -978,7 +1052,8 @@ async fn push(
             now,
             derived,
         })
-        .await?;
+        .await
+        .inspect_err(|_| refund())?;
     if let Some(r) = refusal {
         tracing::warn!(device = %device.device_id, code = r.code.as_str(), seq = ?r.seq, "record refused and quarantined");
         let mut f = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, r.code.into(), r.message);
@@ -1027,7 +1102,8 @@ async fn learner_summary(
     if learner_id != lease.learner_id {
         return Err(forbidden());
     }
-    let mut summary = crate::summary(&state.store, &learner_id).await?;
+    let catalogue = state.catalogue_for(&[]).await?;
+    let mut summary = crate::summary(&state.store, &catalogue, &learner_id).await?;
     // Learners see their credit, not the anti-fraud findings (staff do).
     summary.flags.clear();
     Ok(Json(summary))

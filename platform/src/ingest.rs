@@ -178,13 +178,16 @@ pub fn check_batch(
             }
             break;
         }
-        if r.payload.len() > max_payload {
+        // The platform's overall cap and the kind's own (issue 11: quotas per kind).
+        let cap = max_payload.min(keshi_protocol::fact::max_payload_bytes(&r.header.kind));
+        if r.payload.len() > cap {
             v.refusal = refuse(
                 i,
                 Code::PayloadTooLarge,
                 format!(
-                    "record {} has a payload of {} bytes; at most {max_payload} are accepted",
+                    "record {} ({}) has a payload of {} bytes; at most {cap} are accepted for its kind",
                     r.seq(),
+                    r.header.kind,
                     r.payload.len()
                 ),
                 Some(r.seq()),

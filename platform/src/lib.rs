@@ -96,8 +96,11 @@ pub struct Summary {
 
 /// Build the summary of a learner (by id or login name) from what ingest derived
 /// (no re-derivation per request: see [`replay`]).
-pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError> {
-    let catalogue = load_catalogue(store).await?;
+pub async fn summary(
+    store: &Store,
+    catalogue: &catalogue::Catalogue,
+    learner: &str,
+) -> Result<Summary, StoreError> {
     let l = store
         .learner(learner)
         .await?
@@ -112,7 +115,7 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
     for (course, simulated, progress, _violations) in store.learner_progress(&l.id).await? {
         let p: keshi_protocol::fold::Progress = serde_json::from_str(&progress)
             .map_err(|e| StoreError::Corrupt(format!("progress of {course}: {e}")))?;
-        let c = credit::course_credit(&p, &course, &catalogue);
+        let c = credit::course_credit(&p, &course, catalogue);
         if simulated {
             simulated_ms = simulated_ms.saturating_add(c.credited_ms);
             simulated_courses.insert(course, c.credited_ms as f64 / 1000.0);
@@ -167,20 +170,28 @@ pub async fn summary(store: &Store, learner: &str) -> Result<Summary, StoreError
     })
 }
 
-/// The catalogue as published in `store` (the latest version of each course).
+/// The catalogue as published in `store` (the latest version of each course). A
+/// version that no longer parses (a manifest edited in the database by hand, a
+/// profile this build dropped) is left out with an error in the log: its records
+/// earn nothing, and every other course keeps working.
 pub async fn load_catalogue(store: &Store) -> Result<catalogue::Catalogue, StoreError> {
     let mut published = Vec::new();
     for (id, version, institution_id, profile, manifest) in store.courses().await? {
-        let policy = keshi_protocol::policy::Policy::by_id(&profile)
-            .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
-        let course = keshi_protocol::manifest::Course::parse(
-            std::path::Path::new(&format!("{id}.json")),
-            &manifest,
-        )
-        .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
-        let p = catalogue::Published::new(course, version, institution_id, policy)
-            .map_err(|e| StoreError::Corrupt(format!("course {id} v{version}: {e}")))?;
-        published.push(p);
+        let parsed = keshi_protocol::policy::Policy::by_id(&profile)
+            .map_err(|e| e.to_string())
+            .and_then(|policy| {
+                let course = keshi_protocol::manifest::Course::parse(
+                    std::path::Path::new(&format!("{id}.json")),
+                    &manifest,
+                )
+                .map_err(|e| e.to_string())?;
+                catalogue::Published::new(course, version, institution_id, policy)
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(p) => published.push(p),
+            Err(e) => tracing::error!(course = %id, version, "catalogue: course left out: {e}"),
+        }
     }
     Ok(catalogue::Catalogue::new(published))
 }

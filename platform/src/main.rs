@@ -125,6 +125,18 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
+    /// Approve one more device for a learner beyond the free allowance (three
+    /// devices): the next new device may enrol.
+    ApproveDevice {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Login name or learner id.
+        #[arg(long)]
+        learner: String,
+        /// Print JSON (one line).
+        #[arg(long)]
+        json: bool,
+    },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
     Records {
         #[arg(long, env = "KESHI_PLATFORM_DB")]
@@ -411,9 +423,32 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(())
                 }
+                Admin::ApproveDevice { db, learner, json } => {
+                    let store = Store::connect(&db).await?;
+                    let l = store
+                        .learner(&learner)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no learner {learner:?}"))?;
+                    let extra = store.approve_extra_device(&l.id).await?;
+                    let enrolled = store.devices_of(&l.id).await?.len();
+                    tracing::info!(learner = %l.id, extra, "staff approved another device");
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"learner_id": l.id, "extra_devices": extra, "devices_enrolled": enrolled})
+                        );
+                    } else {
+                        println!(
+                            "learner {} ({}): {extra} extra device(s) approved, {enrolled} enrolled",
+                            l.username, l.id
+                        );
+                    }
+                    Ok(())
+                }
                 Admin::Records { db, learner, json } => {
                     let store = Store::connect(&db).await?;
-                    let s = keshi_platform::summary(&store, &learner).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    let s = keshi_platform::summary(&store, &catalogue, &learner).await?;
                     if json {
                         println!("{}", serde_json::to_string(&s)?);
                     } else {

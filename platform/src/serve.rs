@@ -1,6 +1,7 @@
 //! The HTTP server loop, with the limits an exposed service needs: a cap on open
-//! connections (one over it is closed at once, so a flood of idle sockets cannot make
-//! the service unreachable), a deadline for a request's headers (slow and idle
+//! connections, overall and per client address (one over it is closed at once, so a
+//! flood of idle sockets cannot make the service unreachable, and one address cannot
+//! take every slot), a deadline for a request's headers (slow and idle
 //! connections are closed: hyper's header-read timeout, with a timer), deadlines for
 //! the body and for the whole request (tower-http), and the client's address for
 //! the login throttle.
@@ -22,6 +23,9 @@ use tower::ServiceExt;
 pub struct Limits {
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections at most from one address. Generous: a training centre or an
+    /// enterprise puts a whole class behind one NAT address.
+    pub max_connections_per_ip: usize,
     /// A request's headers must arrive within this (also closes idle keep-alive
     /// connections).
     pub header_timeout: Duration,
@@ -35,6 +39,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 16_384,
+            max_connections_per_ip: 1_024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
@@ -59,6 +64,7 @@ pub async fn serve(
             limits.request_timeout,
         ));
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerAddress::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -79,6 +85,11 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        let Some(slot) = PerAddress::take(&per_ip, addr.ip(), limits.max_connections_per_ip) else {
+            tracing::warn!(%addr, "connection refused: too many open connections from this address");
+            drop(stream);
+            continue;
+        };
         let svc = app
             .clone()
             .map_request(move |mut req: axum::http::Request<Incoming>| {
@@ -87,7 +98,7 @@ pub async fn serve(
             });
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, slot);
             // The first byte must arrive within the header deadline: hyper's own
             // deadline starts only once it has read enough to pick the protocol, so
             // a socket that never sends would otherwise hold its permit for ever.
@@ -121,6 +132,44 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     Ok(())
+}
+
+/// Open connections per client address.
+#[derive(Debug, Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One open connection of an address; closing it frees the slot.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(table: &Arc<PerAddress>, ip: std::net::IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut m = table.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut m = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                // The table holds only addresses with open connections.
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The client's address, when the server loop recorded it.

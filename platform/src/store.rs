@@ -87,6 +87,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // One photo is the evidence of one capture only (issue 11).
     3,
     &["CREATE TABLE photo_claims (sha256 TEXT PRIMARY KEY, learner_id TEXT NOT NULL,        device_id TEXT NOT NULL, seq BIGINT NOT NULL, claimed_ms BIGINT NOT NULL)"],
+), (
+    // Devices beyond the free allowance, approved by staff one at a time (issue 11).
+    4,
+    &["ALTER TABLE learners ADD COLUMN extra_devices BIGINT NOT NULL DEFAULT 0"],
 )];
 
 /// The database.
@@ -663,6 +667,25 @@ impl Store {
             .collect()
     }
 
+    /// Devices staff approved for `learner_id` beyond the free allowance.
+    pub async fn extra_devices(&self, learner_id: &str) -> Result<u64, StoreError> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT extra_devices FROM learners WHERE id = $1")
+            .bind(learner_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// Staff approve one more device for `learner_id`; returns the extra devices
+    /// now approved.
+    pub async fn approve_extra_device(&self, learner_id: &str) -> Result<u64, StoreError> {
+        sqlx::query("UPDATE learners SET extra_devices = extra_devices + 1 WHERE id = $1")
+            .bind(learner_id)
+            .execute(&self.pool)
+            .await?;
+        self.extra_devices(learner_id).await
+    }
+
     /// Enrol a device for a learner (no-op when already enrolled to them).
     pub async fn enrol_device(
         &self,
@@ -1127,6 +1150,15 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// What identifies the catalogue's contents cheaply: `(rows, newest created_ms)`
+    /// (versions are immutable and only ever added).
+    pub async fn catalogue_stamp(&self) -> Result<(i64, i64), StoreError> {
+        let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(created_ms), 0) FROM courses")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
     }
 
     /// A photo arrived: every capture of `learner_id` waiting for it now counts

@@ -274,6 +274,32 @@ fn keys_and_devices(srv: &Server) {
     let k = DeviceKey::generate().unwrap();
     let (s, b) = try_login(&k.public_key_hex(), false);
     assert_eq!((s, b["code"].as_str()), (403, Some("device_limit")), "{b}");
+    // Staff approve one more (the admin command, against the same database): that
+    // device enrols, the next one is refused again.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+        .args([
+            "admin",
+            "approve-device",
+            "--db",
+            &srv.db_url,
+            "--learner",
+            "keys",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let approved: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(approved["extra_devices"], 1, "{approved}");
+    assert_eq!(approved["devices_enrolled"], 3, "{approved}");
+    assert_eq!(try_login(&k.public_key_hex(), false).0, 200);
+    let k5 = DeviceKey::generate().unwrap();
+    let (s, b) = try_login(&k5.public_key_hex(), false);
+    assert_eq!((s, b["code"].as_str()), (403, Some("device_limit")), "{b}");
 }
 
 fn login_abuse(srv: &Server) {
@@ -500,6 +526,7 @@ fn slow_and_idle_connections_do_not_take_the_service() {
             keshi_platform::router(state),
             keshi_platform::serve::Limits {
                 max_connections: 20,
+                max_connections_per_ip: 12,
                 header_timeout: Duration::from_secs(1),
                 body_timeout: Duration::from_secs(1),
                 request_timeout: Duration::from_secs(5),
@@ -536,7 +563,8 @@ fn slow_and_idle_connections_do_not_take_the_service() {
         closed_within(&mut body, Duration::from_secs(8)),
         "slow body kept open"
     );
-    // Thirty idle sockets against a cap of twenty: the extra ones are closed at once.
+    // Thirty idle sockets from one address against a cap of twelve per address: the
+    // extra ones are closed at once.
     let mut idle: Vec<TcpStream> = (0..30).map(|_| TcpStream::connect(url).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut refused = 0;
@@ -545,7 +573,28 @@ fn slow_and_idle_connections_do_not_take_the_service() {
             refused += 1;
         }
     }
-    assert!(refused >= 10, "{refused} of 30 closed at once");
+    assert!(refused >= 18, "{refused} of 30 closed at once");
+    // Another address is served while they are open (one address cannot take every
+    // slot); on Linux all of 127/8 is the loopback.
+    let other = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        s.connect(url).await.unwrap().into_std().unwrap()
+    });
+    other.set_nonblocking(false).unwrap();
+    let mut other = other;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the other address got {answer:?}"
+    );
     // After the header deadline every idle socket is gone and the service answers.
     std::thread::sleep(Duration::from_millis(1_500));
     let health = client()

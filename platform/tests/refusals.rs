@@ -168,6 +168,29 @@ const CASES: &[Case] = &[
         },
     },
     Case {
+        code: RefusalCode::PayloadTooLarge,
+        seq: Some(6),
+        stored_before: 0,
+        batch: |c| {
+            // Under the overall cap but over its kind's: a `state` record carries a
+            // few fields (4 KiB at most), not 5 KB of padding.
+            let h = &c.chain[5].header;
+            let padded = NewRecord::new(
+                "state",
+                serde_json::json!({"pad": "x".repeat(5_000)}),
+                h.wall_ms,
+                h.mono_ms,
+            );
+            let prev = &c.chain[4];
+            vec![one(&seal(
+                c.key,
+                Some((prev.header.seq, prev.hash)),
+                &padded,
+            )
+            .unwrap())]
+        },
+    },
+    Case {
         code: RefusalCode::ConflictingRecord,
         seq: Some(3),
         stored_before: 0,

@@ -271,3 +271,26 @@ fn journal_database_is_in_wal_mode() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// A record the platform would refuse for its size is never written (it would hold
+/// every later record back from sync for good): the append fails, nothing changes.
+#[test]
+fn a_record_over_its_kinds_payload_cap_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.db"), key()).unwrap();
+    j.append(rec(0)).unwrap();
+    let padded = NewRecord::new("state", json!({"pad": "x".repeat(5_000)}), 1, 1);
+    let err = j.append(padded.clone()).unwrap_err();
+    assert!(matches!(err, JournalError::InvalidRecord(_)), "{err:?}");
+    assert!(j.append_batch(vec![rec(1), padded]).is_err());
+    assert_eq!(j.len(), 1);
+    // The same bytes fit a kind that carries lists.
+    j.append(NewRecord::new(
+        "segment",
+        json!({"pad": "x".repeat(5_000)}),
+        1,
+        1,
+    ))
+    .unwrap();
+    assert_eq!(j.len(), 2);
+}

@@ -572,6 +572,38 @@ facts! {
     LeaseRevoked(LeaseRevoked) = "lease_revoked",
 }
 
+/// The largest payload a record of most kinds may carry (bytes): a few fields.
+pub const SMALL_PAYLOAD_BYTES: usize = 4 << 10;
+/// The largest payload of the kinds that carry lists (covered ranges, detections,
+/// answers).
+pub const LIST_PAYLOAD_BYTES: usize = 16 << 10;
+/// The largest payload of a progress snapshot (a whole course's progress).
+pub const SNAPSHOT_PAYLOAD_BYTES: usize = 64 << 10;
+
+impl FactKind {
+    /// The largest payload a record of this kind may carry. Honest records are far
+    /// below it (a segment is ~200 bytes); the platform refuses bigger ones
+    /// (`payload_too_large`) so a device cannot make it store junk.
+    pub fn max_payload_bytes(self) -> usize {
+        match self {
+            FactKind::ProgressSnapshot => SNAPSHOT_PAYLOAD_BYTES,
+            FactKind::Segment
+            | FactKind::CaptureDetail
+            | FactKind::LoginCheck
+            | FactKind::QuizDue
+            | FactKind::QuizAnswered
+            | FactKind::QuizUnsolicited => LIST_PAYLOAD_BYTES,
+            _ => SMALL_PAYLOAD_BYTES,
+        }
+    }
+}
+
+/// The largest payload a record of `kind` may carry (a kind this build does not
+/// know: [`SMALL_PAYLOAD_BYTES`]).
+pub fn max_payload_bytes(kind: &str) -> usize {
+    FactKind::parse(kind).map_or(SMALL_PAYLOAD_BYTES, FactKind::max_payload_bytes)
+}
+
 fn to_value<T: Serialize>(v: &T) -> Value {
     // Serializing these plain structs to a Value cannot fail (string keys only).
     serde_json::to_value(v).unwrap_or(Value::Null)

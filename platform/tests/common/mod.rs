@@ -177,7 +177,10 @@ impl Server {
 
     pub fn summary(&self, user: &str) -> keshi_platform::Summary {
         self.rt
-            .block_on(keshi_platform::summary(&self.store, user))
+            .block_on(async {
+                let catalogue = keshi_platform::load_catalogue(&self.store).await?;
+                keshi_platform::summary(&self.store, &catalogue, user).await
+            })
             .expect("summary")
     }
 

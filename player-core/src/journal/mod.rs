@@ -209,6 +209,7 @@ impl Journal {
     pub fn append(&mut self, new: NewRecord) -> Result<Record, JournalError> {
         let unsigned = prepare(self.read.device_id, self.read.head, &new)
             .map_err(JournalError::InvalidRecord)?;
+        within_kind_cap(&unsigned)?;
         let mut records = self.commit(vec![unsigned])?;
         records
             .pop()
@@ -227,6 +228,7 @@ impl Journal {
         let mut unsigned = Vec::with_capacity(batch.len());
         for new in &batch {
             let u = prepare(self.read.device_id, prev, new).map_err(JournalError::InvalidRecord)?;
+            within_kind_cap(&u)?;
             prev = Some((u.header.seq, u.hash));
             unsigned.push(u);
         }
@@ -349,4 +351,16 @@ impl Journal {
     pub fn read_only(path: &Path) -> Result<JournalReader, JournalError> {
         JournalReader::open(path)
     }
+}
+
+/// A record the platform would refuse for its size (`payload_too_large`) is never
+/// written: it would hold every later record back from sync for good.
+fn within_kind_cap(u: &UnsignedRecord) -> Result<(), JournalError> {
+    let len = u.header.payload_len as usize;
+    if len > keshi_protocol::fact::max_payload_bytes(&u.header.kind) {
+        return Err(JournalError::InvalidRecord(RecordError::PayloadTooLarge {
+            len,
+        }));
+    }
+    Ok(())
 }
