@@ -76,7 +76,7 @@ course="$KESHI_HOME/courses/demo/course.json"
 if [ ! -f "$course" ]; then
   echo "== rendering the demo course (ffmpeg, H.264) into $KESHI_HOME/courses/demo"
   mkdir -p "$(dirname "$course")"
-  $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --out "$course"
+  $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --without-answers --out "$course"
 fi
 
 if [ "$mode" = "--test-camera" ]; then

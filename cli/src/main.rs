@@ -152,6 +152,10 @@ enum CourseCommand {
         /// ffmpeg processes at once (default: one per core, at most 4).
         #[arg(long, requires = "render_media", value_parser = clap::value_parser!(u32).range(1..=64))]
         jobs: Option<u32>,
+        /// Leave out the answer keys: the copy a learner's device gets (the platform
+        /// grades; its published copy keeps the keys).
+        #[arg(long)]
+        without_answers: bool,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -224,6 +228,13 @@ fn home_dir(home: Option<PathBuf>) -> Result<PathBuf> {
 pub fn simulated_key_path(journal: &Path) -> PathBuf {
     let mut s = std::ffi::OsString::from(journal.as_os_str());
     s.push(".simkey");
+    PathBuf::from(s)
+}
+
+/// Where `keshi simulate` keeps the key its simulated platform signs grades with.
+pub fn simulated_grader_key_path(journal: &Path) -> PathBuf {
+    let mut s = std::ffi::OsString::from(journal.as_os_str());
+    s.push(".gradekey");
     PathBuf::from(s)
 }
 
@@ -309,14 +320,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            let journal = simulated_journal(&journal)?;
+            let journal_path = journal.clone();
+            let mut journal = simulated_journal(&journal)?;
+            // The platform's part: a course with its answer keys is graded here, with
+            // a key of the simulation's own (a real platform ignores these grades and
+            // grades the answers itself). A journal never logged in believes it.
+            let grader = match course.missing_answer() {
+                None => {
+                    let key = DeviceKey::load_or_create(&KeyStore::File(
+                        simulated_grader_key_path(&journal_path),
+                    ))
+                    .context("the simulated platform's key")?;
+                    if journal.platform_key()?.is_none() {
+                        journal.set_sync_state(
+                            player_core::sync::KEY_PLATFORM_PUBLIC_KEY,
+                            &key.public_key_hex(),
+                        )?;
+                    }
+                    Some(simulate::Grader::new(key, &course, &policy))
+                }
+                Some(_) => None,
+            };
             let rng = match seed {
                 Some(s) => ChaCha20Rng::seed_from_u64(s),
                 None => ChaCha20Rng::from_os_rng(),
             };
             let wall = player_core::clock::wall_now_ms();
             let (mut session, _) = Session::open(journal, &course, &policy, rng, wall)?;
-            simulate::replay(&mut session, &events)?;
+            simulate::replay(&mut session, &events, grader.as_ref())?;
             print_json(&simulate::summarize(&session, &course, &policy))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -332,6 +363,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ffmpeg,
                 font,
                 jobs,
+                without_answers,
                 out,
             } => {
                 let mut v = player_core::demo::course_with(
@@ -339,6 +371,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     class_hour_minutes,
                     lessons_per_hour,
                 );
+                if without_answers {
+                    for bank in v["quizzes"].as_array_mut().into_iter().flatten() {
+                        for q in bank["questions"].as_array_mut().into_iter().flatten() {
+                            if let Some(q) = q.as_object_mut() {
+                                q.remove("answer");
+                            }
+                        }
+                    }
+                }
                 if render_media {
                     let opts = demo_media::RenderOptions {
                         ffmpeg,

@@ -7,7 +7,7 @@
 //! Pure: the store loads the published manifests; this module turns them into rules
 //! and grades answers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use keshi_protocol::fact::{Answer, SessionStart};
 use keshi_protocol::fold::{HourRules, Rules};
@@ -27,20 +27,11 @@ pub struct Published {
     pub policy: Policy,
     /// Its rules.
     pub rules: HourRules,
-    /// Question id → (class hour, options, right option).
-    answers: HashMap<String, (u32, Vec<String>, usize)>,
 }
 
-/// The platform's grade of one quiz attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grade {
-    /// Right answers.
-    pub correct: u32,
-    /// Questions graded.
-    pub total: u32,
-    /// Passed under the profile's ratio (R-AS-2).
-    pub passed: bool,
-}
+/// The platform's grade of one quiz attempt (the shared grading of
+/// [`Course::grade`]).
+pub use keshi_protocol::manifest::QuizGrade as Grade;
 
 impl Published {
     /// A course as published: validated against its profile.
@@ -51,54 +42,29 @@ impl Published {
         policy: Policy,
     ) -> Result<Published, keshi_protocol::manifest::ManifestError> {
         course.check_against(&policy)?;
+        // The platform grades every quiz: it must hold every answer key.
+        if let Some(q) = course.missing_answer() {
+            return Err(keshi_protocol::manifest::ManifestError::Field {
+                file: course.origin.clone(),
+                field: format!("question {}", q.id),
+                reason: "has no answer key; the platform grades quizzes and needs every key".into(),
+            });
+        }
         let rules = course.hour_rules(&policy);
-        let answers = course
-            .quizzes
-            .iter()
-            .flat_map(|b| b.questions.iter().map(move |q| (b.class_hour, q)))
-            .map(|(hour, q)| (q.id.clone(), (hour, q.options.clone(), q.answer)))
-            .collect();
         Ok(Published {
             course,
             version,
             institution_id,
             policy,
             rules,
-            answers,
         })
     }
 
     /// Grades answers to the questions `ids` (in order) of class hour `hour` against
-    /// the bank. A question of another hour's bank, one the bank does not hold, or
-    /// one asked twice counts as wrong (a known answer repeated is not a quiz); a
-    /// quiz must have at least the profile's number of questions to pass (R-AS-1).
+    /// the published bank ([`Course::grade`]: the same code a simulated platform
+    /// uses).
     pub fn grade(&self, hour: u32, ids: &[String], answers: &[Answer]) -> Grade {
-        let mut correct = 0u32;
-        let mut seen = std::collections::HashSet::new();
-        for (i, id) in ids.iter().enumerate() {
-            let first = seen.insert(id.as_str());
-            let right = first
-                && self.answers.get(id).is_some_and(|(h, options, answer)| {
-                    *h == hour
-                        && answers
-                            .get(i)
-                            .and_then(|a| a.picks(options))
-                            .is_some_and(|p| p == *answer)
-                });
-            if right {
-                correct = correct.saturating_add(1);
-            }
-        }
-        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let enough = total >= self.policy.quiz_questions_per_class_hour.value;
-        let passed = enough
-            && total > 0
-            && u64::from(correct) * 1000 >= self.policy.pass_per_mille() * u64::from(total);
-        Grade {
-            correct,
-            total,
-            passed,
-        }
+        self.course.grade(&self.policy, hour, ids, answers)
     }
 }
 
@@ -168,7 +134,7 @@ mod tests {
         let right: Vec<Answer> = p.course.quizzes[0]
             .questions
             .iter()
-            .map(|q| Answer::Index(q.answer))
+            .map(|q| Answer::Index(q.answer.unwrap()))
             .collect();
         assert_eq!(
             p.grade(1, &ids, &right),

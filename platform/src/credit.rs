@@ -480,7 +480,7 @@ mod tests {
         let cat = catalogue();
         let bank = &cat.get("c1").unwrap().course.quizzes[0];
         let ids: Vec<String> = bank.questions.iter().map(|q| q.id.clone()).collect();
-        let right: Vec<usize> = bank.questions.iter().map(|q| q.answer).collect();
+        let right: Vec<usize> = bank.questions.iter().map(|q| q.answer.unwrap()).collect();
         let hour: Vec<StoredRecord> = {
             let mut v = vec![start("a")];
             // 45 minutes in 45 one-minute segments.

@@ -6,8 +6,8 @@
 
 use keshi_protocol::codes::ApiCode;
 use keshi_protocol::wire::{
-    ApiError, DeviceHead, HeartbeatResponse, LoginRequest, LoginResponse, OfflineLease,
-    PushRequest, PushResponse, WireRecord,
+    ApiError, DeviceHead, GradesResponse, HeartbeatResponse, LoginRequest, LoginResponse,
+    OfflineLease, PushRequest, PushResponse, WireRecord,
 };
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
@@ -100,6 +100,16 @@ const OPS: &[Op] = &[
         params: &["device_id"],
     },
     Op {
+        path: "/v1/quiz/grades",
+        method: "get",
+        summary: "the platform's signed grades of the lease device's quiz answers after seq `after_seq` (0 when absent), in seq order, at most 500",
+        bearer: true,
+        request: None,
+        ok: ("200", "the grades", Body::Json("GradesResponse")),
+        errors: &["400", "401", "403", "503"],
+        params: &["?after_seq"],
+    },
+    Op {
         path: "/v1/learners/{learner_id}/summary",
         method: "get",
         summary: "the learner's records and credit as the platform re-derives them",
@@ -150,7 +160,11 @@ fn operation(op: &Op) -> Value {
         let params: Vec<Value> = op
             .params
             .iter()
-            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|p| match p.strip_prefix('?') {
+                // `?name`: an optional integer query parameter.
+                Some(q) => json!({"name": q, "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}),
+                None => json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}),
+            })
             .collect();
         o.insert("parameters".into(), json!(params));
     }
@@ -207,6 +221,7 @@ pub fn document() -> Value {
     generator.subschema_for::<LoginResponse>();
     generator.subschema_for::<HeartbeatResponse>();
     generator.subschema_for::<DeviceHead>();
+    generator.subschema_for::<GradesResponse>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

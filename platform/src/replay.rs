@@ -211,6 +211,23 @@ pub struct Outcome {
     pub claims: Vec<(String, u64)>,
     /// Violations by course and kind (added to the counts).
     pub violations: BTreeMap<(String, ViolationKind), u32>,
+    /// Quiz attempts graded by this replay (the device fetches them signed).
+    pub grades: Vec<GradeRow>,
+}
+
+/// The platform's grade of one `quiz_answered` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GradeRow {
+    /// Seq of the `quiz_answered` record.
+    pub seq: u64,
+    /// Course.
+    pub course: String,
+    /// Class hour.
+    pub class_hour: u32,
+    /// Attempt (as the device numbered it).
+    pub attempt: u32,
+    /// The grade by the published bank.
+    pub grade: crate::catalogue::Grade,
 }
 
 /// The platform's evidence: its own grading; captures handled by [`replay`].
@@ -228,6 +245,11 @@ impl Evidence for Platform<'_> {
         self.catalogue
             .get(self.course)
             .map(|p| p.grade(q.class_hour, &q.questions, &q.answers).passed)
+    }
+    fn grade_believed(&self, _: &keshi_protocol::fact::QuizGraded) -> bool {
+        // The platform grades the answers themselves; a grade in a device's
+        // stream is only a copy of one it signed.
+        false
     }
 }
 
@@ -378,6 +400,18 @@ pub fn replay(
             }
             Fact::Violation(v) => {
                 *out.violations.entry((course.clone(), v.kind)).or_default() += 1;
+                p.apply(&fact, &rules, &evidence);
+            }
+            Fact::QuizAnswered(q) => {
+                // Graded here against the published bank; the device learns the
+                // grade from `GET /v1/quiz/grades`, signed.
+                out.grades.push(GradeRow {
+                    seq: row.seq,
+                    course: course.clone(),
+                    class_hour: q.class_hour,
+                    attempt: q.attempt,
+                    grade: published.grade(q.class_hour, &q.questions, &q.answers),
+                });
                 p.apply(&fact, &rules, &evidence);
             }
             _ => {

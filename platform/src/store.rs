@@ -91,6 +91,12 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // Devices beyond the free allowance, approved by staff one at a time (issue 11).
     4,
     &["ALTER TABLE learners ADD COLUMN extra_devices BIGINT NOT NULL DEFAULT 0"],
+), (
+    // The platform's grades of quiz answers, fetched signed by the device (issue 11).
+    5,
+    &["CREATE TABLE quiz_grades (device_id TEXT NOT NULL, seq BIGINT NOT NULL, learner_id TEXT NOT NULL, \
+       course TEXT NOT NULL, class_hour BIGINT NOT NULL, attempt BIGINT NOT NULL, correct BIGINT NOT NULL, \
+       total BIGINT NOT NULL, passed BIGINT NOT NULL, graded_ms BIGINT NOT NULL, PRIMARY KEY (device_id, seq))"],
 )];
 
 /// The database.
@@ -141,6 +147,8 @@ pub struct Derived {
     pub pending: Vec<crate::replay::PendingPhoto>,
     /// Photos this batch's captures claimed as their evidence: `(sha256, seq)`.
     pub claims: Vec<(String, u64)>,
+    /// Quiz answers graded.
+    pub grades: Vec<crate::replay::GradeRow>,
 }
 
 /// Most jobs per SQLite group commit.
@@ -329,6 +337,24 @@ async fn write_derived(
         .execute(&mut **tx)
         .await?;
     }
+    for g in &d.grades {
+        sqlx::query(
+            "INSERT INTO quiz_grades(device_id, seq, learner_id, course, class_hour, attempt, correct, total, passed, graded_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (device_id, seq) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(i(g.seq))
+        .bind(learner_id)
+        .bind(&g.course)
+        .bind(i64::from(g.class_hour))
+        .bind(i64::from(g.attempt))
+        .bind(i64::from(g.grade.correct))
+        .bind(i64::from(g.grade.total))
+        .bind(i64::from(g.grade.passed))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
     for p in &d.pending {
         sqlx::query(
             "INSERT INTO pending_photos(sha256, learner_id, course, class_hour, simulated) VALUES ($1, $2, $3, $4, $5) \
@@ -359,6 +385,27 @@ async fn upsert_device_fold(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A stored grade (see [`Store::grades_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredGrade {
+    /// Seq of the `quiz_answered` record.
+    pub seq: u64,
+    /// Course.
+    pub course: String,
+    /// Class hour.
+    pub class_hour: u32,
+    /// Attempt.
+    pub attempt: u32,
+    /// Right answers.
+    pub correct: u32,
+    /// Questions graded.
+    pub total: u32,
+    /// Passed.
+    pub passed: bool,
+    /// When graded, Unix ms.
+    pub graded_ms: i64,
 }
 
 /// One learner's progress row: `(course, simulated, progress JSON, violations JSON)`.
@@ -665,6 +712,42 @@ impl Store {
             .iter()
             .map(Self::device_from)
             .collect()
+    }
+
+    /// The grades of `device_id`'s quiz answers after `after_seq`, in seq order, at
+    /// most `limit`.
+    pub async fn grades_after(
+        &self,
+        device_id: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredGrade>, StoreError> {
+        sqlx::query(
+            "SELECT seq, course, class_hour, attempt, correct, total, passed, graded_ms FROM quiz_grades \
+             WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(device_id)
+        .bind(i(after_seq))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let n = |k: usize| -> Result<u32, StoreError> {
+                Ok(u32::try_from(r.try_get::<i64, _>(k)?).unwrap_or(0))
+            };
+            Ok(StoredGrade {
+                seq: u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                course: r.try_get(1)?,
+                class_hour: n(2)?,
+                attempt: n(3)?,
+                correct: n(4)?,
+                total: n(5)?,
+                passed: r.try_get::<i64, _>(6)? != 0,
+                graded_ms: r.try_get(7)?,
+            })
+        })
+        .collect()
     }
 
     /// Devices staff approved for `learner_id` beyond the free allowance.

@@ -6,7 +6,9 @@
 //!   overflowing ranges, the same hour claimed fifty times;
 //! - time anchored to the platform's clock: future-stamped and backdated segments,
 //!   same-device overlap (R-ID-3 and the lease rules);
-//! - keys and devices: small-order keys, simulated devices, the device limit;
+//! - keys and devices: small-order keys, simulated devices, the device limit and
+//!   staff approval of one more;
+//! - quizzes: graded by the platform whatever the device claims, grades signed;
 //! - login abuse: brute force (lockout, `Retry-After`) and user enumeration by timing;
 //! - leases: a heartbeat cannot revive an offline lease that ended;
 //! - abuse of the service: slow and idle connections, quarantine size, learners do
@@ -403,6 +405,98 @@ fn abuse_of_the_service(srv: &Server) {
     assert_eq!(mine["flags"], json!([]), "{mine}");
 }
 
+/// Quizzes are graded by the platform (issue 11): the device's own verdict in a
+/// `quiz_answered` record is ignored; the grades come back signed with the platform
+/// key, for the lease's device only.
+fn quizzes_are_graded_by_the_platform(srv: &Server, dir: &std::path::Path) {
+    let course = publish(srv, dir);
+    srv.learner("quizzer", "pw");
+    let mut d = Dev::new();
+    let answer = client()
+        .post(format!("{}/v1/login", srv.url))
+        .json(&json!({"user": "quizzer", "password": "pw", "public_key": d.key.public_key_hex()}))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let l: Value = answer.json().unwrap();
+    let token = l["token"].as_str().unwrap().to_owned();
+    let platform_key: [u8; 32] = hex::decode(l["platform_public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let bank = &keshi_protocol::demo::course(2)["quizzes"][0]["questions"];
+    let ids: Vec<Value> = bank
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].clone())
+        .collect();
+    let right = keshi_protocol::demo::answers(1);
+    let wrong: Vec<usize> = right.iter().map(|a| (a + 1) % 4).collect();
+    let now = now_ms();
+    let recs = vec![
+        d.start(&course, now),
+        // The device claims a pass for wrong answers.
+        d.rec(
+            "quiz_answered",
+            json!({"class_hour": 1, "attempt": 1, "questions": ids, "answers": wrong,
+                   "correct": 5, "total": 5, "passed": true}),
+            now + 1,
+        ),
+        d.rec(
+            "quiz_answered",
+            json!({"class_hour": 1, "attempt": 2, "questions": ids, "answers": right}),
+            now + 2,
+        ),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    let grades = |after: &str, token: &str| -> (u16, Value) {
+        let r = client()
+            .get(format!("{}/v1/quiz/grades{after}", srv.url))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    let (status, all) = grades("", &token);
+    assert_eq!(status, 200, "{all}");
+    let all: keshi_protocol::wire::GradesResponse = serde_json::from_value(all).unwrap();
+    assert_eq!(all.grades.len(), 2, "{:?}", all.grades);
+    let (first, second) = (&all.grades[0], &all.grades[1]);
+    assert_eq!(
+        (first.answered_seq, first.attempt, first.passed),
+        (2, 1, false)
+    );
+    assert_eq!((first.correct, first.total), (0, 5));
+    assert_eq!(
+        (second.answered_seq, second.attempt, second.passed),
+        (3, 2, true)
+    );
+    assert_eq!(second.correct, 5);
+    for g in &all.grades {
+        assert!(g.verify(&platform_key), "{g:?}");
+        assert_eq!(g.device_id, d.key.device_id().to_hex());
+        assert_eq!(g.course, course);
+    }
+    // A grade edited on its way (a hostile proxy) no longer verifies.
+    let mut edited = first.clone();
+    edited.passed = true;
+    assert!(!edited.verify(&platform_key));
+    // Paging; a bad cursor is refused.
+    let (_, later) = grades("?after_seq=2", &token);
+    assert_eq!(later["grades"].as_array().unwrap().len(), 1, "{later}");
+    let (status, bad) = grades("?after_seq=two", &token);
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (400, Some("malformed_body"))
+    );
+    // Another learner's lease sees none of them.
+    srv.learner("neighbour", "pw");
+    let other = login(&srv.url, "neighbour", "pw", &DeviceKey::generate().unwrap());
+    let (_, theirs) = grades("", &other.token);
+    assert_eq!(theirs["grades"], json!([]));
+}
+
 #[test]
 fn attacks_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -416,6 +510,7 @@ fn attacks_on_every_backend() {
         claims_beyond_the_catalogue(&srv, dir.path());
         time_is_the_platforms(&srv, dir.path());
         keys_and_devices(&srv);
+        quizzes_are_graded_by_the_platform(&srv, dir.path());
         login_abuse(&srv);
         abuse_of_the_service(&srv);
         srv.kill();

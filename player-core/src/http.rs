@@ -67,7 +67,28 @@ impl HttpTransport {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Result<T, TransportError> {
-        let mut req = self.client.post(format!("{}{path}", self.base));
+        self.request(
+            self.client.post(format!("{}{path}", self.base)),
+            token,
+            body,
+        )
+    }
+
+    /// GETs `path` (with its query) and parses the JSON answer, like [`Self::call`].
+    pub fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<T, TransportError> {
+        self.request(self.client.get(format!("{}{path}", self.base)), token, None)
+    }
+
+    fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        mut req: reqwest::blocking::RequestBuilder,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, TransportError> {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -253,7 +274,10 @@ pub fn store_login(
     journal.set_sync_state(sync::KEY_TOKEN, &lease.token)?;
     journal.set_sync_state(sync::KEY_LEASE, &lease_json)?;
     journal.set_sync_state(sync::KEY_PLATFORM, platform)?;
-    journal.set_sync_state("platform_public_key", &lease.platform_public_key)?;
+    journal.set_sync_state(
+        crate::sync::KEY_PLATFORM_PUBLIC_KEY,
+        &lease.platform_public_key,
+    )?;
     // The platform's word on what it holds (lower than ours: it lost data; re-send).
     let ack = lease.acknowledged.min(journal.len());
     journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
@@ -325,4 +349,88 @@ pub fn heartbeat(
             Ok(Heartbeat::Offline(e.to_string()))
         }
     }
+}
+
+/// The platform's grades of this device's quiz answers not yet journaled (after
+/// `sync_state.graded_seq`), each checked: signed by the platform key learnt at login
+/// and addressed to this device. Grades that fail the check are dropped with a
+/// warning (a hostile server or proxy cannot pass a quiz for the learner).
+///
+/// Returns the grades and the highest seq the platform answered for; once the
+/// grades are journaled, that seq goes to `sync_state.graded_seq`
+/// ([`sync::KEY_GRADED_SEQ`]).
+pub fn fetch_grades(
+    journal: &Journal,
+    http: &HttpTransport,
+) -> Result<(Vec<crate::fact::QuizGraded>, u64), FetchGradesError> {
+    let Some(token) = journal.sync_state(sync::KEY_TOKEN)? else {
+        return Ok((Vec::new(), 0));
+    };
+    let Some(key) = journal.platform_key()? else {
+        return Ok((Vec::new(), 0));
+    };
+    let device = journal.device_id().to_hex();
+    let mut after: u64 = journal
+        .sync_state(sync::KEY_GRADED_SEQ)?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    loop {
+        let asked = after;
+        let page: crate::wire::GradesResponse =
+            http.get(&format!("/v1/quiz/grades?after_seq={after}"), Some(&token))?;
+        let n = page.grades.len();
+        for g in page.grades {
+            after = after.max(g.answered_seq);
+            if g.device_id != device || !g.verify(&key) {
+                tracing::warn!(
+                    seq = g.answered_seq,
+                    "a quiz grade that does not verify was dropped"
+                );
+                continue;
+            }
+            out.push(g);
+        }
+        // A page shorter than the platform's page size is the last one (and a page
+        // that does not move forward ends it too: a hostile server cannot loop us).
+        if n < 500 || after == asked || out.len() > 100_000 {
+            break;
+        }
+    }
+    Ok((out, after))
+}
+
+/// [`fetch_grades`], then journals each grade as a `quiz_graded` record (no session
+/// open: `keshi sync`; the app goes through its study service instead) and moves
+/// `graded_seq` on. Returns how many were journaled. A crash between the two leaves
+/// duplicates at worst, which every fold takes once.
+pub fn pull_grades(
+    journal: &mut Journal,
+    http: &HttpTransport,
+    wall_now_ms: i64,
+) -> Result<usize, FetchGradesError> {
+    let (grades, up_to) = fetch_grades(journal, http)?;
+    let n = grades.len();
+    if n > 0 {
+        let batch = grades
+            .into_iter()
+            .map(|g| crate::fact::Fact::QuizGraded(g).to_new_record(wall_now_ms, 0))
+            .collect();
+        journal.append_batch(batch)?;
+    }
+    if up_to > 0 {
+        journal.set_sync_state(sync::KEY_GRADED_SEQ, &up_to.to_string())?;
+    }
+    Ok(n)
+}
+
+/// Why grades could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchGradesError {
+    /// The journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The platform could not be asked, or refused.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }

@@ -50,6 +50,7 @@ impl Rules for KnownRules {
 pub struct ProgressIndex {
     fold: StreamFold,
     rules: KnownRules,
+    evidence: DeviceEvidence,
 }
 
 impl ProgressIndex {
@@ -58,12 +59,26 @@ impl ProgressIndex {
         ProgressIndex {
             fold: StreamFold::new(true),
             rules,
+            evidence: DeviceEvidence::default(),
         }
     }
 
-    /// Folds `journal` from the start, in one pass.
+    /// Believe the platform grades that verify under `key` (see
+    /// [`DeviceEvidence`]); for records folded from now on.
+    pub fn with_platform_key(mut self, key: Option<[u8; 32]>) -> ProgressIndex {
+        self.evidence = DeviceEvidence { platform_key: key };
+        self
+    }
+
+    /// The platform key grades are checked with.
+    pub fn platform_key(&self) -> Option<[u8; 32]> {
+        self.evidence.platform_key
+    }
+
+    /// Folds `journal` from the start, in one pass, believing the grades signed by
+    /// the platform key the journal learnt at login.
     pub fn build(journal: &Records, rules: KnownRules) -> Result<ProgressIndex, JournalError> {
-        let mut index = ProgressIndex::new(rules);
+        let mut index = ProgressIndex::new(rules).with_platform_key(journal.platform_key()?);
         journal.for_each_from(1, |r| {
             index.push(&r);
             ControlFlow::Continue(())
@@ -79,7 +94,7 @@ impl ProgressIndex {
             &r.header.kind,
             payload,
             &self.rules,
-            &DeviceEvidence,
+            &self.evidence,
         );
     }
 

@@ -50,7 +50,8 @@ pub fn retain(
     let mut erasable = Vec::new();
     // One pass: the progress of every course (as the records claim their rules) and
     // the payloads that may go.
-    let mut index = ProgressIndex::new(KnownRules::default());
+    let mut index =
+        ProgressIndex::new(KnownRules::default()).with_platform_key(journal.platform_key()?);
     journal.for_each_from(1, |r| {
         index.push(&r);
         if !r.payload_erased() && r.seq() <= acked && r.header.wall_ms < cutoff {

@@ -106,6 +106,7 @@ impl Session {
         let progress = index.progress(&course.id);
         let credited_at_open_ms = progress.credited_ms();
         let (mut player, step) = Player::start(course, policy, progress, rng, 0);
+        player.set_platform_key(index.platform_key());
         if let SessionMode::Live { report_timeout_ms } = mode {
             player.require_reports(Some(report_timeout_ms));
         }

@@ -19,6 +19,11 @@
 //! at that moment they answer at once; otherwise they wait, in order, and answer the
 //! next prompt the moment the core makes it (the replay ticks the core to that moment).
 //! Blank lines and lines starting with `#` are ignored.
+//!
+//! The device holds no answer keys: quiz answers wait for the platform's grade. A
+//! simulation plays the platform's part with a [`Grader`] (the course's keys and a
+//! throw-away signing key only this simulated player believes); a real platform
+//! ignores those grades and grades the answers itself.
 
 use std::collections::VecDeque;
 
@@ -231,8 +236,81 @@ pub struct Summary {
     pub crediting: bool,
 }
 
-/// Replays `events` through `session`, answering prompts from the scripted answers.
-pub fn replay(session: &mut Session, events: &[TimedEvent]) -> Result<(), SessionError> {
+/// The platform's part in a simulation: grades answers with the course's answer
+/// keys ([`Course::grade`], the platform's own code) and signs the grade with a
+/// throw-away key.
+#[derive(Debug)]
+pub struct Grader {
+    key: crate::identity::DeviceKey,
+    course: Course,
+    policy: Policy,
+}
+
+impl Grader {
+    /// A grader for `course` (which must carry its answer keys) under `policy`,
+    /// signing with `key` (kept beside the simulated journal, so later runs on it
+    /// believe earlier grades).
+    pub fn new(key: crate::identity::DeviceKey, course: &Course, policy: &Policy) -> Grader {
+        Grader {
+            key,
+            course: course.clone(),
+            policy: policy.clone(),
+        }
+    }
+
+    /// The key its grades verify under.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.public_key()
+    }
+
+    /// The grade of the session's last `quiz_answered` record.
+    fn grade(&self, session: &Session) -> Option<crate::fact::QuizGraded> {
+        use crate::record::Signer;
+        let journal = session.journal();
+        let head = journal.len();
+        let records = journal.records_from(head.saturating_sub(16).max(1)).ok()?;
+        let r = records
+            .iter()
+            .rev()
+            .find(|r| r.header.kind == "quiz_answered")?;
+        let crate::fact::Fact::QuizAnswered(q) =
+            crate::fact::Fact::decode(&r.header.kind, &r.payload)
+        else {
+            return None;
+        };
+        let g = self
+            .course
+            .grade(&self.policy, q.class_hour, &q.questions, &q.answers);
+        let mut graded = crate::fact::QuizGraded {
+            course: self.course.id.clone(),
+            class_hour: q.class_hour,
+            attempt: q.attempt,
+            device_id: journal.device_id().to_hex(),
+            answered_seq: r.seq(),
+            correct: g.correct,
+            total: g.total,
+            passed: g.passed,
+            graded_ms: r.header.wall_ms,
+            signature: String::new(),
+        };
+        graded.signature = hex::encode(self.key.sign(&graded.message()));
+        Some(graded)
+    }
+}
+
+/// Replays `events` through `session`, answering prompts from the scripted answers;
+/// `grader` grades quiz answers (without one they stay awaiting the platform).
+pub fn replay(
+    session: &mut Session,
+    events: &[TimedEvent],
+    grader: Option<&Grader>,
+) -> Result<(), SessionError> {
+    // The simulated player believes its grader for this replay (a journal logged in
+    // to a real platform believes only that platform's grades when folded again:
+    // `keshi sync` fetches them for the same answers).
+    if let Some(g) = grader {
+        session.player_mut().set_platform_key(Some(g.public_key()));
+    }
     let mut captures: VecDeque<Input> = VecDeque::new();
     let mut quizzes: VecDeque<Input> = VecDeque::new();
     for ev in events {
@@ -243,7 +321,7 @@ pub fn replay(session: &mut Session, events: &[TimedEvent]) -> Result<(), Sessio
                 break;
             }
             let actions = session.handle(at, Input::Tick)?;
-            answer(session, at, actions, &mut captures, &mut quizzes)?;
+            answer(session, at, actions, &mut captures, &mut quizzes, grader)?;
         }
         let now = ev.t_ms;
         let actions = match &ev.event {
@@ -266,7 +344,7 @@ pub fn replay(session: &mut Session, events: &[TimedEvent]) -> Result<(), Sessio
                 session.handle(now, Input::Tick)?
             }
         };
-        answer(session, now, actions, &mut captures, &mut quizzes)?;
+        answer(session, now, actions, &mut captures, &mut quizzes, grader)?;
         // Answers for a prompt made earlier and still open.
         loop {
             let actions = if session.player().pending_capture().is_some() && !captures.is_empty() {
@@ -278,7 +356,7 @@ pub fn replay(session: &mut Session, events: &[TimedEvent]) -> Result<(), Sessio
             } else {
                 break;
             };
-            answer(session, now, actions, &mut captures, &mut quizzes)?;
+            answer(session, now, actions, &mut captures, &mut quizzes, grader)?;
         }
     }
     Ok(())
@@ -291,11 +369,18 @@ fn answer(
     mut actions: Vec<Action>,
     captures: &mut VecDeque<Input>,
     quizzes: &mut VecDeque<Input>,
+    grader: Option<&Grader>,
 ) -> Result<(), SessionError> {
     loop {
         let mut next = None;
         for a in &actions {
             match a {
+                Action::QuizAwaiting { .. } => {
+                    if let Some(g) = grader.and_then(|g| g.grade(session)) {
+                        next = Some(Input::Graded(g));
+                        break;
+                    }
+                }
                 Action::Capture { .. } if !captures.is_empty() => {
                     next = captures.pop_front();
                     break;

@@ -98,7 +98,7 @@ proptest! {
         let mut absorb = |fold: &mut StreamFold, step: player_core::playback::Step| {
             for f in step.facts {
                 seq += 1;
-                fold.push_fact(seq, &f.fact, &rules, &DeviceEvidence);
+                fold.push_fact(seq, &f.fact, &rules, &DeviceEvidence::default());
             }
         };
         // Two sessions: the second resumes from the fold of the first.

@@ -368,7 +368,10 @@ pub struct QuizDue {
     pub questions: Vec<String>,
 }
 
-/// `quiz_answered`: the learner's answers (v1 journals also carry the device's grade).
+/// `quiz_answered`: the learner's answers. The device holds no answer keys: the
+/// platform grades them ([`QuizGraded`]). Journals written before issue 11 also carry
+/// the device's own grade (`correct`, `total`, `passed`), which only the device's
+/// display of old journals reads; the platform never does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuizAnswered {
     /// Class hour.
@@ -379,12 +382,74 @@ pub struct QuizAnswered {
     pub questions: Vec<String>,
     /// The answers.
     pub answers: Vec<Answer>,
-    /// Right answers, as the device graded them.
+    /// Right answers, as a pre-issue-11 device graded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correct: Option<u32>,
+    /// Questions, as a pre-issue-11 device counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    /// Passed, as a pre-issue-11 device graded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+}
+
+/// `quiz_graded`: the platform's grade of one `quiz_answered` record, signed with the
+/// platform's key; the device journals it as it came and believes it only when the
+/// signature verifies under the platform key it knows (issue 11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct QuizGraded {
+    /// Course id.
+    pub course: String,
+    /// Class hour.
+    pub class_hour: u32,
+    /// Attempt.
+    pub attempt: u32,
+    /// The device that answered (hex).
+    pub device_id: String,
+    /// Seq of its `quiz_answered` record.
+    pub answered_seq: u64,
+    /// Right answers by the platform's bank.
     pub correct: u32,
-    /// Questions.
+    /// Questions graded (fewer than the profile asks never pass).
     pub total: u32,
-    /// Passed, as the device graded it.
+    /// Passed under the course's profile (R-AS-2).
     pub passed: bool,
+    /// When the platform graded it, Unix ms (its own clock).
+    pub graded_ms: i64,
+    /// Ed25519 signature (hex) by the platform key over [`QuizGraded::message`].
+    pub signature: String,
+}
+
+impl QuizGraded {
+    /// The signed message:
+    /// `KESHI-GRADE-v1|device|seq|course|hour|attempt|correct|total|passed|graded_ms`.
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "KESHI-GRADE-v1|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.device_id,
+            self.answered_seq,
+            self.course,
+            self.class_hour,
+            self.attempt,
+            self.correct,
+            self.total,
+            self.passed,
+            self.graded_ms
+        )
+        .into_bytes()
+    }
+
+    /// Whether the platform with `platform_public_key` signed this grade.
+    pub fn verify(&self, platform_public_key: &[u8; 32]) -> bool {
+        let Ok(sig) = hex::decode(&self.signature) else {
+            return false;
+        };
+        let Ok(sig): Result<[u8; 64], _> = sig.try_into() else {
+            return false;
+        };
+        crate::sig::verify_signature(platform_public_key, &self.message(), &sig)
+    }
 }
 
 /// `quiz_unsolicited`: answers nobody asked for.
@@ -560,6 +625,8 @@ facts! {
     QuizAnswered(QuizAnswered) = "quiz_answered",
     /// Answers nobody asked for.
     QuizUnsolicited(QuizUnsolicited) = "quiz_unsolicited",
+    /// The platform's signed grade of an attempt.
+    QuizGraded(QuizGraded) = "quiz_graded",
     /// A class hour completed (informational).
     ClassHourCompleted(ClassHourCompleted) = "class_hour_completed",
     /// The course end was reached.
@@ -593,6 +660,7 @@ impl FactKind {
             | FactKind::QuizDue
             | FactKind::QuizAnswered
             | FactKind::QuizUnsolicited => LIST_PAYLOAD_BYTES,
+            FactKind::QuizGraded => SMALL_PAYLOAD_BYTES,
             _ => SMALL_PAYLOAD_BYTES,
         }
     }

@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::coverage::Coverage;
-use crate::fact::{CaptureResult, Fact, QuizAnswered, Segment, SessionStart, ViolationKind};
+use crate::fact::{
+    CaptureResult, Fact, QuizAnswered, QuizGraded, Segment, SessionStart, ViolationKind,
+};
 use crate::policy::Policy;
 
 /// How long a segment's credit may exceed its own clock (rounding of the
@@ -41,6 +43,21 @@ pub struct HourProgress {
     pub completed: bool,
     /// Quiz attempts made.
     pub quiz_attempts: u32,
+    /// The highest attempt graded (by a grade the fold's [`Evidence`] believes); an
+    /// attempt above it awaits the platform's grade.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quiz_graded: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl HourProgress {
+    /// Whether the last attempt waits for the platform's grade.
+    pub fn awaiting_grade(&self) -> bool {
+        !self.quiz_passed && self.quiz_attempts > self.quiz_graded
+    }
 }
 
 /// Durable progress on one course.
@@ -107,18 +124,30 @@ pub trait Evidence {
     fn capture_passed(&self, capture: &CaptureResult) -> bool;
     /// Whether a quiz attempt passed; `None` while it awaits grading.
     fn quiz_passed(&self, quiz: &QuizAnswered) -> Option<bool>;
+    /// Whether a platform grade journaled on the device is believed.
+    fn grade_believed(&self, grade: &QuizGraded) -> bool;
 }
 
-/// The device's own view: its face checks and its grading.
+/// The device's own view: its face checks, and the platform's grades that verify
+/// under `platform_key` (the device holds no answer keys; a grade it cannot verify,
+/// e.g. one its owner wrote into the journal, counts for nothing). Journals from
+/// before issue 11 carry the device's own grade in `quiz_answered`, which is read
+/// for their display only.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DeviceEvidence;
+pub struct DeviceEvidence {
+    /// The platform's public key (pinned by the brand, else learnt at login).
+    pub platform_key: Option<[u8; 32]>,
+}
 
 impl Evidence for DeviceEvidence {
     fn capture_passed(&self, capture: &CaptureResult) -> bool {
         capture.ok
     }
     fn quiz_passed(&self, quiz: &QuizAnswered) -> Option<bool> {
-        Some(quiz.passed)
+        quiz.passed
+    }
+    fn grade_believed(&self, grade: &QuizGraded) -> bool {
+        self.platform_key.is_some_and(|k| grade.verify(&k))
     }
 }
 
@@ -263,12 +292,20 @@ impl Progress {
                     self.capture_blocked = true;
                 }
             }
+            Fact::QuizGraded(g) if !(1..=rules.class_hours).contains(&g.class_hour) => {}
             Fact::QuizAnswered(q) => {
                 let h = self.hours.entry(q.class_hour).or_default();
                 h.quiz_attempts = h.quiz_attempts.max(q.attempt);
-                if evidence.quiz_passed(q) == Some(true) {
-                    h.quiz_passed = true;
+                if let Some(passed) = evidence.quiz_passed(q) {
+                    h.quiz_graded = h.quiz_graded.max(q.attempt);
+                    h.quiz_passed |= passed;
                 }
+            }
+            Fact::QuizGraded(g) if evidence.grade_believed(g) => {
+                let h = self.hours.entry(g.class_hour).or_default();
+                h.quiz_attempts = h.quiz_attempts.max(g.attempt);
+                h.quiz_graded = h.quiz_graded.max(g.attempt);
+                h.quiz_passed |= g.passed;
             }
             Fact::Malformed { error, .. } => {
                 anomaly = Some(Anomaly::Malformed {
@@ -393,6 +430,17 @@ impl StreamFold {
                     c.rules = rules.rules_for(start);
                 }
                 self.active.insert(device.to_owned(), start.course.clone());
+            }
+            // A grade names its course (it may arrive between sessions).
+            Fact::QuizGraded(g) => {
+                if let Some(c) = self.courses.get_mut(&g.course) {
+                    if let Some(r) = c.rules {
+                        c.progress.apply(fact, &r, evidence);
+                        c.progress.complete_hours(&r);
+                        c.last_seq = seq;
+                    }
+                }
+                return;
             }
             _ => {}
         }

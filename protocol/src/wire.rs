@@ -278,3 +278,13 @@ pub struct DeviceHead {
     /// Its hash (hex), `None` when it holds none.
     pub head_hash: Option<String>,
 }
+
+/// Answer to `GET /v1/quiz/grades?after_seq=N`: the platform's grades of the lease
+/// device's `quiz_answered` records after seq `N`, each signed with the platform key
+/// (the device journals them as `quiz_graded`, issue 11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct GradesResponse {
+    /// The grades, in seq order.
+    pub grades: Vec<crate::fact::QuizGraded>,
+}

@@ -109,7 +109,11 @@ pub fn player_report<R: Runtime>(
 #[tauri::command(async)]
 #[instrument(skip(state), err(Debug))]
 pub fn quiz_submit(state: State<'_, AppState>, answers: Vec<usize>) -> AppResult<StudyView> {
-    state.service.quiz_submit(answers)
+    let view = state.service.quiz_submit(answers)?;
+    // The platform grades (the app holds no answer keys): upload the answers and
+    // fetch the grade now, not at the next 30-second round.
+    state.wake_sync();
+    Ok(view)
 }
 
 /// Closes the course (the breakpoint is already durable).

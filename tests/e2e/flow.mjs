@@ -199,13 +199,13 @@ export class Flow {
   }
 
   /**
-   * Leaves the player as a learner would: an "are you still there?" or resume prompt
-   * is answered; a dialog that holds the lesson (a quiz that came due, a failed
+   * Leaves the player as a learner would: an "are you still there?", resume, quiz
+   * awaiting-grading or quiz-result prompt is answered; a dialog that holds the lesson (a quiz that came due, a failed
    * capture — the hour's random capture moment can fall a second before its end) is
    * left by its own way out, which answers nothing; otherwise the back button.
    */
   async leavePlayer() {
-    for (const prompt of ["#idle-ok", "#resume-ok"]) if (await this.present(prompt)) await this.click(prompt);
+    for (const prompt of ["#idle-ok", "#resume-ok", "#quiz-awaiting-ok", "#quiz-result-ok"]) if (await this.present(prompt)) await this.click(prompt);
     const out = ["#quiz-leave", "#capture-leave"];
     for (const o of out) {
       if (await this.present(o)) {

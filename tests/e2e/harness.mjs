@@ -63,8 +63,15 @@ export class World {
     w.user = line.demo.user;
     w.password = line.demo.password;
     w.learnerId = line.demo.learner_id;
-    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--render-media", "--out", join(w.home, "courses", "demo", "course.json")]);
-    w.manifest = JSON.parse(readFileSync(join(w.home, "courses", "demo", "course.json"), "utf8"));
+    // The learner's copy has no answer keys (the platform grades); the test knows
+    // the answers from the institution's copy, as a well-prepared learner would.
+    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--render-media", "--without-answers", "--out", join(w.home, "courses", "demo", "course.json")]);
+    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--out", join(w.dir, "institution-course.json")]);
+    w.manifest = JSON.parse(readFileSync(join(w.dir, "institution-course.json"), "utf8"));
+    must(
+      JSON.parse(readFileSync(join(w.home, "courses", "demo", "course.json"), "utf8")).quizzes.every((b) => b.questions.every((q) => !("answer" in q))),
+      "the learner's course copy must carry no answer keys",
+    );
     w.cameraControl = join(w.dir, "camera.txt");
     w.camera("astronaut.png");
     // The app's window state (tauri-plugin-window-state) and the web view's storage

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 pub use checkpoint::head_checkpoint_path;
 use error::classify;
@@ -334,17 +334,6 @@ impl Journal {
         tx.commit()
             .map_err(|e| classify(&self.read.path, "erase payloads", e))?;
         Ok(n)
-    }
-
-    /// Read a key of the `sync_state` table.
-    pub fn sync_state(&self, key: &str) -> Result<Option<String>, JournalError> {
-        self.read
-            .conn
-            .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| classify(&self.read.path, "read sync state", e))
     }
 
     /// Open a journal read-only, without a signer (`keshi journal show/verify`).

@@ -181,6 +181,25 @@ impl std::fmt::Debug for Records {
 }
 
 impl Records {
+    /// Read a key of the `sync_state` table.
+    pub fn sync_state(&self, key: &str) -> Result<Option<String>, JournalError> {
+        self.conn
+            .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| classify(&self.path, "read sync state", e))
+    }
+
+    /// The platform's public key as learnt at login (`None` before the first
+    /// login, or when what is stored is not a key).
+    pub fn platform_key(&self) -> Result<Option<[u8; 32]>, JournalError> {
+        Ok(self
+            .sync_state(crate::sync::KEY_PLATFORM_PUBLIC_KEY)?
+            .and_then(|h| hex::decode(h.trim()).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok()))
+    }
+
     /// The journal's database file.
     pub fn path(&self) -> &Path {
         &self.path

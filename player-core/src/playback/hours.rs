@@ -5,8 +5,8 @@
 use rand::Rng;
 
 use keshi_protocol::fact::{
-    CaptureRequested, CaptureResult, CaptureUnsolicited, Fact, QuizAnswered, QuizUnsolicited,
-    ViolationKind,
+    CaptureRequested, CaptureResult, CaptureUnsolicited, Fact, QuizAnswered, QuizGraded,
+    QuizUnsolicited, ViolationKind,
 };
 
 use super::{
@@ -179,7 +179,9 @@ impl Player {
         for h in 1..=self.cfg.rules.class_hours {
             let end = u64::from(h).saturating_mul(self.cfg.rules.hour_ms);
             let hp = self.progress.hours.get(&h).cloned().unwrap_or_default();
-            if credited >= end && !hp.quiz_passed {
+            // An attempt awaiting the platform's grade is not asked again; study
+            // goes on meanwhile (offline for days, inside the offline lease).
+            if credited >= end && !hp.quiz_passed && !hp.awaiting_grade() {
                 self.close_segment();
                 self.open_quiz(h, hp.quiz_attempts + 1);
                 return;
@@ -233,6 +235,9 @@ impl Player {
         });
     }
 
+    /// The learner's answers: journaled as they are. The device holds no answer
+    /// keys (issue 11): the platform grades them and its signed grade comes back
+    /// through sync ([`Player::graded`]).
     pub(super) fn quiz_answers(&mut self, answers: Vec<Answer>) {
         let Some(q) = self.quiz.take() else {
             let n = answers.len() as u64;
@@ -240,50 +245,61 @@ impl Player {
             return;
         };
         let bank = self.banks.iter().find(|b| b.class_hour == q.hour);
-        let mut correct = 0u32;
-        let mut ids = Vec::new();
-        if let Some(bank) = bank {
-            for (n, &i) in q.questions.iter().enumerate() {
-                let Some(question) = bank.questions.get(i) else {
-                    continue;
-                };
-                ids.push(question.id.clone());
-                if answers
-                    .get(n)
-                    .and_then(|a| a.picks(&question.options))
-                    .is_some_and(|pick| pick == question.answer)
-                {
-                    correct += 1;
-                }
-            }
-        }
-        let total = u32::try_from(q.questions.len()).unwrap_or(u32::MAX);
-        let passed =
-            total > 0 && u64::from(correct) * 1000 >= self.cfg.pass_per_mille * u64::from(total);
+        let ids: Vec<String> = bank.map_or_else(Vec::new, |bank| {
+            q.questions
+                .iter()
+                .filter_map(|&i| bank.questions.get(i))
+                .map(|question| question.id.clone())
+                .collect()
+        });
         self.emit(Fact::QuizAnswered(QuizAnswered {
             class_hour: q.hour,
             attempt: q.attempt,
             questions: ids,
             answers,
-            correct,
-            total,
-            passed,
+            correct: None,
+            total: None,
+            passed: None,
         }));
+        self.actions
+            .push(Action::QuizAwaiting { class_hour: q.hour });
+        self.check_hour_end();
+    }
+
+    /// The platform's grade of an attempt. A grade that does not verify under the
+    /// platform key, belongs to another course, or was already taken is ignored.
+    pub(super) fn graded(&mut self, grade: QuizGraded) {
+        use keshi_protocol::fold::Evidence;
+        if grade.course != self.course_id || !self.evidence.grade_believed(&grade) {
+            tracing::warn!(course = %grade.course, hour = grade.class_hour, "a quiz grade was not believed");
+            return;
+        }
+        let hp = self
+            .progress
+            .hours
+            .get(&grade.class_hour)
+            .cloned()
+            .unwrap_or_default();
+        if hp.quiz_passed || grade.attempt <= hp.quiz_graded {
+            return;
+        }
+        let (hour, passed, correct, total) =
+            (grade.class_hour, grade.passed, grade.correct, grade.total);
+        self.emit(Fact::QuizGraded(grade));
         self.actions.push(Action::QuizResult {
-            class_hour: q.hour,
+            class_hour: hour,
             passed,
             correct,
             total,
         });
-        if passed {
-            self.check_hour_end();
-        } else {
+        if !passed {
             let mut v = Violation::new(ViolationKind::QuizFailed, 0);
-            v.class_hour = Some(q.hour);
+            v.class_hour = Some(hour);
             v.correct = Some(correct);
             v.total = Some(total);
             self.violation(v);
-            self.open_quiz(q.hour, q.attempt + 1);
         }
+        // A failed attempt: the quiz is due again (attempt + 1), holding playback.
+        self.check_hour_end();
     }
 }

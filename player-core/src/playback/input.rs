@@ -54,6 +54,9 @@ pub enum Input {
         /// The answers.
         answers: Vec<Answer>,
     },
+    /// The platform's signed grade of an attempt (fetched by sync). Believed only
+    /// when it verifies under the platform key the player was given.
+    Graded(keshi_protocol::fact::QuizGraded),
     /// The platform revoked the login lease (another device logged in, R-ID-3).
     LeaseRevoked {
         /// Why, as the platform said.
@@ -155,7 +158,13 @@ pub enum Action {
         /// The questions, without answers.
         questions: Vec<QuestionView>,
     },
-    /// Tell the learner the quiz result.
+    /// The answers are journaled and wait for the platform's grade (the device
+    /// holds no answer keys); study may go on meanwhile.
+    QuizAwaiting {
+        /// Class hour.
+        class_hour: u32,
+    },
+    /// Tell the learner the quiz result (the platform's grade).
     QuizResult {
         /// Class hour.
         class_hour: u32,

@@ -75,7 +75,6 @@ struct Config {
     capture_deadline_ms: u64,
     idle_ms: u64,
     questions_per_quiz: usize,
-    pass_per_mille: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +110,7 @@ struct Segment {
 #[derive(Debug)]
 pub struct Player {
     cfg: Config,
+    course_id: String,
     banks: Vec<QuizBank>,
     rng: ChaCha20Rng,
     session: u32,
@@ -134,6 +134,8 @@ pub struct Player {
     schedule: Vec<u64>,
     schedule_hour: u32,
     quiz: Option<QuizDue>,
+    /// Whom this player believes about grades (the platform key).
+    evidence: DeviceEvidence,
     seg: Option<Segment>,
     facts: Vec<TimedFact>,
     actions: Vec<Action>,
@@ -159,13 +161,13 @@ impl Player {
             capture_deadline_ms: u64::from(policy.capture_response_seconds.value) * 1000,
             idle_ms: u64::from(policy.idle_timeout_seconds.value) * 1000,
             questions_per_quiz: policy.quiz_questions_per_class_hour.value as usize,
-            pass_per_mille: policy.pass_per_mille(),
         };
         progress.position_ms = progress.position_ms.min(rules.course_ms);
         let resumed = progress.sessions > 0;
         let session = progress.sessions.saturating_add(1);
         let mut p = Player {
             cfg,
+            course_id: course.id.clone(),
             banks: course.quizzes.clone(),
             rng,
             session,
@@ -186,6 +188,7 @@ impl Player {
             schedule: Vec::new(),
             schedule_hour: 0,
             quiz: None,
+            evidence: DeviceEvidence::default(),
             seg: None,
             facts: Vec::new(),
             actions: Vec::new(),
@@ -273,6 +276,7 @@ impl Player {
                 self.touch(now);
                 self.quiz_answers(answers);
             }
+            Input::Graded(grade) => self.graded(grade),
             Input::LeaseRevoked { reason } => {
                 if !self.revoked {
                     self.close_segment();
@@ -341,6 +345,22 @@ impl Player {
         self.quiz.as_ref().map(|q| q.hour)
     }
 
+    /// The class hours whose last quiz attempt waits for the platform's grade.
+    pub fn awaiting_grades(&self) -> Vec<u32> {
+        self.progress
+            .hours
+            .iter()
+            .filter(|(_, h)| h.awaiting_grade())
+            .map(|(&n, _)| n)
+            .collect()
+    }
+
+    /// The platform key grades must verify under (pinned by the brand, else learnt
+    /// at login); without one no grade is believed. Set before the first input.
+    pub fn set_platform_key(&mut self, key: Option<[u8; 32]>) {
+        self.evidence = DeviceEvidence { platform_key: key };
+    }
+
     /// The capture waiting for a result, if any.
     pub fn pending_capture(&self) -> Option<&str> {
         self.pending.as_ref().map(|p| p.id.as_str())
@@ -379,7 +399,7 @@ impl Player {
     /// through the same fold that rebuilds progress from the journal (so the two
     /// cannot disagree). Class hours it completes are recorded after it.
     fn emit(&mut self, fact: Fact) {
-        self.progress.apply(&fact, &self.cfg.rules, &DeviceEvidence);
+        self.progress.apply(&fact, &self.cfg.rules, &self.evidence);
         self.facts.push(TimedFact { at: self.now, fact });
         for hour in self.progress.complete_hours(&self.cfg.rules) {
             let done = keshi_protocol::fact::ClassHourCompleted {

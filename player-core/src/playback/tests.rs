@@ -118,27 +118,116 @@ fn focus_loss_and_idle_stop_credit() {
     assert_eq!(p.progress().credited_ms(), 410_000);
 }
 
+/// The platform's part: grades `answers` to hour `hour`'s attempt `attempt` with
+/// the demo course's keys and signs with `key`.
+fn platform_grade(
+    key: &crate::identity::DeviceKey,
+    hour: u32,
+    attempt: u32,
+    answers: &[Answer],
+) -> keshi_protocol::fact::QuizGraded {
+    use keshi_protocol::record::Signer;
+    let text = serde_json::to_string(&demo::course(1)).unwrap();
+    let course = Course::parse(std::path::Path::new("demo.json"), &text).unwrap();
+    let policy = Policy::by_id("shanxi").unwrap();
+    let ids: Vec<String> = course.quizzes[0]
+        .questions
+        .iter()
+        .map(|q| q.id.clone())
+        .collect();
+    let g = course.grade(&policy, hour, &ids, answers);
+    let mut graded = keshi_protocol::fact::QuizGraded {
+        course: course.id.clone(),
+        class_hour: hour,
+        attempt,
+        device_id: "00".repeat(16),
+        answered_seq: u64::from(attempt),
+        correct: g.correct,
+        total: g.total,
+        passed: g.passed,
+        graded_ms: 0,
+        signature: String::new(),
+    };
+    graded.signature = hex::encode(key.sign(&graded.message()));
+    graded
+}
+
 #[test]
-fn a_class_hour_needs_its_capture_and_its_quiz() {
+fn a_class_hour_needs_its_capture_and_its_quiz_graded_by_the_platform() {
+    let platform = crate::identity::DeviceKey::generate().unwrap();
     let mut p = setup(1);
+    p.set_platform_key(Some(platform.public_key()));
     p.handle(0, Input::Play);
     let actions = play_through(&mut p, 0, 2800, true);
     assert!(actions.iter().any(|a| matches!(a, Action::Capture { .. })));
-    // Credit stops at 45 minutes until the quiz passes.
+    // Credit stops at 45 minutes until the quiz is answered.
     assert_eq!(p.progress().credited_ms(), 2_700_000);
     assert_eq!(p.quiz_due(), Some(1));
     assert_eq!(p.progress().class_hours_completed(), 0);
-    let wrong = Input::Quiz {
-        answers: vec![Answer::Index(3); 5],
-    };
-    p.handle(2_800_000, wrong);
+    // The device grades nothing: the answers are journaled and await the platform.
+    let wrong = vec![Answer::Index(3); 5];
+    let s = p.handle(
+        2_800_000,
+        Input::Quiz {
+            answers: wrong.clone(),
+        },
+    );
+    assert!(s.actions.contains(&Action::QuizAwaiting { class_hour: 1 }));
+    let answered = s
+        .facts
+        .iter()
+        .find_map(|f| match &f.fact {
+            Fact::QuizAnswered(q) => Some(q.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((answered.correct, answered.passed), (None, None));
+    assert_eq!(p.quiz_due(), None);
+    assert_eq!(p.awaiting_grades(), vec![1]);
+    // A grade signed by anyone but the platform is not believed.
+    let forger = crate::identity::DeviceKey::generate().unwrap();
+    let right: Vec<Answer> = demo::answers(1).into_iter().map(Answer::Index).collect();
+    let s = p.handle(
+        2_801_000,
+        Input::Graded(platform_grade(&forger, 1, 1, &right)),
+    );
+    assert!(s.facts.is_empty(), "{:?}", s.facts);
+    assert_eq!(p.progress().class_hours_completed(), 0);
+    // The platform's grade of the wrong answers: failed, the quiz is due again.
+    let s = p.handle(
+        2_802_000,
+        Input::Graded(platform_grade(&platform, 1, 1, &wrong)),
+    );
+    assert!(s
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::QuizResult { passed: false, .. })));
+    assert!(s
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Quiz { attempt: 2, .. })));
     assert_eq!(p.quiz_due(), Some(1));
-    let right = demo::answers(1).into_iter().map(Answer::Index).collect();
-    let s = p.handle(2_800_000, Input::Quiz { answers: right });
+    // The same grade again changes nothing.
+    let again = p.handle(
+        2_802_500,
+        Input::Graded(platform_grade(&platform, 1, 1, &wrong)),
+    );
+    assert!(again.facts.is_empty());
+    p.handle(
+        2_803_000,
+        Input::Quiz {
+            answers: right.clone(),
+        },
+    );
+    let s = p.handle(
+        2_804_000,
+        Input::Graded(platform_grade(&platform, 1, 2, &right)),
+    );
     assert!(s
         .actions
         .contains(&Action::ClassHourCompleted { class_hour: 1 }));
     assert_eq!(p.progress().class_hours_completed(), 1);
+    assert!(p.awaiting_grades().is_empty());
 }
 
 #[test]

@@ -218,6 +218,11 @@ impl Live {
         })
     }
 
+    /// The platform's grade of one of this course's quiz attempts.
+    pub fn graded(&mut self, grade: keshi_protocol::fact::QuizGraded) -> AppResult<()> {
+        self.input(Input::Graded(grade))
+    }
+
     /// A capture the shell must take now (id, class hour); taken once.
     pub fn take_capture_request(&mut self) -> Option<(String, u32)> {
         self.capture_request.take()
@@ -319,6 +324,11 @@ impl Live {
                     });
                     self.commands.push(PlayerCommand::Pause);
                 }
+                Action::QuizAwaiting { .. } => {
+                    // Shown from the player's own state (see `view`).
+                    self.quiz = None;
+                    self.quiz_result = None;
+                }
                 Action::QuizResult {
                     class_hour,
                     passed,
@@ -394,6 +404,7 @@ impl Live {
             class_hour_ms: self.hour_ms,
             quiz: self.quiz.clone(),
             quiz_result: self.quiz_result.clone(),
+            quiz_awaiting: player.awaiting_grades(),
             capture: self.capture.clone(),
             idle_prompt: self.idle_prompt,
             ended: self.ended,

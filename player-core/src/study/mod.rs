@@ -223,9 +223,14 @@ impl StudyService {
             std::time::Duration::from_secs(15),
         )?;
         let mut inner = lock(&self.inner);
-        let (journal, _) = idle(&mut inner)?;
+        let (journal, index) = idle(&mut inner)?;
         crate::http::store_login(journal, &self.platform_url, &lease, self.clock.wall_ms())?;
         journal.set_sync_state(KEY_USER, user)?;
+        // Grades are believed under the platform key just learnt: a new key means
+        // the journal's grades are judged again (one fold).
+        if journal.platform_key()? != index.platform_key() {
+            inner.slot = Slot::Idle(Box::new(self.reopen()?));
+        }
         inner.user = Some(user.to_owned());
         inner.learner_id = Some(lease.learner_id.clone());
         inner.verified = false;
@@ -530,6 +535,39 @@ impl StudyService {
         let journal = Journal::open(&self.journal_path, self.key.clone())?;
         let index = ProgressIndex::build(&journal, known_rules(&self.courses, &self.policy))?;
         Ok((journal, index))
+    }
+
+    /// The platform's grades of quiz answers (fetched by a sync round, already
+    /// checked against the platform key): each is journaled once as `quiz_graded` —
+    /// through the open session when it is that course's (the player shows the
+    /// result and asks again after a failure), else directly. Returns how many were
+    /// new.
+    pub fn accept_grades(&self, grades: Vec<keshi_protocol::fact::QuizGraded>) -> AppResult<usize> {
+        let mut inner = lock(&self.inner);
+        let mut taken = 0;
+        for g in grades {
+            let hour = index_of(&inner)?
+                .progress(&g.course)
+                .hours
+                .get(&g.class_hour)
+                .cloned()
+                .unwrap_or_default();
+            if hour.quiz_passed || g.attempt <= hour.quiz_graded {
+                continue;
+            }
+            match &mut inner.slot {
+                Slot::Studying(s) if s.course_id() == g.course => s.graded(g)?,
+                _ => {
+                    let payload = keshi_protocol::fact::Fact::QuizGraded(g).payload();
+                    self.note_locked(&mut inner, "quiz_graded", payload)?;
+                }
+            }
+            taken += 1;
+        }
+        if taken > 0 && index_of(&inner)?.platform_key().is_none() {
+            tracing::warn!("quiz grades journaled but no platform key is known to check them");
+        }
+        Ok(taken)
     }
 
     fn note_locked(

@@ -136,10 +136,41 @@ impl StudyService {
                 .map_or_else(|| "lease revoked".to_owned(), |e| e.message.clone());
             self.revoked(&msg, emit);
         } else if report.status == SyncStatus::Synced {
+            self.grades(&mut journal, &http);
             drop(journal);
             self.retain()?;
         }
         Ok(())
+    }
+
+    /// The platform graded what was just uploaded: its signed grades are fetched
+    /// and journaled (issue 11). A failure here is only logged: the next round asks
+    /// again, nothing is lost.
+    fn grades(&self, journal: &mut Journal, http: &HttpTransport) {
+        let fetched = match crate::http::fetch_grades(journal, http) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::info!(error = %e, "quiz grades not fetched; the next round asks again");
+                return;
+            }
+        };
+        let (grades, up_to) = fetched;
+        if grades.is_empty() && up_to == 0 {
+            return;
+        }
+        match self.accept_grades(grades) {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(grades = n, "quiz grades journaled");
+                }
+                if let Err(e) =
+                    journal.set_sync_state(crate::sync::KEY_GRADED_SEQ, &up_to.to_string())
+                {
+                    tracing::warn!(error = %e, "graded seq not stored; grades are asked again");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "quiz grades not journaled"),
+        }
     }
 
     /// Retention, only while no course is open (it appends snapshots and erases

@@ -334,6 +334,9 @@ pub struct StudyView {
     pub quiz: Option<QuizView>,
     /// Last quiz result (until the next quiz).
     pub quiz_result: Option<QuizResultView>,
+    /// Class hours whose answers wait for the platform's grade (the device holds no
+    /// answer keys; offline they wait until the next sync).
+    pub quiz_awaiting: Vec<u32>,
     /// Capture moment.
     pub capture: Option<CaptureMoment>,
     /// "Are you still there?" (R-ST-4).

@@ -43,6 +43,12 @@ pub const KEY_TOKEN: &str = "lease_token";
 pub const KEY_LEASE: &str = "lease";
 /// `sync_state` key: the platform URL the lease belongs to.
 pub const KEY_PLATFORM: &str = "platform_url";
+/// `sync_state` key: the platform's Ed25519 public key (hex), learnt at login (and
+/// checked against the brand's pin): grades and leases verify under it.
+pub const KEY_PLATFORM_PUBLIC_KEY: &str = "platform_public_key";
+/// `sync_state` key: the highest `quiz_answered` seq whose platform grade is
+/// journaled (grades are fetched after it).
+pub const KEY_GRADED_SEQ: &str = "graded_seq";
 /// `sync_state` key: the engine's last stop state ([`SyncStatus`] as snake_case).
 pub const KEY_STATUS: &str = "status";
 /// `sync_state` key: the error code of the last refusal, if any.
@@ -242,6 +248,22 @@ pub struct SyncReport {
     /// The refusal, when the platform refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
+}
+
+impl SyncReport {
+    /// This run followed by `later` on the same journal, as one report: the counts
+    /// add up, where it stands is `later`'s.
+    pub fn then(self, later: SyncReport) -> SyncReport {
+        SyncReport {
+            sent: self.sent.saturating_add(later.sent),
+            accepted: self.accepted.saturating_add(later.accepted),
+            duplicates: self.duplicates.saturating_add(later.duplicates),
+            retries: self.retries.saturating_add(later.retries),
+            requests: self.requests.saturating_add(later.requests),
+            photos: self.photos.saturating_add(later.photos),
+            ..later
+        }
+    }
 }
 
 /// Errors of the engine itself (the journal failed); platform answers are not

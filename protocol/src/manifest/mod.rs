@@ -123,8 +123,22 @@ pub struct Question {
     pub text: String,
     /// Answer options (2..=8).
     pub options: Vec<String>,
-    /// Index of the right option.
-    pub answer: usize,
+    /// Index of the right option: in the platform's published copy only. A learner's
+    /// device receives the manifest without it ([`Course::without_answers`]) and the
+    /// platform grades (issue 11).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<usize>,
+}
+
+/// A grade of one quiz attempt ([`Course::grade`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuizGrade {
+    /// Right answers.
+    pub correct: u32,
+    /// Questions asked.
+    pub total: u32,
+    /// Passed under the profile's ratio (R-AS-2).
+    pub passed: bool,
 }
 
 /// The question bank of one class hour.
@@ -221,6 +235,65 @@ impl Course {
             start = end;
         }
         None
+    }
+
+    /// The course as a learner's device may hold it: every answer key removed.
+    pub fn without_answers(&self) -> Course {
+        let mut c = self.clone();
+        for q in c.quizzes.iter_mut().flat_map(|b| b.questions.iter_mut()) {
+            q.answer = None;
+        }
+        c
+    }
+
+    /// The first question without its answer key, if any (the platform publishes only
+    /// courses it can grade).
+    pub fn missing_answer(&self) -> Option<&Question> {
+        self.quizzes
+            .iter()
+            .flat_map(|b| b.questions.iter())
+            .find(|q| q.answer.is_none())
+    }
+
+    /// Grades answers to the questions `ids` (in order) of class hour `hour` with
+    /// this manifest's answer keys — the platform's published copy; a copy without
+    /// keys grades everything wrong. A question of another hour's bank, one the bank
+    /// does not hold, or one asked twice counts as wrong (a known answer repeated is
+    /// not a quiz); a quiz needs the profile's number of questions to pass (R-AS-1)
+    /// and its pass ratio (R-AS-2).
+    pub fn grade(
+        &self,
+        policy: &Policy,
+        hour: u32,
+        ids: &[String],
+        answers: &[crate::fact::Answer],
+    ) -> QuizGrade {
+        let bank = self.quiz(hour);
+        let mut correct = 0u32;
+        let mut seen = std::collections::HashSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let first = seen.insert(id.as_str());
+            let right = first
+                && bank
+                    .and_then(|b| b.questions.iter().find(|q| &q.id == id))
+                    .is_some_and(|q| {
+                        q.answer.is_some()
+                            && answers.get(i).and_then(|a| a.picks(&q.options)) == q.answer
+                    });
+            if right {
+                correct = correct.saturating_add(1);
+            }
+        }
+        let total = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let enough = total >= policy.quiz_questions_per_class_hour.value;
+        let passed = enough
+            && total > 0
+            && u64::from(correct) * 1000 >= policy.pass_per_mille() * u64::from(total);
+        QuizGrade {
+            correct,
+            total,
+            passed,
+        }
     }
 
     /// The quiz bank of a class hour.

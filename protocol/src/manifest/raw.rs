@@ -49,7 +49,8 @@ pub(super) struct RawQuestion {
     pub id: String,
     pub text: String,
     pub options: Vec<String>,
-    pub answer: u64,
+    #[serde(default)]
+    pub answer: Option<u64>,
 }
 
 /// Parses `text`, reporting syntax errors with line and column and shape errors at

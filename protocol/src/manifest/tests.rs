@@ -109,3 +109,41 @@ fn lesson_at_maps_course_positions() {
     assert_eq!(c.lesson_at(1400.0), Some((1, 50.0)));
     assert_eq!(c.lesson_at(99_999.0).map(|x| x.0), Some(1));
 }
+
+/// A learner's copy carries no answer keys (issue 11): it parses, grades nothing
+/// right, and serialises without `answer`; the platform's copy grades by its keys.
+#[test]
+fn the_learners_copy_has_no_answer_keys_and_the_platforms_grades() {
+    let policy = Policy::by_id("shanxi").unwrap();
+    let keyed = Course::parse(Path::new("c.json"), &demo().to_string()).unwrap();
+    assert!(keyed.missing_answer().is_none());
+    let ids: Vec<String> = keyed.quizzes[0]
+        .questions
+        .iter()
+        .map(|q| q.id.clone())
+        .collect();
+    let right: Vec<crate::fact::Answer> = crate::demo::answers(1)
+        .into_iter()
+        .map(crate::fact::Answer::Index)
+        .collect();
+    let g = keyed.grade(&policy, 1, &ids, &right);
+    assert_eq!((g.correct, g.total, g.passed), (5, 5, true));
+    // A question asked twice, or one of another hour, counts as wrong.
+    let twice = vec![ids[0].clone(); 5];
+    let same = vec![right[0].clone(); 5];
+    assert_eq!(keyed.grade(&policy, 1, &twice, &same).correct, 1);
+    assert_eq!(keyed.grade(&policy, 2, &ids, &right).correct, 0);
+
+    let copy = keyed.without_answers();
+    assert!(copy.missing_answer().is_some());
+    let text = serde_json::to_string(&copy).unwrap();
+    assert!(!text.contains("\"answer\""), "{text}");
+    assert_eq!(copy.grade(&policy, 1, &ids, &right).correct, 0);
+    // A manifest written without keys parses as such.
+    let mut v = demo();
+    for q in v["quizzes"][0]["questions"].as_array_mut().unwrap() {
+        q.as_object_mut().unwrap().remove("answer");
+    }
+    let parsed = Course::parse(Path::new("c.json"), &v.to_string()).unwrap();
+    assert_eq!(parsed.quizzes, copy.quizzes);
+}

@@ -196,12 +196,15 @@ pub(super) fn course(file: &Path, raw: RawCourse) -> Result<Course, ManifestErro
                 options.push(o);
             }
             let last = options.len() as u64 - 1;
-            let answer = cx.range(&format!("{qat}.answer"), q.answer, 0, last)?;
+            let answer = match q.answer {
+                Some(a) => Some(cx.range(&format!("{qat}.answer"), a, 0, last)?),
+                None => None,
+            };
             questions.push(Question {
                 id: qid,
                 text,
                 options,
-                answer: usize::try_from(answer).unwrap_or(usize::MAX),
+                answer: answer.map(|a| usize::try_from(a).unwrap_or(usize::MAX)),
             });
         }
         quizzes.push(QuizBank {

@@ -68,6 +68,11 @@ quiz: QuizView | null,
  */
 quizResult: QuizResultView | null, 
 /**
+ * Class hours whose answers wait for the platform's grade (the device holds no
+ * answer keys; offline they wait until the next sync).
+ */
+quizAwaiting: Array<number>, 
+/**
  * Capture moment.
  */
 capture: CaptureMoment | null, 

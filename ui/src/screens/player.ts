@@ -229,6 +229,10 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
   }
 
   // ---- overlays: resume, capture, idle, quiz, end ------------------------------
+  // The grade of an attempt comes from the platform (the app holds no answer keys):
+  // after answering, "awaiting grading" until a sync brings the signed grade.
+  let awaitingShown = false;
+  let shownResult = resultKey(view);
   let overlayKind = "";
   let resumeShown = Number(opened.resumeMs) > 0;
 
@@ -277,6 +281,20 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
       );
     } else if (v.quiz) {
       quizOverlay();
+    } else if (v.quizResult && resultKey(v) !== shownResult) {
+      // The platform's grade arrived (sync): its result, once.
+      showResult(v);
+    } else if (v.quizAwaiting.length > 0 && awaitingShown && overlayKind !== "quiz-result") {
+      showOverlay(
+        "quiz-awaiting",
+        h("h2", { id: "quiz-awaiting", "data-hours": v.quizAwaiting.join(",") }, T("quiz.awaitingTitle")),
+        h("p", {}, T("quiz.awaitingText")),
+        on(h("button", { class: "primary", id: "quiz-awaiting-ok" }, T("quiz.resultOk")), "click", () => {
+          awaitingShown = false;
+          hideOverlay();
+          render();
+        }),
+      );
     } else if (v.idlePrompt) {
       showOverlay(
         "idle",
@@ -301,12 +319,33 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
     }
   }
 
+  function resultKey(v: StudyView): string {
+    const r = v.quizResult;
+    return r ? `${r.classHour}:${r.correct}:${r.total}:${r.passed}` : "";
+  }
+
+  function showResult(v: StudyView): void {
+    const r = v.quizResult;
+    if (!r) return;
+    shownResult = resultKey(v);
+    awaitingShown = false;
+    showOverlay(
+      "quiz-result",
+      h("h2", { id: "quiz-result", "data-passed": String(r.passed) }, T(r.passed ? "quiz.passed" : "quiz.failed", { correct: r.correct, total: r.total })),
+      on(h("button", { class: "primary", id: "quiz-result-ok" }, T("quiz.resultOk")), "click", () => {
+        hideOverlay();
+        render();
+      }),
+    );
+  }
+
   function quizOverlay(): void {
     const q = view.quiz!;
     const kind = `quiz-${q.classHour}-${q.attempt}`;
     if (overlayKind === kind) return;
     const form = h("form", { id: "quiz", "data-hour": q.classHour, "data-attempt": q.attempt });
     const prev = view.quizResult;
+    shownResult = resultKey(view);
     q.questions.forEach((qq, i) => {
       form.append(
         h(
@@ -339,19 +378,9 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
       }
       try {
         const v = await api.quizSubmit(answers);
-        const r = v.quizResult;
+        awaitingShown = v.quizAwaiting.length > 0;
         hideOverlay();
         apply(v);
-        if (r && !v.quiz) {
-          showOverlay(
-            "quiz-result",
-            h("h2", { id: "quiz-result", "data-passed": String(r.passed) }, T(r.passed ? "quiz.passed" : "quiz.failed", { correct: r.correct, total: r.total })),
-            on(h("button", { class: "primary", id: "quiz-result-ok" }, T("quiz.resultOk")), "click", () => {
-              hideOverlay();
-              render();
-            }),
-          );
-        }
       } catch (err) {
         bindText(msg, () => errorText(err));
       }
