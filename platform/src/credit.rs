@@ -29,8 +29,9 @@ use keshi_protocol::fold::Progress;
 use serde::Serialize;
 
 use crate::catalogue::Catalogue;
+pub use crate::replay::DeviceFold;
 pub use crate::replay::Flag;
-use crate::replay::{replay, Anchor, Context, DeviceFold, Interval, Row, Window};
+use crate::replay::{replay, Anchor, Context, Interval, Row, Window};
 
 /// Every flag kind, as stored.
 pub const FLAG_KINDS: &[&str] = &[
@@ -118,25 +119,50 @@ pub fn course_credit(p: &Progress, course: &str, catalogue: &Catalogue) -> Cours
     }
 }
 
-/// Re-derives a learner's credit from the stored records alone, replaying them in
-/// the order they arrived (see the module docs). `photo_received` says whether a
-/// capture image reached the platform; `skew_ms` is the clock skew allowed. Device
-/// contacts are not stored, so the contact bounds of ingest are not re-applied:
+/// Everything ingest derives for one learner, derived again from the stored records
+/// alone ([`rederive`]): what `keshi-platform admin rederive` writes back (a
+/// database from before the derived tables, a course published after its records
+/// arrived).
+#[derive(Debug, Default)]
+pub struct Rederived {
+    /// Each device's fold state and whether it is simulated.
+    pub devices: BTreeMap<String, (DeviceFold, bool)>,
+    /// Progress per `(course, simulated)`, with violation counts by code.
+    pub progress: BTreeMap<(String, bool), (Progress, BTreeMap<String, u32>)>,
+    /// Credited intervals.
+    pub intervals: Vec<Interval>,
+    /// Findings.
+    pub flags: Vec<Flag>,
+    /// Passed captures whose photo has not arrived: `(device, pending)`.
+    pub pending: Vec<(String, crate::replay::PendingPhoto)>,
+    /// Photos claimed as a capture's evidence: `(device, sha256, seq)`.
+    pub claims: Vec<(String, String, u64)>,
+    /// Quiz answers graded: `(device, grade)`.
+    pub grades: Vec<(String, crate::replay::GradeRow)>,
+    /// Segment records considered.
+    pub segments: u64,
+}
+
+/// Replays a learner's stored records in the order they arrived (each device's runs
+/// of one arrival time as one push), from empty state, exactly as ingest does:
+/// `simulated` says which devices `keshi simulate` enrolled (their time is not
+/// anchored and their credit is kept apart), `photo_received` whether a capture
+/// image reached the platform, `skew_ms` the clock skew allowed. Contacts other
+/// than the pushes themselves are not stored, so their bounds are not re-applied:
 /// the result is at least what ingest credited.
-pub fn derive(
+pub fn rederive(
     records: &[StoredRecord],
+    simulated: &dyn Fn(&str) -> bool,
     leases: &[LeaseWindow],
     catalogue: &Catalogue,
     photo_received: &dyn Fn(&str) -> bool,
     skew_ms: i64,
-) -> CreditReport {
+) -> Rederived {
     let mut sorted: Vec<&StoredRecord> = records.iter().collect();
     sorted.sort_by(|a, b| {
         (a.received_ms, &a.device_id, a.seq).cmp(&(b.received_ms, &b.device_id, b.seq))
     });
-    let mut report = CreditReport::default();
-    let mut devices: BTreeMap<String, DeviceFold> = BTreeMap::new();
-    let mut progress: BTreeMap<String, Progress> = BTreeMap::new();
+    let mut out = Rederived::default();
     let mut intervals: Vec<Interval> = Vec::new();
     let mut claimed: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut i = 0;
@@ -150,7 +176,7 @@ pub fn derive(
             j += 1;
         }
         let run = &sorted[i..j];
-        report.segments += run.iter().filter(|r| r.kind == "segment").count() as u64;
+        out.segments += run.iter().filter(|r| r.kind == "segment").count() as u64;
         let rows: Vec<Row<'_>> = run
             .iter()
             .map(|r| Row {
@@ -168,9 +194,19 @@ pub fn derive(
                 until_ms: l.until_ms,
             })
             .collect();
-        let device = devices.entry(first.device_id.clone()).or_default();
+        let sim = simulated(&first.device_id);
+        let progress: BTreeMap<String, Progress> = out
+            .progress
+            .iter()
+            .filter(|((_, s), _)| *s == sim)
+            .map(|((c, _), (p, _))| (c.clone(), p.clone()))
+            .collect();
+        let (device, _) = out
+            .devices
+            .entry(first.device_id.clone())
+            .or_insert_with(|| (DeviceFold::default(), sim));
         let already = |sha: &str| claimed.contains(sha);
-        let out = replay(
+        let o = replay(
             device,
             &progress,
             &rows,
@@ -180,7 +216,7 @@ pub fn derive(
                 anchor: Anchor {
                     received_ms: first.received_ms,
                     skew_ms,
-                    enforced: true,
+                    enforced: !sim,
                 },
                 leases: &windows,
                 others: &intervals,
@@ -188,13 +224,57 @@ pub fn derive(
                 photo_claimed: &already,
             },
         );
-        claimed.extend(out.claims.into_iter().map(|(sha, _)| sha));
-        progress.extend(out.courses);
-        intervals.extend(out.intervals);
-        report.flags.extend(out.flags);
+        // The push was a contact: the device held its last record then.
+        let head = run.last().map_or(0, |r| r.seq);
+        device.contact(first.received_ms, head);
+        device.held_up_to(head);
+        let dev = &first.device_id;
+        for (sha, seq) in o.claims {
+            claimed.insert(sha.clone());
+            out.claims.push((dev.clone(), sha, seq));
+        }
+        for (course, p) in o.courses {
+            out.progress.entry((course, sim)).or_default().0 = p;
+        }
+        for ((course, kind), n) in o.violations {
+            let v = &mut out.progress.entry((course, sim)).or_default().1;
+            *v.entry(kind.code().to_owned()).or_default() += n;
+        }
+        intervals.extend(o.intervals.iter().cloned());
+        out.intervals.extend(o.intervals);
+        out.flags.extend(o.flags);
+        out.pending
+            .extend(o.pending.into_iter().map(|p| (dev.clone(), p)));
+        out.grades
+            .extend(o.grades.into_iter().map(|g| (dev.clone(), g)));
         i = j;
     }
-    for (course, p) in &progress {
+    out
+}
+
+/// Re-derives a learner's credit from the stored records alone ([`rederive`], every
+/// device taken as a real one): for audits and tests.
+pub fn derive(
+    records: &[StoredRecord],
+    leases: &[LeaseWindow],
+    catalogue: &Catalogue,
+    photo_received: &dyn Fn(&str) -> bool,
+    skew_ms: i64,
+) -> CreditReport {
+    let r = rederive(
+        records,
+        &|_| false,
+        leases,
+        catalogue,
+        photo_received,
+        skew_ms,
+    );
+    let mut report = CreditReport {
+        segments: r.segments,
+        flags: r.flags,
+        ..CreditReport::default()
+    };
+    for ((course, _), (p, _)) in &r.progress {
         let c = course_credit(p, course, catalogue);
         report.credited_ms = report.credited_ms.saturating_add(c.credited_ms);
         report.courses.insert(course.clone(), c);

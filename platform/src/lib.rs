@@ -196,6 +196,147 @@ pub async fn load_catalogue(store: &Store) -> Result<catalogue::Catalogue, Store
     Ok(catalogue::Catalogue::new(published))
 }
 
+/// What [`rederive`] did for one learner.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rederived {
+    /// Learner id.
+    pub learner_id: String,
+    /// Records replayed.
+    pub records: u64,
+    /// Credited seconds now (real devices).
+    pub credited_seconds: f64,
+    /// Findings now.
+    pub flags: u64,
+}
+
+/// Derives a learner's credit, class hours, flags and grades again from the records
+/// the platform holds, with the current catalogue, and replaces what ingest stored
+/// (one transaction). For a database from before the derived tables (done at start
+/// for every learner without derived state) and for records that arrived before
+/// their course was published (`keshi-platform admin rederive`).
+pub async fn rederive(
+    store: &Store,
+    catalogue: &catalogue::Catalogue,
+    learner_id: &str,
+    skew_ms: i64,
+    now: i64,
+) -> Result<Rederived, StoreError> {
+    let records = store.stored_records(learner_id).await?;
+    let devices = store.devices_of(learner_id).await?;
+    let leases: Vec<credit::LeaseWindow> = store
+        .lease_windows(learner_id)
+        .await?
+        .into_iter()
+        .map(|(device_id, from_ms, until_ms)| credit::LeaseWindow {
+            device_id,
+            from_ms,
+            until_ms,
+        })
+        .collect();
+    let photos = store.captures_of(learner_id).await?;
+    let simulated: std::collections::HashSet<String> = devices
+        .iter()
+        .filter(|d| d.simulated)
+        .map(|d| d.device_id.clone())
+        .collect();
+    let r = credit::rederive(
+        &records,
+        &|d| simulated.contains(d),
+        &leases,
+        catalogue,
+        &|sha| photos.contains(sha),
+        skew_ms,
+    );
+    let mut out: Vec<(String, store::Derived)> = r
+        .devices
+        .iter()
+        .map(|(device_id, (fold, sim))| {
+            let mine = |d: &str| d == device_id;
+            (
+                device_id.clone(),
+                store::Derived {
+                    device_fold: json(fold),
+                    simulated: *sim,
+                    progress: Vec::new(),
+                    intervals: r
+                        .intervals
+                        .iter()
+                        .filter(|i| mine(&i.device_id))
+                        .cloned()
+                        .collect(),
+                    flags: r
+                        .flags
+                        .iter()
+                        .filter(|f| mine(&f.device_id))
+                        .cloned()
+                        .collect(),
+                    pending: r
+                        .pending
+                        .iter()
+                        .filter(|(d, _)| mine(d))
+                        .map(|(_, p)| p.clone())
+                        .collect(),
+                    claims: r
+                        .claims
+                        .iter()
+                        .filter(|(d, _, _)| mine(d))
+                        .map(|(_, sha, seq)| (sha.clone(), *seq))
+                        .collect(),
+                    grades: r
+                        .grades
+                        .iter()
+                        .filter(|(d, _)| mine(d))
+                        .map(|(_, g)| g.clone())
+                        .collect(),
+                },
+            )
+        })
+        .collect();
+    // Progress rows, once per (course, simulated), with the fold state of a device
+    // of that kind (written again unchanged).
+    let mut credited_ms = 0u64;
+    for sim in [false, true] {
+        let rows: Vec<(String, String, String)> = r
+            .progress
+            .iter()
+            .filter(|((_, s), _)| *s == sim)
+            .map(|((course, _), (p, v))| {
+                if !sim {
+                    credited_ms = credited_ms.saturating_add(p.credited_ms());
+                }
+                (course.clone(), json(p), json(v))
+            })
+            .collect();
+        let device = out.iter().find(|(_, d)| d.simulated == sim).cloned();
+        if let (false, Some((device_id, d))) = (rows.is_empty(), device) {
+            out.push((
+                device_id,
+                store::Derived {
+                    progress: rows,
+                    intervals: Vec::new(),
+                    flags: Vec::new(),
+                    pending: Vec::new(),
+                    claims: Vec::new(),
+                    grades: Vec::new(),
+                    ..d
+                },
+            ));
+        }
+    }
+    store.replace_derived(learner_id, &out, now).await?;
+    Ok(Rederived {
+        learner_id: learner_id.to_owned(),
+        records: records.len() as u64,
+        credited_seconds: credited_ms as f64 / 1000.0,
+        flags: r.flags.len() as u64,
+    })
+}
+
+/// JSON of a derived value (these plain structs always serialise).
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 /// Create a learner with a hashed password; returns the learner id.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_learner(

@@ -137,6 +137,22 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
+    /// Derive credit, class hours, flags and grades again from the records held, with
+    /// the catalogue as it is now (a course published after its records arrived, a
+    /// database from an older build): one learner, or every learner.
+    Rederive {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Login name or learner id (default: every learner).
+        #[arg(long)]
+        learner: Option<String>,
+        /// Clock difference tolerated between a device and the platform (seconds).
+        #[arg(long, default_value_t = 600)]
+        skew_secs: i64,
+        /// Print JSON (one line per learner).
+        #[arg(long)]
+        json: bool,
+    },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
     Records {
         #[arg(long, env = "KESHI_PLATFORM_DB")]
@@ -312,6 +328,27 @@ async fn run(cli: Cli) -> Result<()> {
             if demo {
                 publish_demo(&store).await?;
             }
+            // A database from before the derived tables: derive them before serving,
+            // so the next push of such a device continues from its real state.
+            let stale = store.learners_without_derived_state().await?;
+            if !stale.is_empty() {
+                let catalogue = keshi_platform::load_catalogue(&store).await?;
+                tracing::warn!(
+                    learners = stale.len(),
+                    "deriving credit again for learners without derived state"
+                );
+                for learner in &stale {
+                    let r = keshi_platform::rederive(
+                        &store,
+                        &catalogue,
+                        learner,
+                        config.skew_ms,
+                        api::system_clock()(),
+                    )
+                    .await?;
+                    tracing::info!(learner = %r.learner_id, records = r.records, credited_seconds = r.credited_seconds, "derived again");
+                }
+            }
             let state =
                 AppState::new(store.clone(), config, api::system_clock(), Arc::new(blobs)).await?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -442,6 +479,44 @@ async fn run(cli: Cli) -> Result<()> {
                             "learner {} ({}): {extra} extra device(s) approved, {enrolled} enrolled",
                             l.username, l.id
                         );
+                    }
+                    Ok(())
+                }
+                Admin::Rederive {
+                    db,
+                    learner,
+                    skew_secs,
+                    json,
+                } => {
+                    let store = Store::connect(&db).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    let learners = match learner {
+                        Some(l) => vec![
+                            store
+                                .learner(&l)
+                                .await?
+                                .ok_or_else(|| anyhow::anyhow!("no learner {l:?}"))?
+                                .id,
+                        ],
+                        None => store.learner_ids().await?,
+                    };
+                    for id in learners {
+                        let r = keshi_platform::rederive(
+                            &store,
+                            &catalogue,
+                            &id,
+                            skew_secs.saturating_mul(1000),
+                            api::system_clock()(),
+                        )
+                        .await?;
+                        if json {
+                            println!("{}", serde_json::to_string(&r)?);
+                        } else {
+                            println!(
+                                "learner {}: {} records, {:.1} s credited, {} flags",
+                                r.learner_id, r.records, r.credited_seconds, r.flags
+                            );
+                        }
                     }
                     Ok(())
                 }

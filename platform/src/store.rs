@@ -714,6 +714,99 @@ impl Store {
             .collect()
     }
 
+    /// A learner's stored records, as a re-derivation reads them.
+    pub async fn stored_records(
+        &self,
+        learner_id: &str,
+    ) -> Result<Vec<crate::credit::StoredRecord>, StoreError> {
+        sqlx::query(
+            "SELECT device_id, seq, kind, wall_ms, received_ms, payload FROM records \
+             WHERE learner_id = $1 ORDER BY received_ms, device_id, seq",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::credit::StoredRecord {
+                device_id: r.try_get(0)?,
+                seq: u64::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                kind: r.try_get(2)?,
+                wall_ms: r.try_get(3)?,
+                received_ms: r.try_get(4)?,
+                payload: r.try_get(5)?,
+            })
+        })
+        .collect()
+    }
+
+    /// The photos a learner uploaded (SHA-256).
+    pub async fn captures_of(
+        &self,
+        learner_id: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        sqlx::query_scalar("SELECT sha256 FROM captures WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_all(&self.pool)
+            .await
+            .map(|v: Vec<String>| v.into_iter().collect())
+            .map_err(Into::into)
+    }
+
+    /// Learners with records on a device that has no derived state (a database
+    /// from before the derived tables): their state must be derived again.
+    pub async fn learners_without_derived_state(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT d.learner_id FROM devices d WHERE d.head_seq > 0 AND NOT EXISTS \
+             (SELECT 1 FROM device_folds f WHERE f.device_id = d.device_id) ORDER BY d.learner_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every learner id.
+    pub async fn learner_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM learners ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Replaces everything derived for `learner_id` by `derived` (one
+    /// [`Derived`] per device; progress rows are written in order, the last one of a
+    /// course wins), in one transaction: nothing half-replaced is ever seen.
+    pub async fn replace_derived(
+        &self,
+        learner_id: &str,
+        derived: &[(String, Derived)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "learner_progress",
+            "credit_intervals",
+            "flags",
+            "pending_photos",
+            "photo_claims",
+            "quiz_grades",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE learner_id = $1"))
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "DELETE FROM device_folds WHERE device_id IN (SELECT device_id FROM devices WHERE learner_id = $1)",
+        )
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+        for (device_id, d) in derived {
+            write_derived(&mut tx, device_id, learner_id, d, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The grades of `device_id`'s quiz answers after `after_seq`, in seq order, at
     /// most `limit`.
     pub async fn grades_after(
