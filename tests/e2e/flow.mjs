@@ -2,7 +2,7 @@
 // must pass. Shared by the desktop scenarios (app.test.mjs) and the phone-size run
 // (phone.test.mjs).
 import assert from "node:assert/strict";
-import { By, sleep, decodePng } from "./harness.mjs";
+import { By, until, sleep, decodePng } from "./harness.mjs";
 
 /** Smallest touch target on phones (WCAG 2.5.5, Apple HIG). */
 export const TOUCH_PX = 44;
@@ -31,8 +31,10 @@ export class Flow {
     return (await this.$(css)).getAttribute(name);
   }
 
+  /** Clicks `css` once it is on screen (a screen renders after its data arrives). */
   async click(css) {
-    return (await this.$(css)).click();
+    const el = await this.d.wait(until.elementLocated(By.css(css)), 10000, `no ${css} within 10 s`);
+    return el.click();
   }
 
   async text(css) {
