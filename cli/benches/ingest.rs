@@ -16,7 +16,9 @@
 //!
 //! Environment: `KESHI_BENCH_DRAIN` (records, default 100000),
 //! `KESHI_BENCH_DEVICES` (default 2000), `KESHI_BENCH_BATCHES` (per device,
-//! default 4), `KESHI_BENCH_BATCH` (records per batch, default 25).
+//! default 4), `KESHI_BENCH_BATCH` (records per batch, default 25),
+//! `KESHI_BENCH_INFLIGHT` (pushes in flight at most, default 2000: one process holds
+//! both ends of every socket), `KESHI_BENCH_ONLY` (`drain` or `devices`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -237,6 +239,7 @@ fn devices(backend: &str, db: &str, dir: &std::path::Path) {
     let n_dev = env_usize("KESHI_BENCH_DEVICES", 2000);
     let batches = env_usize("KESHI_BENCH_BATCHES", 4);
     let per = env_usize("KESHI_BENCH_BATCH", 25);
+    let inflight = env_usize("KESHI_BENCH_INFLIGHT", 2000).max(1);
     let srv = start(db, &dir.join(format!("blobs-dev-{backend}")));
     let wall = player_core::clock::wall_now_ms();
     // Prepare (untimed): keys, leases, signed chains.
@@ -275,12 +278,17 @@ fn devices(backend: &str, db: &str, dir: &std::path::Path) {
             .expect("client");
         let start = Instant::now();
         let mut tasks = Vec::with_capacity(n_dev);
+        let gate = Arc::new(tokio::sync::Semaphore::new(inflight));
         for (token, chunks) in work {
             let client = client.clone();
             let url = url.clone();
+            let gate = gate.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 for records in chunks {
+                    // At most `inflight` pushes at once (sockets: one process holds
+                    // both ends); latency counts from the send, queueing included.
+                    let _turn = gate.acquire().await.expect("gate");
                     let t = Instant::now();
                     let r = client
                         .post(format!("{url}/v1/records"))
@@ -312,7 +320,7 @@ fn devices(backend: &str, db: &str, dir: &std::path::Path) {
         "{}",
         serde_json::json!({"bench": "devices", "backend": backend, "devices": n_dev, "batches_per_device": batches,
             "records_per_batch": per, "records": total, "seconds": secs, "records_per_s": (total as f64 / secs).round(),
-            "requests": lat.len(), "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99)})
+            "requests": lat.len(), "inflight": inflight, "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99)})
     );
 }
 

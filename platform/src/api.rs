@@ -1158,9 +1158,8 @@ async fn learner_summary(
         return Err(forbidden());
     }
     let catalogue = state.catalogue_for(&[]).await?;
-    let mut summary = crate::summary(&state.store, &catalogue, &learner_id).await?;
     // Learners see their credit, not the anti-fraud findings (staff do).
-    summary.flags.clear();
+    let summary = crate::summary_for(&state.store, &catalogue, &learner_id, false).await?;
     Ok(Json(summary))
 }
 

@@ -88,8 +88,11 @@ pub struct Summary {
     pub simulated_class_hours: u32,
     /// Segment records held.
     pub segments: u64,
-    /// Findings (anti-fraud flags: staff see them, learners do not).
+    /// Findings (anti-fraud flags: staff see them, learners do not): the newest
+    /// [`FLAGS_SHOWN`].
     pub flags: Vec<credit::Flag>,
+    /// How many flags there are in all.
+    pub flags_total: u64,
     /// Refused uploads kept in quarantine: `{code, device_id, seq}`.
     pub quarantined: Vec<serde_json::Value>,
 }
@@ -100,6 +103,20 @@ pub async fn summary(
     store: &Store,
     catalogue: &catalogue::Catalogue,
     learner: &str,
+) -> Result<Summary, StoreError> {
+    summary_for(store, catalogue, learner, true).await
+}
+
+/// Flags a summary lists (the newest; `flags_total` counts them all).
+pub const FLAGS_SHOWN: u32 = 1_000;
+
+/// [`summary`], for staff (with the anti-fraud flags) or for the learner (without:
+/// they are not even read).
+pub async fn summary_for(
+    store: &Store,
+    catalogue: &catalogue::Catalogue,
+    learner: &str,
+    staff: bool,
 ) -> Result<Summary, StoreError> {
     let l = store
         .learner(learner)
@@ -165,7 +182,16 @@ pub async fn summary(
         simulated_courses,
         simulated_class_hours,
         segments: store.segment_count(&l.id).await?,
-        flags: store.flags(&l.id).await?,
+        flags: if staff {
+            store.flags(&l.id, FLAGS_SHOWN).await?
+        } else {
+            Vec::new()
+        },
+        flags_total: if staff {
+            store.flag_count(&l.id).await?
+        } else {
+            0
+        },
         quarantined,
     })
 }

@@ -23,8 +23,9 @@ use tower::ServiceExt;
 pub struct Limits {
     /// Open connections at most.
     pub max_connections: usize,
-    /// Open connections at most from one address. Generous: a training centre or an
-    /// enterprise puts a whole class behind one NAT address.
+    /// Open connections at most from one address: a quarter of the overall cap, so
+    /// one address cannot take the service, while a training centre or an
+    /// enterprise with thousands of learners behind one NAT address still fits.
     pub max_connections_per_ip: usize,
     /// A request's headers must arrive within this (also closes idle keep-alive
     /// connections).
@@ -39,7 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 16_384,
-            max_connections_per_ip: 1_024,
+            max_connections_per_ip: 4_096,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),

@@ -97,6 +97,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     &["CREATE TABLE quiz_grades (device_id TEXT NOT NULL, seq BIGINT NOT NULL, learner_id TEXT NOT NULL, \
        course TEXT NOT NULL, class_hour BIGINT NOT NULL, attempt BIGINT NOT NULL, correct BIGINT NOT NULL, \
        total BIGINT NOT NULL, passed BIGINT NOT NULL, graded_ms BIGINT NOT NULL, PRIMARY KEY (device_id, seq))"],
+), (
+    // A learner's summary counts segments and reads the newest flags by index, not
+    // by scanning every record or flag of the learner.
+    6,
+    &[
+        "CREATE INDEX records_learner_kind ON records(learner_id, kind)",
+        "CREATE INDEX flags_learner_time ON flags(learner_id, created_ms, device_id, seq)",
+    ],
 )];
 
 /// The database.
@@ -1249,24 +1257,40 @@ impl Store {
     }
 
     /// The flags raised on a learner's records.
-    pub async fn flags(&self, learner_id: &str) -> Result<Vec<crate::credit::Flag>, StoreError> {
-        sqlx::query(
-            "SELECT kind, device_id, seq, detail FROM flags WHERE learner_id = $1 ORDER BY created_ms, device_id, seq",
+    pub async fn flags(
+        &self,
+        learner_id: &str,
+        newest: u32,
+    ) -> Result<Vec<crate::credit::Flag>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT kind, device_id, seq, detail FROM flags WHERE learner_id = $1 \
+             ORDER BY created_ms DESC, device_id DESC, seq DESC LIMIT $2",
         )
         .bind(learner_id)
+        .bind(i64::from(newest))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            let kind: String = r.try_get(0)?;
-            Ok(crate::credit::Flag {
-                kind: crate::credit::flag_kind(&kind),
-                device_id: r.try_get(1)?,
-                seq: u(r.try_get(2)?),
-                detail: r.try_get(3)?,
+        .await?;
+        rows.reverse();
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(0)?;
+                Ok(crate::credit::Flag {
+                    kind: crate::credit::flag_kind(&kind),
+                    device_id: r.try_get(1)?,
+                    seq: u(r.try_get(2)?),
+                    detail: r.try_get(3)?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    /// How many flags a learner's records raised.
+    pub async fn flag_count(&self, learner_id: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) FROM flags WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u(r.try_get(0)?))
     }
 
     /// Segment records a learner uploaded.
