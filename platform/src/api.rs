@@ -389,7 +389,6 @@ impl AppState {
     /// Takes `n` records from the learner's quota for the day of `now`; `Err` with
     /// the milliseconds until the next day when they do not fit (nothing taken).
     fn take_quota(&self, learner: &str, n: u64, now: i64) -> Result<(), i64> {
-        const DAY: i64 = 86_400_000;
         let day = now.div_euclid(DAY);
         let mut q = lock(&self.quotas);
         // One day's counts: a new day starts them all again.
@@ -407,7 +406,6 @@ impl AppState {
     /// Gives back what [`AppState::take_quota`] took for a batch that was not
     /// stored after all.
     fn refund_quota(&self, learner: &str, n: u64, now: i64) {
-        const DAY: i64 = 86_400_000;
         let mut q = lock(&self.quotas);
         if q.0 == now.div_euclid(DAY) {
             if let Some(e) = q.1.get_mut(learner) {
@@ -463,6 +461,9 @@ impl AppState {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// A day in ms: quotas count per day of the platform's clock (UTC).
+const DAY: i64 = 86_400_000;
 
 /// How long a loaded catalogue is used before the database is asked whether a
 /// course was published since.

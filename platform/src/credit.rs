@@ -125,22 +125,31 @@ pub fn course_credit(p: &Progress, course: &str, catalogue: &Catalogue) -> Cours
 /// arrived).
 #[derive(Debug, Default)]
 pub struct Rederived {
-    /// Each device's fold state and whether it is simulated.
-    pub devices: BTreeMap<String, (DeviceFold, bool)>,
+    /// What each device's pushes derived, as ingest writes it beside them.
+    pub devices: BTreeMap<String, DeviceRederived>,
     /// Progress per `(course, simulated)`, with violation counts by code.
     pub progress: BTreeMap<(String, bool), (Progress, BTreeMap<String, u32>)>,
-    /// Credited intervals.
-    pub intervals: Vec<Interval>,
-    /// Findings.
-    pub flags: Vec<Flag>,
-    /// Passed captures whose photo has not arrived: `(device, pending)`.
-    pub pending: Vec<(String, crate::replay::PendingPhoto)>,
-    /// Photos claimed as a capture's evidence: `(device, sha256, seq)`.
-    pub claims: Vec<(String, String, u64)>,
-    /// Quiz answers graded: `(device, grade)`.
-    pub grades: Vec<(String, crate::replay::GradeRow)>,
     /// Segment records considered.
     pub segments: u64,
+}
+
+/// What one device's pushes derived ([`Rederived::devices`]).
+#[derive(Debug, Default)]
+pub struct DeviceRederived {
+    /// The device's fold state.
+    pub fold: DeviceFold,
+    /// Enrolled by `keshi simulate`.
+    pub simulated: bool,
+    /// Credited intervals.
+    pub intervals: Vec<Interval>,
+    /// Findings raised by its pushes.
+    pub flags: Vec<Flag>,
+    /// Passed captures whose photo has not arrived.
+    pub pending: Vec<crate::replay::PendingPhoto>,
+    /// Photos claimed as a capture's evidence: `(sha256, seq)`.
+    pub claims: Vec<(String, u64)>,
+    /// Quiz answers graded.
+    pub grades: Vec<crate::replay::GradeRow>,
 }
 
 /// Replays a learner's stored records in the order they arrived (each device's runs
@@ -201,13 +210,16 @@ pub fn rederive(
             .filter(|((_, s), _)| *s == sim)
             .map(|((c, _), (p, _))| (c.clone(), p.clone()))
             .collect();
-        let (device, _) = out
+        let device = out
             .devices
             .entry(first.device_id.clone())
-            .or_insert_with(|| (DeviceFold::default(), sim));
+            .or_insert_with(|| DeviceRederived {
+                simulated: sim,
+                ..DeviceRederived::default()
+            });
         let already = |sha: &str| claimed.contains(sha);
         let o = replay(
-            device,
+            &mut device.fold,
             &progress,
             &rows,
             &Context {
@@ -226,13 +238,15 @@ pub fn rederive(
         );
         // The push was a contact: the device held its last record then.
         let head = run.last().map_or(0, |r| r.seq);
-        device.contact(first.received_ms, head);
-        device.held_up_to(head);
-        let dev = &first.device_id;
-        for (sha, seq) in o.claims {
-            claimed.insert(sha.clone());
-            out.claims.push((dev.clone(), sha, seq));
-        }
+        device.fold.contact(first.received_ms, head);
+        device.fold.held_up_to(head);
+        claimed.extend(o.claims.iter().map(|(sha, _)| sha.clone()));
+        intervals.extend(o.intervals.iter().cloned());
+        device.claims.extend(o.claims);
+        device.intervals.extend(o.intervals);
+        device.flags.extend(o.flags);
+        device.pending.extend(o.pending);
+        device.grades.extend(o.grades);
         for (course, p) in o.courses {
             out.progress.entry((course, sim)).or_default().0 = p;
         }
@@ -240,13 +254,6 @@ pub fn rederive(
             let v = &mut out.progress.entry((course, sim)).or_default().1;
             *v.entry(kind.code().to_owned()).or_default() += n;
         }
-        intervals.extend(o.intervals.iter().cloned());
-        out.intervals.extend(o.intervals);
-        out.flags.extend(o.flags);
-        out.pending
-            .extend(o.pending.into_iter().map(|p| (dev.clone(), p)));
-        out.grades
-            .extend(o.grades.into_iter().map(|g| (dev.clone(), g)));
         i = j;
     }
     out
@@ -271,7 +278,7 @@ pub fn derive(
     );
     let mut report = CreditReport {
         segments: r.segments,
-        flags: r.flags,
+        flags: r.devices.into_values().flat_map(|d| d.flags).collect(),
         ..CreditReport::default()
     };
     for ((course, _), (p, _)) in &r.progress {

@@ -273,80 +273,35 @@ pub async fn rederive(
         &|sha| photos.contains(sha),
         skew_ms,
     );
+    let flags: u64 = r.devices.values().map(|d| d.flags.len() as u64).sum();
+    let credited_ms: u64 = r
+        .progress
+        .iter()
+        .filter(|((_, sim), _)| !sim)
+        .map(|(_, (p, _))| p.credited_ms())
+        .fold(0, u64::saturating_add);
     let mut out: Vec<(String, store::Derived)> = r
         .devices
-        .iter()
-        .map(|(device_id, (fold, sim))| {
-            let mine = |d: &str| d == device_id;
-            (
-                device_id.clone(),
-                store::Derived {
-                    device_fold: json(fold),
-                    simulated: *sim,
-                    progress: Vec::new(),
-                    intervals: r
-                        .intervals
-                        .iter()
-                        .filter(|i| mine(&i.device_id))
-                        .cloned()
-                        .collect(),
-                    flags: r
-                        .flags
-                        .iter()
-                        .filter(|f| mine(&f.device_id))
-                        .cloned()
-                        .collect(),
-                    pending: r
-                        .pending
-                        .iter()
-                        .filter(|(d, _)| mine(d))
-                        .map(|(_, p)| p.clone())
-                        .collect(),
-                    claims: r
-                        .claims
-                        .iter()
-                        .filter(|(d, _, _)| mine(d))
-                        .map(|(_, sha, seq)| (sha.clone(), *seq))
-                        .collect(),
-                    grades: r
-                        .grades
-                        .iter()
-                        .filter(|(d, _)| mine(d))
-                        .map(|(_, g)| g.clone())
-                        .collect(),
-                },
-            )
+        .into_iter()
+        .map(|(device_id, d)| {
+            let derived = store::Derived {
+                device_fold: json(&d.fold),
+                simulated: d.simulated,
+                progress: Vec::new(),
+                intervals: d.intervals,
+                flags: d.flags,
+                pending: d.pending,
+                claims: d.claims,
+                grades: d.grades,
+            };
+            (device_id, derived)
         })
         .collect();
-    // Progress rows, once per (course, simulated), with the fold state of a device
-    // of that kind (written again unchanged).
-    let mut credited_ms = 0u64;
-    for sim in [false, true] {
-        let rows: Vec<(String, String, String)> = r
-            .progress
-            .iter()
-            .filter(|((_, s), _)| *s == sim)
-            .map(|((course, _), (p, v))| {
-                if !sim {
-                    credited_ms = credited_ms.saturating_add(p.credited_ms());
-                }
-                (course.clone(), json(p), json(v))
-            })
-            .collect();
-        let device = out.iter().find(|(_, d)| d.simulated == sim).cloned();
-        if let (false, Some((device_id, d))) = (rows.is_empty(), device) {
-            out.push((
-                device_id,
-                store::Derived {
-                    progress: rows,
-                    intervals: Vec::new(),
-                    flags: Vec::new(),
-                    pending: Vec::new(),
-                    claims: Vec::new(),
-                    grades: Vec::new(),
-                    ..d
-                },
-            ));
+    // The progress rows of each kind go with one device of that kind (progress is
+    // the learner's, per course).
+    for ((course, sim), (p, v)) in &r.progress {
+        if let Some((_, d)) = out.iter_mut().find(|(_, d)| d.simulated == *sim) {
+            d.progress.push((course.clone(), json(p), json(v)));
         }
     }
     store.replace_derived(learner_id, &out, now).await?;
@@ -354,7 +309,7 @@ pub async fn rederive(
         learner_id: learner_id.to_owned(),
         records: records.len() as u64,
         credited_seconds: credited_ms as f64 / 1000.0,
-        flags: r.flags.len() as u64,
+        flags,
     })
 }
 

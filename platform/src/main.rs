@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use keshi_platform::{api, blob, AppState, Config, Store};
 
 #[derive(Parser, Debug)]
@@ -127,16 +127,7 @@ enum Admin {
     },
     /// Approve one more device for a learner beyond the free allowance (three
     /// devices): the next new device may enrol.
-    ApproveDevice {
-        #[arg(long, env = "KESHI_PLATFORM_DB")]
-        db: String,
-        /// Login name or learner id.
-        #[arg(long)]
-        learner: String,
-        /// Print JSON (one line).
-        #[arg(long)]
-        json: bool,
-    },
+    ApproveDevice(LearnerArgs),
     /// Derive credit, class hours, flags and grades again from the records held, with
     /// the catalogue as it is now (a course published after its records arrived, a
     /// database from an older build): one learner, or every learner.
@@ -154,16 +145,28 @@ enum Admin {
         json: bool,
     },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
-    Records {
-        #[arg(long, env = "KESHI_PLATFORM_DB")]
-        db: String,
-        /// Login name or learner id.
-        #[arg(long)]
-        learner: String,
-        /// Print JSON (one line).
-        #[arg(long)]
-        json: bool,
-    },
+    Records(LearnerArgs),
+}
+
+/// The arguments of an admin command about one learner.
+#[derive(Args, Debug)]
+struct LearnerArgs {
+    #[arg(long, env = "KESHI_PLATFORM_DB")]
+    db: String,
+    /// Login name or learner id.
+    #[arg(long)]
+    learner: String,
+    /// Print JSON (one line).
+    #[arg(long)]
+    json: bool,
+}
+
+/// The learner `name` (login name or id) names, or an error saying there is none.
+async fn find_learner(store: &Store, name: &str) -> anyhow::Result<keshi_platform::store::Learner> {
+    store
+        .learner(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no learner {name:?}"))
 }
 
 const DEMO_INSTITUTION: &str = "Keshi Demo Vocational Training School";
@@ -460,12 +463,9 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(())
                 }
-                Admin::ApproveDevice { db, learner, json } => {
+                Admin::ApproveDevice(LearnerArgs { db, learner, json }) => {
                     let store = Store::connect(&db).await?;
-                    let l = store
-                        .learner(&learner)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("no learner {learner:?}"))?;
+                    let l = find_learner(&store, &learner).await?;
                     let extra = store.approve_extra_device(&l.id).await?;
                     let enrolled = store.devices_of(&l.id).await?.len();
                     tracing::info!(learner = %l.id, extra, "staff approved another device");
@@ -491,13 +491,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let store = Store::connect(&db).await?;
                     let catalogue = keshi_platform::load_catalogue(&store).await?;
                     let learners = match learner {
-                        Some(l) => vec![
-                            store
-                                .learner(&l)
-                                .await?
-                                .ok_or_else(|| anyhow::anyhow!("no learner {l:?}"))?
-                                .id,
-                        ],
+                        Some(l) => vec![find_learner(&store, &l).await?.id],
                         None => store.learner_ids().await?,
                     };
                     for id in learners {
@@ -520,7 +514,7 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(())
                 }
-                Admin::Records { db, learner, json } => {
+                Admin::Records(LearnerArgs { db, learner, json }) => {
                     let store = Store::connect(&db).await?;
                     let catalogue = keshi_platform::load_catalogue(&store).await?;
                     let s = keshi_platform::summary(&store, &catalogue, &learner).await?;

@@ -95,6 +95,23 @@ impl Dev {
     }
 }
 
+/// Runs `keshi-platform admin ARGS --json` (the staff command, against the same
+/// database) and returns its JSON line.
+fn admin(args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+        .arg("admin")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn flags_of(srv: &Server, user: &str) -> Vec<String> {
     srv.summary(user)
         .flags
@@ -278,24 +295,7 @@ fn keys_and_devices(srv: &Server) {
     assert_eq!((s, b["code"].as_str()), (403, Some("device_limit")), "{b}");
     // Staff approve one more (the admin command, against the same database): that
     // device enrols, the next one is refused again.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
-        .args([
-            "admin",
-            "approve-device",
-            "--db",
-            &srv.db_url,
-            "--learner",
-            "keys",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let approved: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let approved = admin(&["approve-device", "--db", &srv.db_url, "--learner", "keys"]);
     assert_eq!(approved["extra_devices"], 1, "{approved}");
     assert_eq!(approved["devices_enrolled"], 3, "{approved}");
     assert_eq!(try_login(&k.public_key_hex(), false).0, 200);
@@ -759,24 +759,7 @@ fn derived_state_is_rebuilt_from_the_records() {
         std::fs::write(&path, v.to_string()).unwrap();
         srv.publish(&path, "shanxi");
         // ...until staff derive them again with the catalogue as it is now.
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
-            .args([
-                "admin",
-                "rederive",
-                "--db",
-                &srv.db_url,
-                "--learner",
-                "late",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = admin(&["rederive", "--db", &srv.db_url, "--learner", "late"]);
         assert_eq!(
             (r["records"].as_u64(), r["credited_seconds"].as_f64()),
             (Some(2), Some(1.0)),

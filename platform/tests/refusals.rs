@@ -152,43 +152,16 @@ const CASES: &[Case] = &[
         code: RefusalCode::PayloadTooLarge,
         seq: Some(6),
         stored_before: 0,
-        batch: |c| {
-            // Well signed and linked, but 70 KB of payload (the cap is 64 KiB).
-            let h = &c.chain[5].header;
-            let big = NewRecord::new(
-                "state",
-                serde_json::json!({"pad": "x".repeat(70_000)}),
-                h.wall_ms,
-                h.mono_ms,
-            );
-            let prev = &c.chain[4];
-            vec![one(
-                &seal(c.key, Some((prev.header.seq, prev.hash)), &big).unwrap()
-            )]
-        },
+        // Well signed and linked, but 70 KB of payload (the overall cap is 64 KiB).
+        batch: |c| vec![one(&padded_state(c, 70_000))],
     },
     Case {
         code: RefusalCode::PayloadTooLarge,
         seq: Some(6),
         stored_before: 0,
-        batch: |c| {
-            // Under the overall cap but over its kind's: a `state` record carries a
-            // few fields (4 KiB at most), not 5 KB of padding.
-            let h = &c.chain[5].header;
-            let padded = NewRecord::new(
-                "state",
-                serde_json::json!({"pad": "x".repeat(5_000)}),
-                h.wall_ms,
-                h.mono_ms,
-            );
-            let prev = &c.chain[4];
-            vec![one(&seal(
-                c.key,
-                Some((prev.header.seq, prev.hash)),
-                &padded,
-            )
-            .unwrap())]
-        },
+        // Under the overall cap but over its kind's: a `state` record carries a few
+        // fields (4 KiB at most), not 5 KB of padding.
+        batch: |c| vec![one(&padded_state(c, 5_000))],
     },
     Case {
         code: RefusalCode::ConflictingRecord,
@@ -197,6 +170,20 @@ const CASES: &[Case] = &[
         batch: |c| vec![resigned(c.key, &c.chain[2], |h| h.mono_ms += 1)],
     },
 ];
+
+/// Record 6 of the chain as a `state` record padded with `bytes` of payload, well
+/// signed and linked to record 5.
+fn padded_state(c: &Ctx, bytes: usize) -> Record {
+    let h = &c.chain[5].header;
+    let padded = NewRecord::new(
+        "state",
+        serde_json::json!({"pad": "x".repeat(bytes)}),
+        h.wall_ms,
+        h.mono_ms,
+    );
+    let prev = &c.chain[4];
+    seal(c.key, Some((prev.header.seq, prev.hash)), &padded).unwrap()
+}
 
 #[test]
 fn the_table_covers_every_refusal_code() {

@@ -442,13 +442,7 @@ impl QuizGraded {
 
     /// Whether the platform with `platform_public_key` signed this grade.
     pub fn verify(&self, platform_public_key: &[u8; 32]) -> bool {
-        let Ok(sig) = hex::decode(&self.signature) else {
-            return false;
-        };
-        let Ok(sig): Result<[u8; 64], _> = sig.try_into() else {
-            return false;
-        };
-        crate::sig::verify_signature(platform_public_key, &self.message(), &sig)
+        crate::sig::verify_hex_signature(platform_public_key, &self.message(), &self.signature)
     }
 }
 

@@ -56,7 +56,13 @@ fn is_zero(n: &u32) -> bool {
 impl HourProgress {
     /// Whether the last attempt waits for the platform's grade.
     pub fn awaiting_grade(&self) -> bool {
-        !self.quiz_passed && self.quiz_attempts > self.quiz_graded
+        self.takes_grade(self.quiz_attempts)
+    }
+
+    /// Whether a grade of `attempt` would be news: the quiz is not passed and no
+    /// later attempt is graded yet.
+    pub fn takes_grade(&self, attempt: u32) -> bool {
+        !self.quiz_passed && attempt > self.quiz_graded
     }
 }
 

@@ -80,6 +80,15 @@ pub fn verify_signature(public_key: &[u8; 32], msg: &[u8], signature: &[u8; 64])
     PublicKey::parse(public_key).is_ok_and(|k| k.verify(msg, signature))
 }
 
+/// [`verify_signature`] of a signature written as hex (as leases and grades carry
+/// it); one that is not 64 bytes of hex never verifies.
+pub fn verify_hex_signature(public_key: &[u8; 32], msg: &[u8], signature_hex: &str) -> bool {
+    hex::decode(signature_hex)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .is_some_and(|sig| verify_signature(public_key, msg, &sig))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

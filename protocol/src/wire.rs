@@ -160,12 +160,6 @@ impl OfflineLease {
 
     /// Check the platform's signature with its public key.
     pub fn verify(&self, platform_public_key: &[u8; 32]) -> bool {
-        let Ok(sig) = hex::decode(&self.signature) else {
-            return false;
-        };
-        let Ok(sig): Result<[u8; 64], _> = sig.try_into() else {
-            return false;
-        };
         let msg = Self::message(
             &self.lease_id,
             &self.learner_id,
@@ -173,7 +167,7 @@ impl OfflineLease {
             self.issued_ms,
             self.offline_until_ms,
         );
-        crate::sig::verify_signature(platform_public_key, &msg, &sig)
+        crate::sig::verify_hex_signature(platform_public_key, &msg, &self.signature)
     }
 }
 

@@ -221,7 +221,7 @@ impl Player {
         self.emit(Fact::QuizDue(keshi_protocol::fact::QuizDue {
             class_hour: hour,
             attempt,
-            questions: ids,
+            questions: ids.clone(),
         }));
         self.actions.push(Action::Quiz {
             class_hour: hour,
@@ -231,7 +231,7 @@ impl Player {
         self.quiz = Some(QuizDue {
             hour,
             attempt,
-            questions: idx,
+            questions: ids,
         });
     }
 
@@ -244,18 +244,10 @@ impl Player {
             self.emit(Fact::QuizUnsolicited(QuizUnsolicited { answers: n }));
             return;
         };
-        let bank = self.banks.iter().find(|b| b.class_hour == q.hour);
-        let ids: Vec<String> = bank.map_or_else(Vec::new, |bank| {
-            q.questions
-                .iter()
-                .filter_map(|&i| bank.questions.get(i))
-                .map(|question| question.id.clone())
-                .collect()
-        });
         self.emit(Fact::QuizAnswered(QuizAnswered {
             class_hour: q.hour,
             attempt: q.attempt,
-            questions: ids,
+            questions: q.questions,
             answers,
             correct: None,
             total: None,
@@ -274,13 +266,12 @@ impl Player {
             tracing::warn!(course = %grade.course, hour = grade.class_hour, "a quiz grade was not believed");
             return;
         }
-        let hp = self
+        let news = self
             .progress
             .hours
             .get(&grade.class_hour)
-            .cloned()
-            .unwrap_or_default();
-        if hp.quiz_passed || grade.attempt <= hp.quiz_graded {
+            .is_none_or(|h| h.takes_grade(grade.attempt));
+        if !news {
             return;
         }
         let (hour, passed, correct, total) =

@@ -95,7 +95,8 @@ struct Pending {
 struct QuizDue {
     hour: u32,
     attempt: u32,
-    questions: Vec<usize>,
+    /// The ids drawn, in the order shown.
+    questions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

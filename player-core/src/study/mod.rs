@@ -546,13 +546,11 @@ impl StudyService {
         let mut inner = lock(&self.inner);
         let mut taken = 0;
         for g in grades {
-            let hour = index_of(&inner)?
-                .progress(&g.course)
-                .hours
-                .get(&g.class_hour)
-                .cloned()
-                .unwrap_or_default();
-            if hour.quiz_passed || g.attempt <= hour.quiz_graded {
+            let news = index_of(&inner)?
+                .course(&g.course)
+                .and_then(|c| c.progress.hours.get(&g.class_hour))
+                .is_none_or(|h| h.takes_grade(g.attempt));
+            if !news {
                 continue;
             }
             match &mut inner.slot {
