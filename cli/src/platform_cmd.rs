@@ -182,11 +182,17 @@ pub fn sync(home: Option<PathBuf>, args: SyncArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(4));
         }
         if report.status == SyncStatus::Synced {
-            let kept = player_core::retention::retain(
-                &mut journal,
-                args.retain_days.saturating_mul(86_400_000),
-                player_core::clock::wall_now_ms(),
-            )?;
+            let keep_ms = args.retain_days.saturating_mul(86_400_000);
+            let now = player_core::clock::wall_now_ms();
+            // The platform countersigns the journal's snapshots (asked only when
+            // something would be erased; without them nothing is).
+            let proposed = player_core::retention::propose(&journal, keep_ms, now)?;
+            let snapshots = player_core::http::countersign_snapshots(&journal, &http, proposed)
+                .unwrap_or_else(|e| {
+                    eprintln!("keshi: progress snapshots not countersigned ({e}); nothing erased");
+                    Vec::new()
+                });
+            let kept = player_core::retention::retain(&mut journal, keep_ms, now, &snapshots)?;
             if kept.erased > 0 {
                 eprintln!(
                     "keshi: erased the payloads of {} acknowledged records older than {} days (up to record {})",

@@ -130,21 +130,7 @@ impl AppState {
         blobs: Arc<dyn BlobStore>,
     ) -> Result<AppState, StoreError> {
         let now = clock();
-        let pkcs8 = store
-            .platform_key(
-                || {
-                    let rng = ring::rand::SystemRandom::new();
-                    Ed25519KeyPair::generate_pkcs8(&rng)
-                        .map(|d| hex::encode(d.as_ref()))
-                        .unwrap_or_default()
-                },
-                now,
-            )
-            .await?;
-        let bytes =
-            hex::decode(&pkcs8).map_err(|_| StoreError::Corrupt("platform key hex".into()))?;
-        let key = Ed25519KeyPair::from_pkcs8(&bytes)
-            .map_err(|_| StoreError::Corrupt("platform key".into()))?;
+        let key = crate::platform_key(&store, now).await?;
         let stamp = store.catalogue_stamp().await?;
         let catalogue = crate::load_catalogue(&store).await?;
         if config.accept_simulated {
@@ -165,6 +151,11 @@ impl AppState {
             learner_locks: Arc::default(),
             quotas: Arc::default(),
         })
+    }
+
+    /// The learner's quiz draw seed ([`crate::draw_seed`]).
+    pub fn draw_seed(&self, learner_id: &str) -> Vec<u8> {
+        crate::draw_seed(&self.key, learner_id)
     }
 
     /// The platform's lease-signing public key (hex).
@@ -303,6 +294,7 @@ impl AppState {
             enforced: !device.simulated,
         };
         let simulated = device.simulated;
+        let draw_seed = self.draw_seed(learner_id);
         let head = accepted.last().map_or(device.head_seq, |(r, _)| r.seq());
         let derived = tokio::task::spawn_blocking(move || {
             let rows: Vec<crate::replay::Row<'_>> = rows
@@ -328,6 +320,7 @@ impl AppState {
                     others: &others,
                     photo_received: &received,
                     photo_claimed: &already,
+                    draw_seed: &draw_seed,
                 },
             );
             // This push is a contact: the device held at least `head` now.
@@ -503,6 +496,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/records", post(push))
         .route("/v1/devices/{device_id}/head", get(device_head))
         .route("/v1/quiz/grades", get(quiz_grades))
+        .route("/v1/progress/snapshots", post(progress_snapshots))
         .route("/v1/learners/{learner_id}/summary", get(learner_summary))
         .route("/v1/captures/{sha256}", put(put_capture).get(get_capture))
         .layer(DefaultBodyLimit::max(limit))
@@ -856,6 +850,7 @@ async fn login(
         )
         .await?;
     tracing::info!(learner = %learner.id, device = %device_id, revoked, "login: lease issued");
+    let draw_seed = hex::encode(state.draw_seed(&learner.id));
     Ok(Json(LoginResponse {
         token,
         offline_lease: state.sign_lease(&lease_id, &learner.id, &device_id, now, until),
@@ -866,6 +861,7 @@ async fn login(
         platform_public_key: state.public_key_hex(),
         acknowledged: device.head_seq,
         server_ms: now,
+        draw_seed,
     }))
 }
 
@@ -1147,6 +1143,78 @@ async fn quiz_grades(
         })
         .collect();
     Ok(Json(keshi_protocol::wire::GradesResponse { grades }))
+}
+
+/// Countersigns the lease device's progress snapshots (issue 11): the platform
+/// folds the device's records it holds with the device's own fold (the shared
+/// `StreamFold`, rules as the records claim them, grades it signed itself,
+/// snapshots it countersigned before) and signs each proposed snapshot whose
+/// progress it finds the same, at the seq it holds. A device believes only such
+/// snapshots, so one its owner wrote shows nothing.
+async fn progress_snapshots(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<keshi_protocol::wire::SnapshotsResponse>, Failure> {
+    let lease = authenticate(&state, &headers, Need::Lease).await?;
+    let req: keshi_protocol::wire::SnapshotsRequest = body_json(body)?;
+    let Some(device) = state.store.device(&lease.device_id).await? else {
+        return Ok(Json(keshi_protocol::wire::SnapshotsResponse {
+            snapshots: Vec::new(),
+        }));
+    };
+    let proposed: Vec<_> = req
+        .snapshots
+        .into_iter()
+        .filter(|s| s.up_to_seq == device.head_seq)
+        .take(1_000)
+        .collect();
+    if proposed.is_empty() {
+        return Ok(Json(keshi_protocol::wire::SnapshotsResponse {
+            snapshots: Vec::new(),
+        }));
+    }
+    let records = state.store.device_records(&lease.device_id).await?;
+    let key = state.key.clone();
+    let public: [u8; 32] = key.public_key().as_ref().try_into().unwrap_or([0; 32]);
+    let now = (state.clock)();
+    let device_id = lease.device_id.clone();
+    let snapshots = tokio::task::spawn_blocking(move || {
+        use keshi_protocol::fold::{ClaimedRules, DeviceEvidence, StreamFold};
+        let evidence = DeviceEvidence {
+            platform_key: Some(public),
+        };
+        let mut fold = StreamFold::new(true);
+        for (seq, kind, payload) in &records {
+            fold.push(
+                *seq,
+                kind,
+                Some(payload.as_bytes()),
+                &ClaimedRules,
+                &evidence,
+            );
+        }
+        proposed
+            .into_iter()
+            .filter(|s| fold.course(&s.course).map(|c| &c.progress) == Some(&s.progress))
+            .map(|mut s| {
+                s.device_id = Some(device_id.clone());
+                s.signed_ms = Some(now);
+                s.signature = None;
+                s.signature = Some(hex::encode(key.sign(&s.message()).as_ref()));
+                s
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiCode::Internal,
+            "snapshot fold failed",
+        )
+    })?;
+    Ok(Json(keshi_protocol::wire::SnapshotsResponse { snapshots }))
 }
 
 async fn learner_summary(

@@ -46,6 +46,8 @@ pub const FLAG_KINDS: &[&str] = &[
     "concurrent_devices",
     "capture_without_photo",
     "photo_reused",
+    "quiz_cooldown",
+    "quiz_not_drawn",
 ];
 
 /// The static name of a stored flag kind (`unknown` for a kind this build does not
@@ -166,6 +168,7 @@ pub fn rederive(
     catalogue: &Catalogue,
     photo_received: &dyn Fn(&str) -> bool,
     skew_ms: i64,
+    draw_seed: &[u8],
 ) -> Rederived {
     let mut sorted: Vec<&StoredRecord> = records.iter().collect();
     sorted.sort_by(|a, b| {
@@ -234,6 +237,7 @@ pub fn rederive(
                 others: &intervals,
                 photo_received,
                 photo_claimed: &already,
+                draw_seed,
             },
         );
         // The push was a contact: the device held its last record then.
@@ -267,6 +271,7 @@ pub fn derive(
     catalogue: &Catalogue,
     photo_received: &dyn Fn(&str) -> bool,
     skew_ms: i64,
+    draw_seed: &[u8],
 ) -> CreditReport {
     let r = rederive(
         records,
@@ -275,6 +280,7 @@ pub fn derive(
         catalogue,
         photo_received,
         skew_ms,
+        draw_seed,
     );
     let mut report = CreditReport {
         segments: r.segments,
@@ -296,6 +302,9 @@ mod tests {
     use keshi_protocol::manifest::Course;
     use keshi_protocol::policy::Policy;
     use serde_json::json;
+
+    /// The learner's draw seed in these tests.
+    const SEED: &[u8] = b"test draw seed";
 
     /// The two-class-hour demo course published as `c1` (5,400,000 ms).
     fn catalogue() -> Catalogue {
@@ -346,7 +355,7 @@ mod tests {
         }
     }
     fn run(recs: &[StoredRecord], leases: &[LeaseWindow]) -> CreditReport {
-        derive(recs, leases, &catalogue(), &|_| true, 60_000)
+        derive(recs, leases, &catalogue(), &|_| true, 60_000, SEED)
     }
 
     #[test]
@@ -459,6 +468,32 @@ mod tests {
         }
         };
         let sha_a = "a".repeat(64);
+        // Quiz attempts of class hour 1 with wrong answers: `drawn` asks the
+        // learner's draw, otherwise the bank's first five questions backwards (the
+        // demo bank has five: every draw is all of them, in bank order).
+        let bank: Vec<String> = catalogue()
+            .get("c1")
+            .and_then(|p| p.course.quiz(1).cloned())
+            .map(|b| b.questions.into_iter().map(|q| q.id).collect())
+            .unwrap();
+        let quiz = |seq: u64, attempt: u32, drawn: bool| {
+            let ids = if drawn {
+                keshi_protocol::draw::draw(SEED, "c1", 1, attempt, &bank, 5)
+            } else {
+                bank[..5].iter().rev().cloned().collect()
+            };
+            StoredRecord {
+                device_id: "a".into(),
+                seq,
+                kind: "quiz_answered".into(),
+                wall_ms: 61_000,
+                received_ms: 62_000,
+                payload: json!({"class_hour": 1, "attempt": attempt, "questions": ids,
+                    "answers": [99, 99, 99, 99, 99]})
+                .to_string(),
+            }
+        };
+        let not_drawn = quiz(3, 1, false);
         type Case = (&'static str, Vec<StoredRecord>, Vec<LeaseWindow>, u64);
         let rows: Vec<Case> = vec![
             (
@@ -538,6 +573,26 @@ mod tests {
                 60_000,
             ),
             (
+                "quiz_not_drawn",
+                vec![start("a"), good.clone(), not_drawn],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
+                // Three failed attempts, then a fourth at once (the pause is 10 min).
+                "quiz_cooldown",
+                vec![
+                    start("a"),
+                    good.clone(),
+                    quiz(3, 1, true),
+                    quiz(4, 2, true),
+                    quiz(5, 3, true),
+                    quiz(6, 4, true),
+                ],
+                vec![lease("a")],
+                60_000,
+            ),
+            (
                 "photo_reused",
                 vec![start("a"), good.clone(), photo(3, &sha_a), photo(4, &sha_a)],
                 vec![lease("a")],
@@ -611,16 +666,16 @@ mod tests {
         // A wrong quiz the device calls "passed": the platform's grade is no.
         let mut lying = recs.clone();
         lying.push(quiz(n + 1, &[3, 3, 3, 3, 3], true));
-        let r = derive(&lying, &leases, &cat, &|_| true, 60_000);
+        let r = derive(&lying, &leases, &cat, &|_| true, 60_000, SEED);
         assert_eq!(r.courses["c1"].credited_ms, 2_700_000);
         assert_eq!(r.courses["c1"].class_hours_completed, 0);
         // Right answers, photo received: the class hour completes.
         let mut honest = recs.clone();
         honest.push(quiz(n + 1, &right, false));
-        let r = derive(&honest, &leases, &cat, &|_| true, 60_000);
+        let r = derive(&honest, &leases, &cat, &|_| true, 60_000, SEED);
         assert_eq!(r.courses["c1"].class_hours_completed, 1);
         // The same without the photo on the platform: not completed.
-        let r = derive(&honest, &leases, &cat, &|_| false, 60_000);
+        let r = derive(&honest, &leases, &cat, &|_| false, 60_000, SEED);
         assert_eq!(r.courses["c1"].class_hours_completed, 0);
     }
 }

@@ -235,6 +235,36 @@ pub struct Rederived {
     pub flags: u64,
 }
 
+/// The platform's signing key (leases, grades, draw seeds), created on first use.
+pub async fn platform_key(
+    store: &Store,
+    now: i64,
+) -> Result<ring::signature::Ed25519KeyPair, StoreError> {
+    let pkcs8 = store
+        .platform_key(
+            || {
+                let rng = ring::rand::SystemRandom::new();
+                ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map(|d| hex::encode(d.as_ref()))
+                    .unwrap_or_default()
+            },
+            now,
+        )
+        .await?;
+    let bytes = hex::decode(&pkcs8).map_err(|_| StoreError::Corrupt("platform key hex".into()))?;
+    ring::signature::Ed25519KeyPair::from_pkcs8(&bytes)
+        .map_err(|_| StoreError::Corrupt("platform key".into()))
+}
+
+/// A learner's quiz draw seed: the platform's signature over
+/// [`keshi_protocol::draw::seed_message`] (Ed25519 is deterministic, so it is
+/// recomputed, never stored; only the platform can make it).
+pub fn draw_seed(key: &ring::signature::Ed25519KeyPair, learner_id: &str) -> Vec<u8> {
+    key.sign(keshi_protocol::draw::seed_message(learner_id).as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
 /// Derives a learner's credit, class hours, flags and grades again from the records
 /// the platform holds, with the current catalogue, and replaces what ingest stored
 /// (one transaction). For a database from before the derived tables (done at start
@@ -265,6 +295,7 @@ pub async fn rederive(
         .filter(|d| d.simulated)
         .map(|d| d.device_id.clone())
         .collect();
+    let key = platform_key(store, now).await?;
     let r = credit::rederive(
         &records,
         &|d| simulated.contains(d),
@@ -272,6 +303,7 @@ pub async fn rederive(
         catalogue,
         &|sha| photos.contains(sha),
         skew_ms,
+        &draw_seed(&key, learner_id),
     );
     let flags: u64 = r.devices.values().map(|d| d.flags.len() as u64).sum();
     let credited_ms: u64 = r

@@ -7,7 +7,7 @@
 use keshi_protocol::codes::ApiCode;
 use keshi_protocol::wire::{
     ApiError, DeviceHead, GradesResponse, HeartbeatResponse, LoginRequest, LoginResponse,
-    OfflineLease, PushRequest, PushResponse, WireRecord,
+    OfflineLease, PushRequest, PushResponse, SnapshotsRequest, SnapshotsResponse, WireRecord,
 };
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
@@ -108,6 +108,16 @@ const OPS: &[Op] = &[
         ok: ("200", "the grades", Body::Json("GradesResponse")),
         errors: &["400", "401", "403", "503"],
         params: &["?after_seq"],
+    },
+    Op {
+        path: "/v1/progress/snapshots",
+        method: "post",
+        summary: "countersigns the lease device's progress snapshots that the platform's own fold of the device's records (up to the seq it holds) confirms; the others are left out",
+        bearer: true,
+        request: Some("SnapshotsRequest"),
+        ok: ("200", "the snapshots", Body::Json("SnapshotsResponse")),
+        errors: &["400", "401", "403", "413", "503"],
+        params: &[],
     },
     Op {
         path: "/v1/learners/{learner_id}/summary",
@@ -222,6 +232,8 @@ pub fn document() -> Value {
     generator.subschema_for::<HeartbeatResponse>();
     generator.subschema_for::<DeviceHead>();
     generator.subschema_for::<GradesResponse>();
+    generator.subschema_for::<SnapshotsRequest>();
+    generator.subschema_for::<SnapshotsResponse>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

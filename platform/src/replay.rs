@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 
+use keshi_protocol::draw::{draw, AttemptLimit};
 use keshi_protocol::fact::{CaptureResult, Fact, QuizAnswered, ViolationKind};
 use keshi_protocol::fold::{check_segment, Anomaly, Evidence, Progress};
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,9 @@ pub struct Context<'a> {
     pub photo_received: &'a dyn Fn(&str) -> bool,
     /// Whether a capture already claimed this photo as its evidence.
     pub photo_claimed: &'a dyn Fn(&str) -> bool,
+    /// The learner's quiz draw seed ([`keshi_protocol::draw`]): an attempt must
+    /// answer the questions drawn from it.
+    pub draw_seed: &'a [u8],
 }
 
 /// The result of a replay.
@@ -234,6 +238,8 @@ pub struct GradeRow {
 struct Platform<'a> {
     catalogue: &'a Catalogue,
     course: &'a str,
+    /// The attempt at hand broke the attempt rules: failed whatever it answered.
+    refused: bool,
 }
 
 impl Evidence for Platform<'_> {
@@ -242,6 +248,9 @@ impl Evidence for Platform<'_> {
         false
     }
     fn quiz_passed(&self, q: &QuizAnswered) -> Option<bool> {
+        if self.refused {
+            return Some(false);
+        }
         self.catalogue
             .get(self.course)
             .map(|p| p.grade(q.class_hour, &q.questions, &q.answers).passed)
@@ -299,9 +308,10 @@ pub fn replay(
             continue;
         };
         let rules = published.rules;
-        let evidence = Platform {
+        let mut evidence = Platform {
             catalogue: cx.catalogue,
             course: &course,
+            refused: false,
         };
         let p = courses
             .entry(course.clone())
@@ -404,15 +414,38 @@ pub fn replay(
             }
             Fact::QuizAnswered(q) => {
                 // Graded here against the published bank; the device learns the
-                // grade from `GET /v1/quiz/grades`, signed.
+                // grade from `GET /v1/quiz/grades`, signed. An attempt made during
+                // the pause after a round of failures, or answering questions the
+                // learner's draw did not ask, fails whatever it answered.
+                let refusal = if cx.anchor.enforced {
+                    attempt_refusal(p, q, row, cx, published)
+                } else {
+                    None
+                };
+                let grade = match &refusal {
+                    Some((kind, detail)) => {
+                        out.flags.push(flag(kind, detail.clone()));
+                        crate::catalogue::Grade {
+                            correct: 0,
+                            total: u32::try_from(q.questions.len()).unwrap_or(u32::MAX),
+                            passed: false,
+                        }
+                    }
+                    None => published.grade(q.class_hour, &q.questions, &q.answers),
+                };
+                evidence.refused = refusal.is_some();
+                p.apply(&fact, &rules, &evidence);
+                if !grade.passed && (1..=rules.class_hours).contains(&q.class_hour) {
+                    let h = p.hours.entry(q.class_hour).or_default();
+                    h.quiz_failed_ms = h.quiz_failed_ms.max(cx.anchor.received_ms);
+                }
                 out.grades.push(GradeRow {
                     seq: row.seq,
                     course: course.clone(),
                     class_hour: q.class_hour,
                     attempt: q.attempt,
-                    grade: published.grade(q.class_hour, &q.questions, &q.answers),
+                    grade,
                 });
-                p.apply(&fact, &rules, &evidence);
             }
             _ => {
                 p.apply(&fact, &rules, &evidence);
@@ -422,6 +455,65 @@ pub fn replay(
     }
     out.courses = courses;
     out
+}
+
+/// How early (ms) an attempt may come before the pause after a round of failures
+/// ends: the error of a device's estimate of the platform's clock.
+pub const COOLDOWN_TOLERANCE_MS: i64 = 30_000;
+
+/// Why an attempt breaks the attempt rules (R-AS-1), if it does: made before the
+/// pause after a round of failed attempts ended (server time of arrival, and the
+/// record's own time), or answering other questions than the learner's draw.
+fn attempt_refusal(
+    p: &Progress,
+    q: &QuizAnswered,
+    row: &Row<'_>,
+    cx: &Context<'_>,
+    published: &crate::catalogue::Published,
+) -> Option<(&'static str, String)> {
+    let limit = AttemptLimit::of(&published.policy);
+    if let Some(until) = p
+        .hours
+        .get(&q.class_hour)
+        .and_then(|h| limit.cooldown_until(h))
+    {
+        // Both are the platform's times (the device stamps in them after its clock
+        // offset), so only the offset's error is tolerated, not the clock skew.
+        let opens = until.saturating_sub(COOLDOWN_TOLERANCE_MS);
+        if cx.anchor.received_ms < opens || row.wall_ms < opens {
+            return Some((
+                "quiz_cooldown",
+                format!(
+                    "attempt {} of class hour {} made before the pause after {} failed attempts ended at {until} (R-AS-1)",
+                    q.attempt, q.class_hour, limit.per_round
+                ),
+            ));
+        }
+    }
+    let bank: Vec<String> = published
+        .course
+        .quiz(q.class_hour)
+        .map(|b| b.questions.iter().map(|x| x.id.clone()).collect())
+        .unwrap_or_default();
+    let k = published.policy.quiz_questions_per_class_hour.value as usize;
+    let drawn = draw(
+        cx.draw_seed,
+        &published.course.id,
+        q.class_hour,
+        q.attempt,
+        &bank,
+        k,
+    );
+    if q.questions != drawn {
+        return Some((
+            "quiz_not_drawn",
+            format!(
+                "attempt {} of class hour {} answers questions {:?}, not the learner's draw {:?}",
+                q.attempt, q.class_hour, q.questions, drawn
+            ),
+        ));
+    }
+    None
 }
 
 /// A photo arrived: the pending capture now counts for its hour.

@@ -748,6 +748,27 @@ impl Store {
         .collect()
     }
 
+    /// Every record the platform holds of one device, in seq order: `(seq, kind,
+    /// payload)`.
+    pub async fn device_records(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<(u64, String, String)>, StoreError> {
+        sqlx::query("SELECT seq, kind, payload FROM records WHERE device_id = $1 ORDER BY seq")
+            .bind(device_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    u64::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                ))
+            })
+            .collect()
+    }
+
     /// The photos a learner uploaded (SHA-256).
     pub async fn captures_of(
         &self,

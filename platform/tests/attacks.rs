@@ -497,6 +497,182 @@ fn quizzes_are_graded_by_the_platform(srv: &Server, dir: &std::path::Path) {
     assert_eq!(theirs["grades"], json!([]));
 }
 
+/// Limited attempts and the learner's draw (issue 11, R-AS-1): the platform hands
+/// out a draw seed it signed; an attempt answering other questions than the draw,
+/// or made before the pause after a round of three failures ended, fails whatever
+/// it answered (with a flag); the draw is the learner's own.
+fn quiz_attempts_are_limited_and_drawn(srv: &Server, dir: &std::path::Path) {
+    // A bank of twelve questions per class hour (a quiz asks five).
+    let mut v = keshi_protocol::demo::course(2);
+    v["id"] = "big-bank".into();
+    for bank in v["quizzes"].as_array_mut().unwrap() {
+        let h = bank["class_hour"].as_u64().unwrap();
+        let qs: Vec<Value> = (1..=12)
+            .map(|i| {
+                json!({"id": format!("h{h}-q{i}"), "text": format!("问题 {i}"),
+                "options": ["A", "B", "C", "D"], "answer": i % 4})
+            })
+            .collect();
+        bank["questions"] = Value::Array(qs);
+    }
+    let path = dir.join("big-bank.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let course = srv.publish(&path, "shanxi").0;
+    let bank: Vec<String> = (1..=12).map(|i| format!("h1-q{i}")).collect();
+    let key_of =
+        |id: &str| -> usize { id.rsplit('q').next().unwrap().parse::<usize>().unwrap() % 4 };
+
+    let seed_of = |user: &str, d: &Dev| -> (String, Vec<u8>, String) {
+        srv.learner(user, "pw");
+        let l: Value = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&json!({"user": user, "password": "pw", "public_key": d.key.public_key_hex()}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let learner = l["learner_id"].as_str().unwrap().to_owned();
+        let seed = hex::decode(l["draw_seed"].as_str().unwrap()).unwrap();
+        // The seed is the platform's signature: nobody else can make one.
+        let pk: [u8; 32] = hex::decode(l["platform_public_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let msg = keshi_protocol::draw::seed_message(&learner);
+        let sig: [u8; 64] = seed.clone().try_into().unwrap();
+        assert!(
+            keshi_protocol::sig::verify_signature(&pk, msg.as_bytes(), &sig),
+            "the seed is not the platform's signature"
+        );
+        (l["token"].as_str().unwrap().to_owned(), seed, learner)
+    };
+    let mut d = Dev::new();
+    let (token, seed, _) = seed_of("drawn", &d);
+    let (_, other_seed, _) = seed_of("drawn-too", &Dev::new());
+    assert_ne!(seed, other_seed);
+    let drawn = |attempt: u32| keshi_protocol::draw::draw(&seed, &course, 1, attempt, &bank, 5);
+    let right = |ids: &[String]| -> Vec<usize> { ids.iter().map(|q| key_of(q)).collect() };
+    let wrong =
+        |ids: &[String]| -> Vec<usize> { ids.iter().map(|q| (key_of(q) + 1) % 4).collect() };
+    // Attempt 1: right answers to questions of the learner's own choosing.
+    let chosen: Vec<String> = bank[..5].to_vec();
+    let chosen = if chosen == drawn(1) {
+        bank[7..].to_vec()
+    } else {
+        chosen
+    };
+    let now = now_ms();
+    let mut recs = vec![
+        d.start(&course, now),
+        d.rec(
+            "quiz_answered",
+            json!({"class_hour": 1, "attempt": 1, "questions": chosen, "answers": right(&chosen)}),
+            now + 1,
+        ),
+    ];
+    // Attempts 2 and 3: the draw, wrong answers (three failures: a pause of 10 min).
+    for attempt in 2..=3 {
+        let ids = drawn(attempt);
+        recs.push(d.rec(
+            "quiz_answered",
+            json!({"class_hour": 1, "attempt": attempt, "questions": ids, "answers": wrong(&ids)}),
+            now + i64::from(attempt),
+        ));
+    }
+    // Attempt 4 at once, the draw, right answers: still inside the pause.
+    let ids = drawn(4);
+    recs.push(d.rec(
+        "quiz_answered",
+        json!({"class_hour": 1, "attempt": 4, "questions": ids, "answers": right(&ids)}),
+        now + 4,
+    ));
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    let got = grades_of(srv, &token);
+    let verdicts: Vec<(u32, u32, bool)> = got
+        .iter()
+        .map(|g| (g.attempt, g.correct, g.passed))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![(1, 0, false), (2, 0, false), (3, 0, false), (4, 0, false)],
+        "{got:?}"
+    );
+    let flags = flags_of(srv, "drawn");
+    assert!(flags.contains(&"quiz_not_drawn".to_owned()), "{flags:?}");
+    assert!(flags.contains(&"quiz_cooldown".to_owned()), "{flags:?}");
+}
+
+/// Countersigned snapshots (issue 11): the platform signs a device's progress
+/// snapshot only when its own fold of the device's records finds the same progress
+/// at the seq it holds; an inflated one (the "ten class hours" forgery) or one at
+/// another seq is left out.
+fn snapshots_are_countersigned_only_when_true(srv: &Server, dir: &std::path::Path) {
+    use keshi_protocol::fold::{ClaimedRules, DeviceEvidence, StreamFold};
+    let course = publish(srv, dir);
+    let (mut d, token, t) = enrol(srv, "snapshotter");
+    let recs = vec![
+        d.start(&course, t),
+        d.seg(0, 2_000, &[[0, 2_000]], t + 2_000),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    let mut fold = StreamFold::new(true);
+    for r in &recs {
+        fold.push(
+            r.seq(),
+            &r.header.kind,
+            Some(&r.payload),
+            &ClaimedRules,
+            &DeviceEvidence::default(),
+        );
+    }
+    let honest = fold.course(&course).unwrap().progress.clone();
+    let mut inflated = honest.clone();
+    inflated.coverage.insert(0, 5_400_000);
+    inflated.frontier_ms = 5_400_000;
+    let snap = |progress: &keshi_protocol::fold::Progress, up_to_seq: u64| json!({"course": course, "up_to_seq": up_to_seq, "progress": progress});
+    let ask = |snaps: Vec<Value>| -> Vec<keshi_protocol::fact::ProgressSnapshot> {
+        let r = client()
+            .post(format!("{}/v1/progress/snapshots", srv.url))
+            .bearer_auth(&token)
+            .json(&json!({"snapshots": snaps}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: keshi_protocol::wire::SnapshotsResponse = r.json().unwrap();
+        v.snapshots
+    };
+    assert!(
+        ask(vec![snap(&inflated, 2)]).is_empty(),
+        "an inflated snapshot was signed"
+    );
+    assert!(
+        ask(vec![snap(&honest, 1)]).is_empty(),
+        "a snapshot at another seq was signed"
+    );
+    let signed = ask(vec![snap(&honest, 2), snap(&inflated, 2)]);
+    assert_eq!(signed.len(), 1, "{signed:?}");
+    let pk: [u8; 32] = hex::decode(
+        client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&json!({"user": "snapshotter", "password": "pw", "public_key": d.key.public_key_hex(), "head_seq": 2}))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()["platform_public_key"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    assert!(signed[0].verify(&pk));
+    assert_eq!(signed[0].progress, honest);
+    assert_eq!(
+        signed[0].device_id.as_deref(),
+        Some(d.key.device_id().to_hex().as_str())
+    );
+}
+
 #[test]
 fn attacks_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -511,6 +687,8 @@ fn attacks_on_every_backend() {
         time_is_the_platforms(&srv, dir.path());
         keys_and_devices(&srv);
         quizzes_are_graded_by_the_platform(&srv, dir.path());
+        quiz_attempts_are_limited_and_drawn(&srv, dir.path());
+        snapshots_are_countersigned_only_when_true(&srv, dir.path());
         login_abuse(&srv);
         abuse_of_the_service(&srv);
         srv.kill();

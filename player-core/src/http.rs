@@ -278,6 +278,9 @@ pub fn store_login(
         crate::sync::KEY_PLATFORM_PUBLIC_KEY,
         &lease.platform_public_key,
     )?;
+    if !lease.draw_seed.is_empty() {
+        journal.set_sync_state(sync::KEY_DRAW_SEED, &lease.draw_seed)?;
+    }
     // The platform's word on what it holds (lower than ours: it lost data; re-send).
     let ack = lease.acknowledged.min(journal.len());
     journal.set_sync_state(sync::KEY_ACKNOWLEDGED, &ack.to_string())?;
@@ -349,6 +352,47 @@ pub fn heartbeat(
             Ok(Heartbeat::Offline(e.to_string()))
         }
     }
+}
+
+/// Asks the platform to countersign `proposed` snapshots
+/// (`POST /v1/progress/snapshots`); returns those it signed, each checked: signed by
+/// the platform key learnt at login, addressed to this device, and the snapshot
+/// proposed. Others are dropped with a warning. For [`crate::retention::retain`].
+pub fn countersign_snapshots(
+    journal: &Journal,
+    http: &HttpTransport,
+    proposed: Vec<crate::fact::ProgressSnapshot>,
+) -> Result<Vec<crate::fact::ProgressSnapshot>, FetchGradesError> {
+    let (Some(token), Some(key)) = (
+        journal.sync_state(sync::KEY_TOKEN)?,
+        journal.platform_key()?,
+    ) else {
+        return Ok(Vec::new());
+    };
+    if proposed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let device = journal.device_id().to_hex();
+    let body = serde_json::to_vec(&crate::wire::SnapshotsRequest {
+        snapshots: proposed.clone(),
+    })
+    .map_err(|e| TransportError::Retryable(format!("snapshots do not encode: {e}")))?;
+    let answer: crate::wire::SnapshotsResponse =
+        http.call("/v1/progress/snapshots", Some(&token), Some(body))?;
+    Ok(answer
+        .snapshots
+        .into_iter()
+        .filter(|s| {
+            let asked = proposed
+                .iter()
+                .any(|p| p.course == s.course && p.up_to_seq == s.up_to_seq && p.progress == s.progress);
+            let ok = asked && s.device_id.as_deref() == Some(device.as_str()) && s.verify(&key);
+            if !ok {
+                tracing::warn!(course = %s.course, "a countersigned snapshot that does not check out was dropped");
+            }
+            ok
+        })
+        .collect())
 }
 
 /// The platform's grades of this device's quiz answers not yet journaled (after

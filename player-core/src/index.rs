@@ -70,6 +70,13 @@ impl ProgressIndex {
         self
     }
 
+    /// Believe the journal's own unsigned snapshots (a journal from before they were
+    /// countersigned, [`Records::legacy_snapshots`]).
+    pub fn with_legacy_snapshots(mut self, legacy: bool) -> ProgressIndex {
+        self.fold = self.fold.with_legacy_snapshots(legacy);
+        self
+    }
+
     /// The platform key grades are checked with.
     pub fn platform_key(&self) -> Option<[u8; 32]> {
         self.evidence.platform_key
@@ -78,7 +85,9 @@ impl ProgressIndex {
     /// Folds `journal` from the start, in one pass, believing the grades signed by
     /// the platform key the journal learnt at login.
     pub fn build(journal: &Records, rules: KnownRules) -> Result<ProgressIndex, JournalError> {
-        let mut index = ProgressIndex::new(rules).with_platform_key(journal.platform_key()?);
+        let mut index = ProgressIndex::new(rules)
+            .with_platform_key(journal.platform_key()?)
+            .with_legacy_snapshots(journal.legacy_snapshots()?);
         journal.for_each_from(1, |r| {
             index.push(&r);
             ControlFlow::Continue(())

@@ -14,7 +14,7 @@ use crate::fold::Progress;
 use crate::index::{KnownRules, ProgressIndex};
 use crate::journal::{Journal, JournalError, Records};
 use crate::manifest::{Course, ManifestError};
-use crate::playback::{Action, Input, Player, Step};
+use crate::playback::{Action, Input, Player, Step, Trust};
 use crate::policy::Policy;
 use crate::record::{NewRecord, Record};
 
@@ -105,8 +105,12 @@ impl Session {
         index.learn(&course.id, course.hour_rules(policy));
         let progress = index.progress(&course.id);
         let credited_at_open_ms = progress.credited_ms();
-        let (mut player, step) = Player::start(course, policy, progress, rng, 0);
-        player.set_platform_key(index.platform_key());
+        let trust = Trust {
+            platform_key: index.platform_key(),
+            draw_seed: journal.draw_seed()?,
+            wall_origin_ms,
+        };
+        let (mut player, step) = Player::start_with(course, policy, progress, rng, 0, trust);
         if let SessionMode::Live { report_timeout_ms } = mode {
             player.require_reports(Some(report_timeout_ms));
         }

@@ -1,6 +1,8 @@
 //! Local retention (issue 4, R-SV-4): acknowledged records older than the retention
-//! period lose their payloads, after a signed progress snapshot; the journal still
-//! verifies, progress and the breakpoint survive, unacknowledged records are kept.
+//! period lose their payloads, after the platform's countersigned progress snapshot
+//! (issue 11); the journal still verifies, progress and the breakpoint survive,
+//! unacknowledged records are kept, and a snapshot the device wrote itself counts
+//! for nothing.
 #![allow(clippy::disallowed_methods)] // tests and benches read clocks and environment
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +14,7 @@
 use std::sync::Arc;
 
 use player_core::demo;
+use player_core::fact::{Fact, ProgressSnapshot};
 use player_core::identity::DeviceKey;
 use player_core::journal::Journal;
 use player_core::manifest::Course;
@@ -19,7 +22,7 @@ use player_core::playback::Input;
 use player_core::policy::Policy;
 use player_core::retention::retain;
 use player_core::session::{progress_of_journal, Session};
-use player_core::sync::KEY_ACKNOWLEDGED;
+use player_core::sync::{KEY_ACKNOWLEDGED, KEY_PLATFORM_PUBLIC_KEY};
 use player_core::verify::verify_journal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -61,6 +64,25 @@ fn key(path: &std::path::Path) -> DeviceKey {
     DeviceKey::load_or_create(&store).unwrap()
 }
 
+/// The platform's part: its progress of the learner (here: what the journal
+/// folds to), countersigned for this device at the journal's head.
+fn countersigned(journal: &mut Journal, platform: &DeviceKey) -> ProgressSnapshot {
+    use player_core::record::Signer;
+    journal
+        .set_sync_state(KEY_PLATFORM_PUBLIC_KEY, &platform.public_key_hex())
+        .unwrap();
+    let mut s = ProgressSnapshot {
+        course: course().id,
+        up_to_seq: journal.len(),
+        progress: progress_of_journal(journal, &course().id).unwrap(),
+        device_id: Some(journal.device_id().to_hex()),
+        signed_ms: Some(NOW),
+        signature: None,
+    };
+    s.signature = Some(hex::encode(platform.sign(&s.message())));
+    s
+}
+
 #[test]
 fn acknowledged_old_payloads_are_erased_and_progress_survives() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +97,7 @@ fn acknowledged_old_payloads_are_erased_and_progress_survives() {
     assert_eq!(before.credited_ms(), 900_000);
 
     // Nothing acknowledged: nothing erased, whatever the age.
-    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW).unwrap();
+    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW, &[]).unwrap();
     assert_eq!(r.erased, 0);
 
     // The platform acknowledged everything.
@@ -83,7 +105,24 @@ fn acknowledged_old_payloads_are_erased_and_progress_survives() {
     journal
         .set_sync_state(KEY_ACKNOWLEDGED, &head.to_string())
         .unwrap();
-    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW).unwrap();
+    assert!(player_core::retention::due(&journal, 30 * DAY_MS as u64, NOW).unwrap());
+    // Without the platform's snapshot nothing is erased.
+    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW, &[]).unwrap();
+    assert_eq!(
+        (r.erased, r.unsigned_courses.clone()),
+        (0, vec![course().id])
+    );
+    // A snapshot signed by anyone else (the device's own key) is no better.
+    let platform = DeviceKey::generate().unwrap();
+    let mut forged = countersigned(&mut journal, &platform);
+    forged.signature = Some(hex::encode(player_core::record::Signer::sign(
+        &crate::key(&path),
+        &forged.message(),
+    )));
+    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW, &[forged]).unwrap();
+    assert_eq!(r.erased, 0);
+    let snapshot = countersigned(&mut journal, &platform);
+    let r = retain(&mut journal, 30 * DAY_MS as u64, NOW, &[snapshot]).unwrap();
     assert_eq!(r.snapshots, 1);
     assert_eq!(
         r.up_to_seq, old_head,
@@ -115,8 +154,57 @@ fn unacknowledged_records_are_never_erased() {
     journal
         .set_sync_state(KEY_ACKNOWLEDGED, &(head / 2).to_string())
         .unwrap();
-    let r = retain(&mut journal, DAY_MS as u64, NOW).unwrap();
-    assert_eq!(r.erased, head / 2);
+    // The platform does not hold everything: its snapshot cannot cover the journal.
+    let platform = DeviceKey::generate().unwrap();
+    let snapshot = countersigned(&mut journal, &platform);
+    let r = retain(&mut journal, DAY_MS as u64, NOW, &[snapshot]).unwrap();
+    assert_eq!(r.erased, 0);
     let report = verify_journal(&path).unwrap();
-    assert!(report.erased_payloads.iter().all(|&s| s <= head / 2));
+    assert!(report.erased_payloads.is_empty());
+}
+
+/// Issue 11: a `progress_snapshot` the key holder writes into a journal created
+/// since snapshots are countersigned (ten class hours, the frontier at the end)
+/// changes nothing the device shows; one the platform signed does.
+#[test]
+fn a_snapshot_the_device_wrote_itself_counts_for_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let journal = Journal::open(&path, Arc::new(key(&path))).unwrap();
+    let mut journal = study(journal, NOW - DAY_MS, 120);
+    let honest = progress_of_journal(&journal, &course().id).unwrap();
+    assert!(!journal.legacy_snapshots().unwrap());
+    let mut claimed = honest.clone();
+    claimed.frontier_ms = 2_700_000;
+    claimed.position_ms = 2_700_000;
+    claimed.coverage.insert(0, 2_700_000);
+    let forged = ProgressSnapshot {
+        course: course().id,
+        up_to_seq: journal.len(),
+        progress: claimed.clone(),
+        device_id: None,
+        signed_ms: None,
+        signature: None,
+    };
+    journal
+        .append_batch(vec![Fact::ProgressSnapshot(forged).to_new_record(NOW, 0)])
+        .unwrap();
+    assert_eq!(progress_of_journal(&journal, &course().id).unwrap(), honest);
+    // The platform's own word is believed.
+    let platform = DeviceKey::generate().unwrap();
+    let mut signed = countersigned(&mut journal, &platform);
+    signed.progress = claimed.clone();
+    signed.signature = Some(hex::encode(player_core::record::Signer::sign(
+        &platform,
+        &signed.message(),
+    )));
+    journal
+        .append_batch(vec![Fact::ProgressSnapshot(signed).to_new_record(NOW, 0)])
+        .unwrap();
+    assert_eq!(
+        progress_of_journal(&journal, &course().id)
+            .unwrap()
+            .frontier_ms,
+        2_700_000
+    );
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Credited ranges of course time, `[start, end)` in ms, sorted and disjoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Coverage {
     ranges: Vec<(u64, u64)>,
 }

@@ -484,9 +484,15 @@ pub struct SessionEnd {
     pub class_hours_completed: u32,
 }
 
-/// `progress_snapshot`: progress on a course folded so far, written before old
-/// payloads are erased (`player_core::retention`).
+/// `progress_snapshot`: progress on a course folded from the device's journal,
+/// written before old payloads are erased (`player_core::retention`). Since issue
+/// 11 it is countersigned: the platform folds the device's records it holds (up to
+/// `up_to_seq`) with the same fold and signs the snapshot only when it finds the
+/// same progress; the device believes it only when the signature verifies under
+/// the platform key (journals from before carry unsigned ones, believed only
+/// there).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProgressSnapshot {
     /// Course id.
     pub course: String,
@@ -494,6 +500,40 @@ pub struct ProgressSnapshot {
     pub up_to_seq: u64,
     /// The progress.
     pub progress: Progress,
+    /// The device it was signed for (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// When the platform signed it, Unix ms (its clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_ms: Option<i64>,
+    /// Ed25519 signature (hex) by the platform key over
+    /// [`ProgressSnapshot::message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl ProgressSnapshot {
+    /// The signed message: `KESHI-SNAPSHOT-v1|device|course|up_to_seq|signed_ms|`
+    /// followed by the progress as JSON.
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = format!(
+            "KESHI-SNAPSHOT-v1|{}|{}|{}|{}|",
+            self.device_id.as_deref().unwrap_or(""),
+            self.course,
+            self.up_to_seq,
+            self.signed_ms.unwrap_or(0)
+        )
+        .into_bytes();
+        m.extend(serde_json::to_vec(&self.progress).unwrap_or_default());
+        m
+    }
+
+    /// Whether the platform with `platform_public_key` signed this snapshot.
+    pub fn verify(&self, platform_public_key: &[u8; 32]) -> bool {
+        self.signature.as_deref().is_some_and(|sig| {
+            crate::sig::verify_hex_signature(platform_public_key, &self.message(), sig)
+        })
+    }
 }
 
 /// `lease_revoked`: the platform revoked the lease (journaled by the sync engine).

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::coverage::Coverage;
 use crate::fact::{
-    CaptureResult, Fact, QuizAnswered, QuizGraded, Segment, SessionStart, ViolationKind,
+    CaptureResult, Fact, ProgressSnapshot, QuizAnswered, QuizGraded, Segment, SessionStart,
+    ViolationKind,
 };
 use crate::policy::Policy;
 
@@ -34,6 +35,7 @@ pub const SEGMENT_CLOCK_SLACK_MS: u64 = 1_000;
 
 /// Progress of one class hour.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HourProgress {
     /// Captures passed.
     pub captures_passed: u32,
@@ -47,9 +49,17 @@ pub struct HourProgress {
     /// attempt above it awaits the platform's grade.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub quiz_graded: u32,
+    /// Server time (Unix ms) of the latest failing grade: a round of failed attempts
+    /// pauses the quiz from here ([`crate::draw::AttemptLimit`]).
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub quiz_failed_ms: i64,
 }
 
 fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_ms(n: &i64) -> bool {
     *n == 0
 }
 
@@ -68,6 +78,7 @@ impl HourProgress {
 
 /// Durable progress on one course.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Progress {
     /// Credited course time.
     pub coverage: Coverage,
@@ -132,6 +143,11 @@ pub trait Evidence {
     fn quiz_passed(&self, quiz: &QuizAnswered) -> Option<bool>;
     /// Whether a platform grade journaled on the device is believed.
     fn grade_believed(&self, grade: &QuizGraded) -> bool;
+    /// Whether a countersigned progress snapshot is believed (the platform, which
+    /// holds every record, believes none).
+    fn snapshot_believed(&self, _snapshot: &ProgressSnapshot) -> bool {
+        false
+    }
 }
 
 /// The device's own view: its face checks, and the platform's grades that verify
@@ -154,6 +170,9 @@ impl Evidence for DeviceEvidence {
     }
     fn grade_believed(&self, grade: &QuizGraded) -> bool {
         self.platform_key.is_some_and(|k| grade.verify(&k))
+    }
+    fn snapshot_believed(&self, snapshot: &ProgressSnapshot) -> bool {
+        self.platform_key.is_some_and(|k| snapshot.verify(&k))
     }
 }
 
@@ -312,6 +331,9 @@ impl Progress {
                 h.quiz_attempts = h.quiz_attempts.max(g.attempt);
                 h.quiz_graded = h.quiz_graded.max(g.attempt);
                 h.quiz_passed |= g.passed;
+                if !g.passed {
+                    h.quiz_failed_ms = h.quiz_failed_ms.max(g.graded_ms);
+                }
             }
             Fact::Malformed { error, .. } => {
                 anomaly = Some(Anomaly::Malformed {
@@ -372,12 +394,16 @@ impl Rules for ClaimedRules {
 /// watched on two devices counts once and a class hour's capture and quiz may come
 /// from either. A `progress_snapshot` for a course replaces that course's progress
 /// when `trust_snapshots` (the device's own journal, whose old payloads it erased)
-/// and is ignored otherwise (the platform holds every record).
+/// and the snapshot is countersigned by the platform (the fold's [`Evidence`]
+/// believes it) — or, in a journal written before snapshots were countersigned
+/// ([`StreamFold::with_legacy_snapshots`]), carries no signature at all. It is
+/// ignored otherwise (the platform holds every record).
 #[derive(Debug, Clone, Default)]
 pub struct StreamFold {
     courses: BTreeMap<String, CourseFold>,
     active: BTreeMap<String, String>,
     trust_snapshots: bool,
+    legacy_snapshots: bool,
     last_seq: u64,
 }
 
@@ -388,6 +414,14 @@ impl StreamFold {
             trust_snapshots,
             ..StreamFold::default()
         }
+    }
+
+    /// Believes the unsigned snapshots of a journal written before snapshots were
+    /// countersigned (the journal's meta says so; a journal created since never
+    /// does).
+    pub fn with_legacy_snapshots(mut self, legacy: bool) -> StreamFold {
+        self.legacy_snapshots = legacy;
+        self
     }
 
     /// Folds record `seq` (its kind and payload; `None` when the payload was erased).
@@ -422,7 +456,11 @@ impl StreamFold {
         self.last_seq = self.last_seq.max(seq);
         match fact {
             Fact::ProgressSnapshot(s) => {
-                if self.trust_snapshots {
+                let believed = match &s.signature {
+                    Some(_) => evidence.snapshot_believed(s),
+                    None => self.legacy_snapshots,
+                };
+                if self.trust_snapshots && believed {
                     let c = self.courses.entry(s.course.clone()).or_default();
                     c.progress = s.progress.clone();
                     c.last_seq = seq;

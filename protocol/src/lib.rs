@@ -22,6 +22,7 @@
 pub mod codes;
 pub mod coverage;
 pub mod demo;
+pub mod draw;
 pub mod fact;
 pub mod fold;
 #[doc(hidden)]

@@ -132,6 +132,8 @@ struct RawParams {
     playback_rate: Cited<f64>,
     quiz_questions_per_class_hour: Cited<u32>,
     quiz_pass_ratio: Cited<f64>,
+    quiz_attempts_per_round: Cited<u32>,
+    quiz_cooldown_minutes: Cited<u32>,
     required_hours: Cited<BTreeMap<Level, RequiredHours>>,
     attendance_threshold: Cited<f64>,
 }
@@ -175,6 +177,10 @@ pub struct Policy {
     pub quiz_questions_per_class_hour: Cited<u32>,
     /// Share of right answers that passes a quiz (R-AS-2).
     pub quiz_pass_ratio: Cited<f64>,
+    /// Quiz attempts before a pause (R-AS-1: limited attempts).
+    pub quiz_attempts_per_round: Cited<u32>,
+    /// Minutes a learner waits after a round of failed attempts.
+    pub quiz_cooldown_minutes: Cited<u32>,
     /// Required class hours per level (R-AS-3).
     pub required_hours: Cited<BTreeMap<Level, RequiredHours>>,
     /// Attendance rate a learner must reach (R-AS-5).
@@ -240,6 +246,8 @@ impl Policy {
             &p.quiz_questions_per_class_hour.clause,
         )?;
         cite("quiz_pass_ratio", &p.quiz_pass_ratio.clause)?;
+        cite("quiz_attempts_per_round", &p.quiz_attempts_per_round.clause)?;
+        cite("quiz_cooldown_minutes", &p.quiz_cooldown_minutes.clause)?;
         cite("required_hours", &p.required_hours.clause)?;
         cite("attendance_threshold", &p.attendance_threshold.clause)?;
 
@@ -276,6 +284,18 @@ impl Policy {
             p.quiz_questions_per_class_hour.value,
             5,
             100,
+        )?;
+        in_range(
+            "quiz_attempts_per_round",
+            p.quiz_attempts_per_round.value,
+            1,
+            20,
+        )?;
+        in_range(
+            "quiz_cooldown_minutes",
+            p.quiz_cooldown_minutes.value,
+            0,
+            24 * 60,
         )?;
         // R-ST-1: no speed-up, so the only allowed rate is 1.0.
         if p.playback_rate.value != 1.0 {
@@ -328,6 +348,8 @@ impl Policy {
             playback_rate: p.playback_rate,
             quiz_questions_per_class_hour: p.quiz_questions_per_class_hour,
             quiz_pass_ratio: p.quiz_pass_ratio,
+            quiz_attempts_per_round: p.quiz_attempts_per_round,
+            quiz_cooldown_minutes: p.quiz_cooldown_minutes,
             required_hours: p.required_hours,
             attendance_threshold: p.attendance_threshold,
         })

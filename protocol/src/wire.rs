@@ -195,6 +195,11 @@ pub struct LoginResponse {
     /// platform's time (its own clock may be off).
     #[serde(default)]
     pub server_ms: i64,
+    /// The learner's quiz draw seed (hex): which questions each attempt asks is
+    /// drawn from it ([`crate::draw`]); the platform grades other questions as
+    /// failed.
+    #[serde(default)]
+    pub draw_seed: String,
 }
 
 /// Answer to `POST /v1/heartbeat`.
@@ -281,4 +286,24 @@ pub struct DeviceHead {
 pub struct GradesResponse {
     /// The grades, in seq order.
     pub grades: Vec<crate::fact::QuizGraded>,
+}
+
+/// `POST /v1/progress/snapshots`: the device's progress snapshots (its own fold of
+/// its journal, at the head the platform acknowledged), for the platform to
+/// countersign (issue 11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SnapshotsRequest {
+    /// One per course, unsigned.
+    pub snapshots: Vec<crate::fact::ProgressSnapshot>,
+}
+
+/// Answer to `POST /v1/progress/snapshots`: the snapshots the platform's own fold of
+/// the device's records confirms, countersigned for the device (the device
+/// journals them before it erases old payloads); the others are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SnapshotsResponse {
+    /// The confirmed snapshots, signed.
+    pub snapshots: Vec<crate::fact::ProgressSnapshot>,
 }

@@ -54,6 +54,11 @@ use sign::sign_pipelined;
 
 use crate::record::{prepare, DeviceId, NewRecord, Record, RecordError, Signer, UnsignedRecord};
 
+/// `meta.snapshots` of a journal created since issue 11: it believes only progress
+/// snapshots the platform countersigned (a journal without it is older, and
+/// believes its own unsigned snapshots too).
+pub const SNAPSHOTS_COUNTERSIGNED: &str = "countersigned";
+
 /// `meta.format` of a v1 journal.
 pub const JOURNAL_FORMAT: &str = "keshi-journal-v1";
 /// `meta.schema_version` written by this build.
@@ -156,8 +161,8 @@ impl Journal {
                             });
                         }
                         tx.execute(
-                            "INSERT INTO meta(key, value) VALUES ('format', ?1), ('schema_version', ?2), ('public_key', ?3), ('device_id', ?4)",
-                            params![JOURNAL_FORMAT, SCHEMA_VERSION, &public_key[..], &device_id.0[..]],
+                            "INSERT INTO meta(key, value) VALUES ('format', ?1), ('schema_version', ?2), ('public_key', ?3), ('device_id', ?4), ('snapshots', ?5)",
+                            params![JOURNAL_FORMAT, SCHEMA_VERSION, &public_key[..], &device_id.0[..], SNAPSHOTS_COUNTERSIGNED],
                         )
                         .map_err(|e| classify(path, "write meta", e))?;
                         tracing::info!(path = %path.display(), %device_id, "new journal created");

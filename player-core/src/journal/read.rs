@@ -200,6 +200,30 @@ impl Records {
             .and_then(|b| <[u8; 32]>::try_from(b).ok()))
     }
 
+    /// The learner's quiz draw seed as learnt at login (`None` before it, or when
+    /// what is stored is not hex).
+    pub fn draw_seed(&self) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(self
+            .sync_state(crate::sync::KEY_DRAW_SEED)?
+            .and_then(|h| hex::decode(h.trim()).ok())
+            .filter(|b| !b.is_empty()))
+    }
+
+    /// Whether this journal was created before progress snapshots were
+    /// countersigned by the platform (issue 11): only such a journal believes its
+    /// own unsigned snapshots (written by those builds before they erased
+    /// payloads). `meta` is insert-only, so a journal cannot be made older.
+    pub fn legacy_snapshots(&self) -> Result<bool, JournalError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'snapshots'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| classify(&self.path, "read meta", e))?;
+        Ok(v.as_deref() != Some(super::SNAPSHOTS_COUNTERSIGNED))
+    }
+
     /// The journal's database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -4,6 +4,7 @@
 
 use rand::Rng;
 
+use keshi_protocol::draw::draw;
 use keshi_protocol::fact::{
     CaptureRequested, CaptureResult, CaptureUnsolicited, Fact, QuizAnswered, QuizGraded,
     QuizUnsolicited, ViolationKind,
@@ -176,35 +177,55 @@ impl Player {
             return;
         }
         let credited = self.progress.credited_ms();
+        let mut paused = false;
         for h in 1..=self.cfg.rules.class_hours {
             let end = u64::from(h).saturating_mul(self.cfg.rules.hour_ms);
             let hp = self.progress.hours.get(&h).cloned().unwrap_or_default();
             // An attempt awaiting the platform's grade is not asked again; study
             // goes on meanwhile (offline for days, inside the offline lease).
             if credited >= end && !hp.quiz_passed && !hp.awaiting_grade() {
+                // A round of failed attempts pauses the quiz (study goes on).
+                if let Some(until) = self.cfg.attempts.cooldown_until(&hp) {
+                    if self.wall_now() < until {
+                        paused = true;
+                        if self.cooldown != Some((h, until)) {
+                            self.cooldown = Some((h, until));
+                            self.actions.push(Action::QuizCooldown {
+                                class_hour: h,
+                                until_ms: until,
+                            });
+                        }
+                        continue;
+                    }
+                }
+                self.cooldown = None;
                 self.close_segment();
                 self.open_quiz(h, hp.quiz_attempts + 1);
                 return;
             }
         }
+        if !paused {
+            self.cooldown = None;
+        }
     }
 
     fn open_quiz(&mut self, hour: u32, attempt: u32) {
         let bank = self.banks.iter().find(|b| b.class_hour == hour);
-        let n = bank.map_or(0, |b| b.questions.len());
-        // Draw the questions at random from the bank, shown in bank order.
-        let mut idx: Vec<usize> = (0..n).collect();
-        let k = self.cfg.questions_per_quiz.min(n);
-        for i in 0..k {
-            let j = self.rng.random_range(i..n);
-            idx.swap(i, j);
-        }
-        idx.truncate(k);
-        idx.sort_unstable();
+        let all: Vec<String> = bank.map_or_else(Vec::new, |b| {
+            b.questions.iter().map(|q| q.id.clone()).collect()
+        });
+        let k = self.cfg.questions_per_quiz;
+        // The platform's draw for this learner and attempt; without its seed (never
+        // logged in) the same draw from a seed of our own.
+        let seed = match &self.draw_seed {
+            Some(seed) => seed.clone(),
+            None => self.rng.random::<[u8; 32]>().to_vec(),
+        };
+        let drawn = draw(&seed, &self.course_id, hour, attempt, &all, k);
         let (ids, views): (Vec<String>, Vec<QuestionView>) = match bank {
-            Some(bank) => idx
+            Some(bank) => drawn
                 .iter()
-                .filter_map(|&i| bank.questions.get(i))
+                .filter_map(|id| bank.questions.iter().find(|q| &q.id == id))
                 .map(|q| {
                     (
                         q.id.clone(),

@@ -164,6 +164,14 @@ pub enum Action {
         /// Class hour.
         class_hour: u32,
     },
+    /// A round of failed attempts: the quiz of `class_hour` opens again at
+    /// `until_ms` (wall, Unix ms); study may go on meanwhile.
+    QuizCooldown {
+        /// Class hour.
+        class_hour: u32,
+        /// When the next attempt opens, Unix ms.
+        until_ms: i64,
+    },
     /// Tell the learner the quiz result (the platform's grade).
     QuizResult {
         /// Class hour.

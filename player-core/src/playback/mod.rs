@@ -53,6 +53,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::clock::MonoMs;
 pub use input::{Action, Input, NotCounting, QuestionView, Step, TimedFact};
+use keshi_protocol::draw::AttemptLimit;
 pub use keshi_protocol::fact::{Answer, Violation};
 use keshi_protocol::fact::{Fact, Resume, SessionEnd, SessionStart, ViolationKind};
 pub use keshi_protocol::fold::{DeviceEvidence, HourProgress, HourRules, Progress};
@@ -68,6 +69,19 @@ pub const SEEK_SLACK_MS: u64 = 500;
 /// An open segment is written at least this often, bounding what a crash can lose.
 pub const CHECKPOINT_MS: u64 = 30_000;
 
+/// What the platform told the device, for a player to start with.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The key platform grades must verify under (pinned by the brand, else learnt
+    /// at login); without one no grade is believed.
+    pub platform_key: Option<[u8; 32]>,
+    /// The learner's draw seed (learnt at login, [`keshi_protocol::draw`]); without
+    /// one questions are drawn at random (and the platform fails them).
+    pub draw_seed: Option<Vec<u8>>,
+    /// Wall time (Unix ms, the platform's clock) at monotonic 0, for the quiz pause.
+    pub wall_origin_ms: i64,
+}
+
 /// Validated parameters the player runs with.
 #[derive(Debug, Clone)]
 struct Config {
@@ -75,6 +89,7 @@ struct Config {
     capture_deadline_ms: u64,
     idle_ms: u64,
     questions_per_quiz: usize,
+    attempts: AttemptLimit,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +152,13 @@ pub struct Player {
     quiz: Option<QuizDue>,
     /// Whom this player believes about grades (the platform key).
     evidence: DeviceEvidence,
+    /// The platform's draw seed for this learner (see [`keshi_protocol::draw`]);
+    /// without one, questions are drawn from `rng` (and the platform fails them).
+    draw_seed: Option<Vec<u8>>,
+    /// Wall time (Unix ms, platform time) at monotonic 0.
+    wall_origin_ms: i64,
+    /// The quiz pause told to the UI: class hour and end (wall ms).
+    cooldown: Option<(u32, i64)>,
     seg: Option<Segment>,
     facts: Vec<TimedFact>,
     actions: Vec<Action>,
@@ -152,9 +174,22 @@ impl Player {
     pub fn start(
         course: &Course,
         policy: &Policy,
+        progress: Progress,
+        rng: ChaCha20Rng,
+        start_at: MonoMs,
+    ) -> (Player, Step) {
+        Player::start_with(course, policy, progress, rng, start_at, Trust::default())
+    }
+
+    /// [`Player::start`] with what the platform told the device ([`Trust`]): a quiz
+    /// left due opens already with the platform's draw.
+    pub fn start_with(
+        course: &Course,
+        policy: &Policy,
         mut progress: Progress,
         rng: ChaCha20Rng,
         start_at: MonoMs,
+        trust: Trust,
     ) -> (Player, Step) {
         let rules = course.hour_rules(policy);
         let cfg = Config {
@@ -162,6 +197,7 @@ impl Player {
             capture_deadline_ms: u64::from(policy.capture_response_seconds.value) * 1000,
             idle_ms: u64::from(policy.idle_timeout_seconds.value) * 1000,
             questions_per_quiz: policy.quiz_questions_per_class_hour.value as usize,
+            attempts: AttemptLimit::of(policy),
         };
         progress.position_ms = progress.position_ms.min(rules.course_ms);
         let resumed = progress.sessions > 0;
@@ -189,7 +225,12 @@ impl Player {
             schedule: Vec::new(),
             schedule_hour: 0,
             quiz: None,
-            evidence: DeviceEvidence::default(),
+            evidence: DeviceEvidence {
+                platform_key: trust.platform_key,
+            },
+            draw_seed: trust.draw_seed,
+            wall_origin_ms: trust.wall_origin_ms,
+            cooldown: None,
             seg: None,
             facts: Vec::new(),
             actions: Vec::new(),
@@ -233,6 +274,12 @@ impl Player {
             return Step::default();
         }
         self.advance(now);
+        if self
+            .cooldown
+            .is_some_and(|(_, until)| self.wall_now() >= until)
+        {
+            self.check_hour_end();
+        }
         match input {
             Input::Play => {
                 self.touch(now);
@@ -360,6 +407,17 @@ impl Player {
     /// at login); without one no grade is believed. Set before the first input.
     pub fn set_platform_key(&mut self, key: Option<[u8; 32]>) {
         self.evidence = DeviceEvidence { platform_key: key };
+    }
+
+    fn wall_now(&self) -> i64 {
+        self.wall_origin_ms
+            .saturating_add(i64::try_from(self.now).unwrap_or(i64::MAX))
+    }
+
+    /// The quiz pause after a round of failed attempts, if one is running: class
+    /// hour and end (wall ms).
+    pub fn quiz_cooldown(&self) -> Option<(u32, i64)> {
+        self.cooldown
     }
 
     /// The capture waiting for a result, if any.

@@ -270,3 +270,129 @@ fn unanswered_capture_goes_overdue() {
     assert!(p.progress().credited_ms() <= credited_at_ask + 120_000);
     assert!(p.progress().credited_ms() >= credited_at_ask + 110_000);
 }
+
+/// R-AS-1, issue 11: three failed attempts, then the quiz pauses for the profile's
+/// cooldown (from the platform's grade time); study goes on meanwhile, and the
+/// fourth attempt opens when the pause ends.
+#[test]
+fn a_round_of_failed_attempts_pauses_the_quiz_until_the_cooldown_ends() {
+    let platform = crate::identity::DeviceKey::generate().unwrap();
+    let mut p = setup(2);
+    p.set_platform_key(Some(platform.public_key()));
+    p.handle(0, Input::Play);
+    play_through(&mut p, 0, 2800, true);
+    assert_eq!(p.quiz_due(), Some(1));
+    let wrong = vec![Answer::Index(3); 5];
+    let mut t = 2_800_000;
+    let mut last = Vec::new();
+    for attempt in 1..=3 {
+        p.handle(
+            t,
+            Input::Quiz {
+                answers: wrong.clone(),
+            },
+        );
+        t += 1_000;
+        let mut g = platform_grade(&platform, 1, attempt, &wrong);
+        g.graded_ms = i64::try_from(t).unwrap();
+        g.course = p.course_id.clone();
+        g.signature = hex::encode(keshi_protocol::record::Signer::sign(
+            &platform,
+            &g.message(),
+        ));
+        last = p.handle(t, Input::Graded(g)).actions;
+        t += 1_000;
+    }
+    // Shanxi: three per round, ten minutes' pause from the third grade (at 2,805 s).
+    let until = 2_805_000 + 600_000;
+    assert!(
+        last.contains(&Action::QuizCooldown {
+            class_hour: 1,
+            until_ms: until
+        }),
+        "{last:?}"
+    );
+    assert_eq!(p.quiz_due(), None);
+    assert_eq!(p.quiz_cooldown(), Some((1, until)));
+    // Study goes on into class hour 2 meanwhile (the quiz no longer holds playback).
+    let before = p.progress().credited_ms();
+    let actions = play_through(&mut p, 2806, 3000, true);
+    assert!(p.progress().credited_ms() > before);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Quiz { .. })));
+    // The pause ends: attempt 4 opens at the next input.
+    let s = p.handle(3_406_000, Input::Tick);
+    assert!(
+        s.actions.iter().any(|a| matches!(
+            a,
+            Action::Quiz {
+                class_hour: 1,
+                attempt: 4,
+                ..
+            }
+        )),
+        "{:?}",
+        s.actions
+    );
+    assert_eq!(p.quiz_cooldown(), None);
+}
+
+/// Issue 11: with the platform's draw seed, each attempt asks the learner's own
+/// draw from a bank larger than a quiz: the same after a restart, different for
+/// another learner.
+#[test]
+fn the_platforms_seed_decides_which_questions_an_attempt_asks() {
+    let mut v = demo::course(1);
+    let extra: Vec<serde_json::Value> = (6..=12)
+        .map(|i| serde_json::json!({"id": format!("h01-q{i}"), "text": format!("Q{i}"), "options": ["a", "b"], "answer": 0}))
+        .collect();
+    v["quizzes"][0]["questions"]
+        .as_array_mut()
+        .unwrap()
+        .extend(extra);
+    let course = Course::parse(std::path::Path::new("big.json"), &v.to_string()).unwrap();
+    let policy = Policy::by_id("shanxi").unwrap();
+    let asked = |seed: &[u8], rng: u64| {
+        let (mut p, _) = Player::start_with(
+            &course,
+            &policy,
+            Progress::default(),
+            ChaCha20Rng::seed_from_u64(rng),
+            0,
+            Trust {
+                draw_seed: Some(seed.to_vec()),
+                ..Trust::default()
+            },
+        );
+        p.handle(0, Input::Play);
+        play_through(&mut p, 0, 2800, true)
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Quiz { questions, .. } => {
+                    Some(questions.into_iter().map(|q| q.id).collect::<Vec<_>>())
+                }
+                _ => None,
+            })
+            .unwrap()
+    };
+    let bank: Vec<String> = course.quizzes[0]
+        .questions
+        .iter()
+        .map(|q| q.id.clone())
+        .collect();
+    let mine = asked(b"learner-1", 1);
+    assert_eq!(mine.len(), 5);
+    assert_eq!(
+        mine,
+        keshi_protocol::draw::draw(b"learner-1", &course.id, 1, 1, &bank, 5)
+    );
+    assert_eq!(
+        mine,
+        asked(b"learner-1", 99),
+        "another session, the same questions"
+    );
+    assert_ne!(
+        mine,
+        asked(b"learner-2", 1),
+        "another learner, other questions"
+    );
+}

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha20Rng;
 
 use super::codes::{AppCode, AppResult};
 use super::view::{
-    CaptureMoment, CaptureView, NotCounting, PlayerCommand, QuestionView, QuizResultView, QuizView,
-    Report, StudyView, ViolationView,
+    CaptureMoment, CaptureView, NotCounting, PlayerCommand, QuestionView, QuizCooldownView,
+    QuizResultView, QuizView, Report, StudyView, ViolationView,
 };
 use crate::clock::{Clock, MonoMs};
 use crate::index::ProgressIndex;
@@ -324,6 +324,10 @@ impl Live {
                     });
                     self.commands.push(PlayerCommand::Pause);
                 }
+                Action::QuizCooldown { .. } => {
+                    // Shown from the player's own state (see `view`).
+                    self.quiz = None;
+                }
                 Action::QuizAwaiting { .. } => {
                     // Shown from the player's own state (see `view`).
                     self.quiz = None;
@@ -405,6 +409,12 @@ impl Live {
             quiz: self.quiz.clone(),
             quiz_result: self.quiz_result.clone(),
             quiz_awaiting: player.awaiting_grades(),
+            quiz_cooldown: player
+                .quiz_cooldown()
+                .map(|(class_hour, until_ms)| QuizCooldownView {
+                    class_hour,
+                    until_ms,
+                }),
             capture: self.capture.clone(),
             idle_prompt: self.idle_prompt,
             ended: self.ended,

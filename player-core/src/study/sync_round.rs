@@ -137,8 +137,9 @@ impl StudyService {
             self.revoked(&msg, emit);
         } else if report.status == SyncStatus::Synced {
             self.grades(&mut journal, &http);
+            let snapshots = self.snapshots(&journal, &http);
             drop(journal);
-            self.retain()?;
+            self.retain(&snapshots)?;
         }
         Ok(())
     }
@@ -173,14 +174,36 @@ impl StudyService {
         }
     }
 
-    /// Retention, only while no course is open (it appends snapshots and erases
-    /// payloads on the idle journal, then folds the index again).
-    fn retain(&self) -> AppResult<()> {
+    /// The platform's countersignatures of this journal's progress snapshots, asked
+    /// for only when retention has something to erase; a failure is only logged
+    /// (retention waits).
+    fn snapshots(
+        &self,
+        journal: &Journal,
+        http: &HttpTransport,
+    ) -> Vec<crate::fact::ProgressSnapshot> {
+        let proposed = match crate::retention::propose(journal, RETAIN_MS, self.clock.wall_ms()) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention not checked");
+                return Vec::new();
+            }
+        };
+        crate::http::countersign_snapshots(journal, http, proposed).unwrap_or_else(|e| {
+            tracing::info!(error = %e, "progress snapshots not countersigned; retention waits");
+            Vec::new()
+        })
+    }
+
+    /// Retention, only while no course is open (it appends the platform's snapshots
+    /// and erases payloads on the idle journal, then folds the index again).
+    fn retain(&self, snapshots: &[crate::fact::ProgressSnapshot]) -> AppResult<()> {
         let mut inner = lock(&self.inner);
         let Slot::Idle(parts) = &mut inner.slot else {
             return Ok(());
         };
-        let kept = crate::retention::retain(&mut parts.0, RETAIN_MS, self.clock.wall_ms())?;
+        let kept =
+            crate::retention::retain(&mut parts.0, RETAIN_MS, self.clock.wall_ms(), snapshots)?;
         if kept.erased > 0 || kept.snapshots > 0 {
             tracing::info!(
                 erased = kept.erased,

@@ -230,6 +230,18 @@ pub struct QuizView {
 }
 
 exported! {
+/// A quiz paused after a round of failed attempts (R-AS-1).
+#[serde(rename_all = "camelCase")]
+pub struct QuizCooldownView {
+    /// Class hour.
+    pub class_hour: u32,
+    /// When the next attempt opens, Unix ms.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub until_ms: i64,
+}
+}
+
+exported! {
 /// A quiz result.
 #[serde(rename_all = "camelCase")]
 pub struct QuizResultView {
@@ -337,6 +349,8 @@ pub struct StudyView {
     /// Class hours whose answers wait for the platform's grade (the device holds no
     /// answer keys; offline they wait until the next sync).
     pub quiz_awaiting: Vec<u32>,
+    /// The quiz paused after a round of failed attempts; study goes on meanwhile.
+    pub quiz_cooldown: Option<QuizCooldownView>,
     /// Capture moment.
     pub capture: Option<CaptureMoment>,
     /// "Are you still there?" (R-ST-4).

@@ -46,6 +46,9 @@ pub const KEY_PLATFORM: &str = "platform_url";
 /// `sync_state` key: the platform's Ed25519 public key (hex), learnt at login (and
 /// checked against the brand's pin): grades and leases verify under it.
 pub const KEY_PLATFORM_PUBLIC_KEY: &str = "platform_public_key";
+/// `sync_state` key: the learner's quiz draw seed (hex), learnt at login
+/// ([`keshi_protocol::draw`]).
+pub const KEY_DRAW_SEED: &str = "draw_seed";
 /// `sync_state` key: the highest `quiz_answered` seq whose platform grade is
 /// journaled (grades are fetched after it).
 pub const KEY_GRADED_SEQ: &str = "graded_seq";

@@ -3,6 +3,7 @@ import type { AppCode } from "./AppCode";
 import type { CaptureMoment } from "./CaptureMoment";
 import type { NotCounting } from "./NotCounting";
 import type { PlayerCommand } from "./PlayerCommand";
+import type { QuizCooldownView } from "./QuizCooldownView";
 import type { QuizResultView } from "./QuizResultView";
 import type { QuizView } from "./QuizView";
 import type { ViolationView } from "./ViolationView";
@@ -72,6 +73,10 @@ quizResult: QuizResultView | null,
  * answer keys; offline they wait until the next sync).
  */
 quizAwaiting: Array<number>, 
+/**
+ * The quiz paused after a round of failed attempts; study goes on meanwhile.
+ */
+quizCooldown: QuizCooldownView | null, 
 /**
  * Capture moment.
  */

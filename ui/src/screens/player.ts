@@ -8,7 +8,7 @@
 // open dialog stay as they are.
 import { api, events } from "../api";
 import { h, on, fill } from "../dom";
-import { L, T, bindAttr, bindText, captureStateText, codeText, errorText, fmtDuration, reasonText, t } from "../i18n";
+import { L, T, bindAttr, bindText, captureStateText, codeText, errorText, fmtDuration, fmtTime, reasonText, t } from "../i18n";
 import type { Nav, Screen } from "../route";
 import type { OpenedCourse } from "../bindings/OpenedCourse";
 import type { StudyView } from "../bindings/StudyView";
@@ -61,6 +61,8 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
   const hourLabel = h("div", { class: "muted small", id: "hour-label" });
   const hourBar = progressBar(0, 1, "player.hourProgress", { id: "hour-progress" });
   const hoursDone = h("div", { id: "hours-done" });
+  // A round of failed quiz attempts pauses the quiz (R-AS-1); study goes on.
+  const cooldown = h("p", { class: "notice small", id: "quiz-cooldown", role: "status" });
   const violations = h("ol", { class: "violations", id: "violations" });
   const noViolations = h("p", { class: "muted small", id: "no-violations" }, T("player.noViolations"));
   const lessonList = h("ol", { class: "lessons" }, ...lessons.map((l, i) => h("li", { "data-lesson": i }, l.title)));
@@ -73,6 +75,7 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
     hourLabel,
     hourBar,
     hoursDone,
+    cooldown,
     h("h3", {}, T("player.notCountedTitle")),
     noViolations,
     violations,
@@ -213,6 +216,10 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
     setProgress(hourBar, Number(v.hourCreditedMs), Number(v.classHourMs));
     hoursDone.textContent = t("player.hoursDone", { done: v.classHoursDone, total: v.classHoursTotal });
     hoursDone.dataset.done = String(v.classHoursDone);
+    const cd = v.quizCooldown;
+    cooldown.hidden = !cd;
+    cooldown.dataset.hour = cd ? String(cd.classHour) : "";
+    cooldown.textContent = cd ? t("quiz.cooldown", { n: cd.classHour, time: fmtTime(Number(cd.untilMs)) }) : "";
     noViolations.hidden = v.violations.length > 0;
     fill(
       violations,
