@@ -215,13 +215,24 @@ impl Player {
             b.questions.iter().map(|q| q.id.clone()).collect()
         });
         let k = self.cfg.questions_per_quiz;
-        // The platform's draw for this learner and attempt; without its seed (never
-        // logged in) the same draw from a seed of our own.
-        let seed = match &self.draw_seed {
-            Some(seed) => seed.clone(),
-            None => self.rng.random::<[u8; 32]>().to_vec(),
+        let drawn: Vec<String> = match &self.draw_seed {
+            // The platform's draw for this learner and attempt.
+            Some(seed) => draw(seed, &self.course_id, hour, attempt, &all, k),
+            // No seed (never logged in): at random from the session's RNG (as
+            // seeded timelines expect), in bank order.
+            None => {
+                let n = all.len();
+                let mut idx: Vec<usize> = (0..n).collect();
+                for i in 0..k.min(n) {
+                    idx.swap(i, self.rng.random_range(i..n));
+                }
+                idx.truncate(k.min(n));
+                idx.sort_unstable();
+                idx.into_iter()
+                    .filter_map(|i| all.get(i).cloned())
+                    .collect()
+            }
         };
-        let drawn = draw(&seed, &self.course_id, hour, attempt, &all, k);
         let (ids, views): (Vec<String>, Vec<QuestionView>) = match bank {
             Some(bank) => drawn
                 .iter()
