@@ -409,6 +409,43 @@ mod tests {
         assert!(r.flags.is_empty(), "{:?}", r.flags);
     }
 
+    /// R-AS-1: an attempt numbered out of turn (to pick another draw, or to dodge
+    /// the pause by number) fails, and counts towards the round: the next attempt
+    /// waits out the pause.
+    #[test]
+    fn attempts_out_of_turn_fail_and_count_towards_the_pause() {
+        let bank: Vec<String> = catalogue()
+            .get("c1")
+            .and_then(|p| p.course.quiz(1).cloned())
+            .map(|b| b.questions.into_iter().map(|q| q.id).collect())
+            .unwrap();
+        let right = keshi_protocol::demo::answers(1);
+        let quiz = |seq: u64, attempt: u32, answers: &[usize]| StoredRecord {
+            device_id: "a".into(),
+            seq,
+            kind: "quiz_answered".into(),
+            wall_ms: 61_000,
+            received_ms: 62_000,
+            payload: json!({"class_hour": 1, "attempt": attempt,
+                "questions": keshi_protocol::draw::draw(SEED, "c1", 1, attempt, &bank, 5),
+                "answers": answers})
+            .to_string(),
+        };
+        let wrong = [3, 3, 3, 3, 3];
+        let good = seg("a", 2, 60_000, 0, 60_000, &[[0, 60_000]]);
+        let records = vec![
+            start("a"),
+            good,
+            quiz(3, 1, &wrong),
+            quiz(4, 2, &wrong),
+            quiz(5, 4, &right),
+            quiz(6, 5, &right),
+        ];
+        let r = run(&records, &[lease("a")]);
+        let kinds: Vec<_> = r.flags.iter().map(|f| (f.kind, f.seq)).collect();
+        assert_eq!(kinds, vec![("quiz_not_drawn", 5), ("quiz_cooldown", 6)]);
+    }
+
     #[test]
     fn overflowing_and_overlapping_ranges_earn_nothing() {
         let mut huge = seg("a", 2, 60_000, 0, 0, &[[0, 1]]);

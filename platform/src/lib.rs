@@ -169,6 +169,7 @@ pub async fn summary_for(
         .into_iter()
         .map(|(code, device_id, seq)| serde_json::json!({"code": code, "device_id": device_id, "seq": seq}))
         .collect();
+    let (segments, flags_total) = store.tallies(&l.id).await?;
     Ok(Summary {
         learner_id: l.id.clone(),
         username: l.username,
@@ -181,17 +182,13 @@ pub async fn summary_for(
         simulated_seconds: simulated_ms as f64 / 1000.0,
         simulated_courses,
         simulated_class_hours,
-        segments: store.segment_count(&l.id).await?,
+        segments,
         flags: if staff {
             store.flags(&l.id, FLAGS_SHOWN).await?
         } else {
             Vec::new()
         },
-        flags_total: if staff {
-            store.flag_count(&l.id).await?
-        } else {
-            0
-        },
+        flags_total: if staff { flags_total } else { 0 },
         quarantined,
     })
 }

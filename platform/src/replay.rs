@@ -438,6 +438,7 @@ pub fn replay(
                 if !grade.passed && (1..=rules.class_hours).contains(&q.class_hour) {
                     let h = p.hours.entry(q.class_hour).or_default();
                     h.quiz_failed_ms = h.quiz_failed_ms.max(cx.anchor.received_ms);
+                    h.quiz_failures = h.quiz_failures.saturating_add(1);
                 }
                 out.grades.push(GradeRow {
                     seq: row.seq,
@@ -489,6 +490,22 @@ fn attempt_refusal(
                 ),
             ));
         }
+    }
+    // Attempts come one after another: a number out of turn would pick another
+    // draw (and, with rounds counted by number, dodge the pause).
+    let next = p
+        .hours
+        .get(&q.class_hour)
+        .map_or(0, |h| h.quiz_attempts)
+        .saturating_add(1);
+    if q.attempt != next {
+        return Some((
+            "quiz_not_drawn",
+            format!(
+                "attempt {} of class hour {} is out of turn: the next attempt is {next}",
+                q.attempt, q.class_hour
+            ),
+        ));
     }
     let bank: Vec<String> = published
         .course

@@ -105,7 +105,41 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE INDEX records_learner_kind ON records(learner_id, kind)",
         "CREATE INDEX flags_learner_time ON flags(learner_id, created_ms, device_id, seq)",
     ],
+), (
+    // A learner's segment and flag counts, kept by ingest in the same transaction
+    // as the rows they count: a summary reads two numbers, not 100,000 index
+    // entries (on PostgreSQL a count also visits the heap until vacuum runs).
+    7,
+    &[
+        "CREATE TABLE learner_tallies (learner_id TEXT PRIMARY KEY, segments BIGINT NOT NULL, flags BIGINT NOT NULL)",
+        "INSERT INTO learner_tallies(learner_id, segments, flags) SELECT l.id, \
+         (SELECT COUNT(*) FROM records r WHERE r.learner_id = l.id AND r.kind = 'segment'), \
+         (SELECT COUNT(*) FROM flags f WHERE f.learner_id = l.id) FROM learners l",
+    ],
 )];
+
+/// Adds to a learner's tallies (see migration 7), in the caller's transaction.
+async fn bump_tallies(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    learner_id: &str,
+    segments: u64,
+    flags: u64,
+) -> Result<(), StoreError> {
+    if segments == 0 && flags == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO learner_tallies(learner_id, segments, flags) VALUES ($1, $2, $3) \
+         ON CONFLICT (learner_id) DO UPDATE SET segments = learner_tallies.segments + excluded.segments, \
+         flags = learner_tallies.flags + excluded.flags",
+    )
+    .bind(learner_id)
+    .bind(i(segments))
+    .bind(i(flags))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// The database.
 #[derive(Debug, Clone)]
@@ -232,27 +266,13 @@ async fn apply_job(
         if n != 1 {
             return Err(StoreError::Conflict(device_id.to_owned()));
         }
-        const COLS: usize = 11;
-        // Rows per INSERT: sqlx's bind cost grows faster than linearly with the
-        // statement size; 32 measured fastest (BENCHMARKS.md).
-        for chunk in rows.chunks(32) {
-            let mut sql = String::from(
-                "INSERT INTO records(device_id, seq, learner_id, kind, wall_ms, mono_ms, header, payload, hash, signature, received_ms) VALUES ",
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = multi_row_insert(
+                "INSERT INTO records(device_id, seq, learner_id, kind, wall_ms, mono_ms, header, payload, hash, signature, received_ms)",
+                11,
+                chunk.len(),
+                "",
             );
-            for k in 0..chunk.len() {
-                if k > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for c in 0..COLS {
-                    if c > 0 {
-                        sql.push(',');
-                    }
-                    sql.push('$');
-                    sql.push_str(&(k * COLS + c + 1).to_string());
-                }
-                sql.push(')');
-            }
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
@@ -270,6 +290,8 @@ async fn apply_job(
             }
             q.execute(&mut **tx).await?;
         }
+        let segments = rows.iter().filter(|r| r.kind == "segment").count() as u64;
+        bump_tallies(tx, learner_id, segments, 0).await?;
     }
     if let Some(qr) = quarantine {
         insert_quarantine(tx, qr, now).await?;
@@ -304,34 +326,46 @@ async fn write_derived(
         .execute(&mut **tx)
         .await?;
     }
-    for iv in &d.intervals {
-        sqlx::query(
-            "INSERT INTO credit_intervals(device_id, seq, learner_id, course, start_ms, end_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, seq) DO NOTHING",
-        )
-        .bind(&iv.device_id)
-        .bind(i(iv.seq))
-        .bind(learner_id)
-        .bind(&iv.course)
-        .bind(iv.start_ms)
-        .bind(iv.end_ms)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in d.intervals.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_insert(
+            "INSERT INTO credit_intervals(device_id, seq, learner_id, course, start_ms, end_ms)",
+            6,
+            chunk.len(),
+            " ON CONFLICT (device_id, seq) DO NOTHING",
+        );
+        let mut q = sqlx::query(&sql);
+        for iv in chunk {
+            q = q
+                .bind(&iv.device_id)
+                .bind(i(iv.seq))
+                .bind(learner_id)
+                .bind(&iv.course)
+                .bind(iv.start_ms)
+                .bind(iv.end_ms);
+        }
+        q.execute(&mut **tx).await?;
     }
-    for f in &d.flags {
-        sqlx::query(
-            "INSERT INTO flags(id, learner_id, device_id, seq, kind, detail, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(random_id())
-        .bind(learner_id)
-        .bind(&f.device_id)
-        .bind(i(f.seq))
-        .bind(f.kind)
-        .bind(&f.detail)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in d.flags.chunks(ROWS_PER_INSERT) {
+        let sql = multi_row_insert(
+            "INSERT INTO flags(id, learner_id, device_id, seq, kind, detail, created_ms)",
+            7,
+            chunk.len(),
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for f in chunk {
+            q = q
+                .bind(random_id())
+                .bind(learner_id)
+                .bind(&f.device_id)
+                .bind(i(f.seq))
+                .bind(f.kind)
+                .bind(&f.detail)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
     }
+    bump_tallies(tx, learner_id, 0, d.flags.len() as u64).await?;
     for (sha, seq) in &d.claims {
         sqlx::query(
             "INSERT INTO photo_claims(sha256, learner_id, device_id, seq, claimed_ms) VALUES ($1, $2, $3, $4, $5) \
@@ -517,6 +551,34 @@ pub struct QuarantineRow {
     pub message: String,
     /// The record as received (JSON).
     pub record: String,
+}
+
+/// Rows per multi-row INSERT: sqlx's bind cost grows faster than linearly with the
+/// statement size; 32 measured fastest (BENCHMARKS.md).
+const ROWS_PER_INSERT: usize = 32;
+
+/// `{head} VALUES ($1, …), (…)…{tail}` for `rows` rows of `cols` columns (`$N`
+/// placeholders work on SQLite and PostgreSQL alike).
+fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 5 + 8);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for k in 0..rows {
+        if k > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(k * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
 }
 
 fn i(v: u64) -> i64 {
@@ -823,6 +885,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("UPDATE learner_tallies SET flags = 0 WHERE learner_id = $1")
+            .bind(learner_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "DELETE FROM device_folds WHERE device_id IN (SELECT device_id FROM devices WHERE learner_id = $1)",
         )
@@ -1305,23 +1371,16 @@ impl Store {
             .collect()
     }
 
-    /// How many flags a learner's records raised.
-    pub async fn flag_count(&self, learner_id: &str) -> Result<u64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) FROM flags WHERE learner_id = $1")
+    /// A learner's segment and flag counts (migration 7), one row.
+    pub async fn tallies(&self, learner_id: &str) -> Result<(u64, u64), StoreError> {
+        let r = sqlx::query("SELECT segments, flags FROM learner_tallies WHERE learner_id = $1")
             .bind(learner_id)
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await?;
-        Ok(u(r.try_get(0)?))
-    }
-
-    /// Segment records a learner uploaded.
-    pub async fn segment_count(&self, learner_id: &str) -> Result<u64, StoreError> {
-        let r =
-            sqlx::query("SELECT COUNT(*) FROM records WHERE learner_id = $1 AND kind = 'segment'")
-                .bind(learner_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(u(r.try_get(0)?))
+        match r {
+            Some(r) => Ok((u(r.try_get(0)?), u(r.try_get(1)?))),
+            None => Ok((0, 0)),
+        }
     }
 
     /// Publishes a course version (immutable: a version is never rewritten).

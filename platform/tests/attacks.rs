@@ -989,6 +989,12 @@ fn derived_state_is_rebuilt_from_the_records() {
         let after = srv.summary("kept");
         assert_eq!(after.credited_seconds, before.credited_seconds);
         assert_eq!(after.class_hours_completed, before.class_hours_completed);
+        // The tallies (migration 7) are derived again too, not added twice.
+        assert_eq!(
+            (after.segments, after.flags_total),
+            (before.segments, before.flags_total)
+        );
+        assert_eq!(after.flags_total, 1);
         assert_eq!(flags_of(&srv, "kept"), vec!["future_stamped"]);
         assert_eq!(grades_of(&srv, &token), grades_before);
         srv.kill();

@@ -84,12 +84,13 @@ impl AttemptLimit {
     }
 
     /// When the next attempt of an hour may be made (server time, Unix ms), if it
-    /// must wait: the quiz is not passed, every attempt is graded, and the last
-    /// graded one ended a round (attempts 3, 6, … with three per round).
+    /// must wait: the quiz is not passed, every attempt is graded, and the failing
+    /// grades so far fill whole rounds (3, 6, … with three per round). Failures are
+    /// counted, not attempt numbers, so numbering attempts oddly buys nothing.
     pub fn cooldown_until(&self, h: &HourProgress) -> Option<i64> {
-        let ended_round = h.quiz_attempts > 0
+        let ended_round = h.quiz_failures > 0
             && h.quiz_graded >= h.quiz_attempts
-            && h.quiz_attempts % self.per_round.max(1) == 0;
+            && h.quiz_failures % self.per_round.max(1) == 0;
         (!h.quiz_passed && ended_round && self.cooldown_ms > 0 && h.quiz_failed_ms > 0)
             .then(|| h.quiz_failed_ms.saturating_add(self.cooldown_ms))
     }
@@ -148,12 +149,14 @@ mod tests {
             quiz_attempts: 2,
             quiz_graded: 2,
             quiz_failed_ms: 1_000,
+            quiz_failures: 2,
             ..HourProgress::default()
         };
-        assert_eq!(limit.cooldown_until(&h), None, "two attempts: no pause");
+        assert_eq!(limit.cooldown_until(&h), None, "two failures: no pause");
         h.quiz_attempts = 3;
         assert_eq!(limit.cooldown_until(&h), None, "third not graded yet");
         h.quiz_graded = 3;
+        h.quiz_failures = 3;
         h.quiz_failed_ms = 5_000;
         assert_eq!(limit.cooldown_until(&h), Some(605_000));
         h.quiz_attempts = 4;
@@ -161,5 +164,14 @@ mod tests {
         h.quiz_attempts = 3;
         h.quiz_passed = true;
         assert_eq!(limit.cooldown_until(&h), None);
+        // Attempt numbers do not matter, failures do (attempt 8 is the third).
+        let h = HourProgress {
+            quiz_attempts: 8,
+            quiz_graded: 8,
+            quiz_failed_ms: 5_000,
+            quiz_failures: 3,
+            ..HourProgress::default()
+        };
+        assert_eq!(limit.cooldown_until(&h), Some(605_000));
     }
 }

@@ -53,6 +53,10 @@ pub struct HourProgress {
     /// pauses the quiz from here ([`crate::draw::AttemptLimit`]).
     #[serde(default, skip_serializing_if = "is_zero_ms")]
     pub quiz_failed_ms: i64,
+    /// Failing grades of the quiz so far (the platform's own, or those it signed):
+    /// every [`crate::draw::AttemptLimit::per_round`] of them pause the quiz.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quiz_failures: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -333,6 +337,7 @@ impl Progress {
                 h.quiz_passed |= g.passed;
                 if !g.passed {
                     h.quiz_failed_ms = h.quiz_failed_ms.max(g.graded_ms);
+                    h.quiz_failures = h.quiz_failures.saturating_add(1);
                 }
             }
             Fact::Malformed { error, .. } => {
