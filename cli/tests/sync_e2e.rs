@@ -730,58 +730,14 @@ fn watch_mode_uploads_then_stops_on_revocation() {
     srv.kill();
 }
 
-/// Retention (R-SV-4): after a complete sync, acknowledged payloads past the
-/// retention period are erased behind a signed progress snapshot; the journal still
-/// verifies, the next session resumes with its credit, and the platform still ends up
-/// holding exactly the journal.
-#[test]
-fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, db) in backends(dir.path(), "retain") {
-        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
-        srv.learner("li", PASSWORD);
-        let c = Client::new(dir.path(), &format!("retain-{name}"));
-        let course = course(dir.path());
-        srv.publish(&course, "shanxi");
-        c.login_simulated(&srv.url, "li");
-        c.simulate(&course, &timeline("shanxi-2h-attacks.jsonl"), 8);
-        // Records are stamped from the wall clock at the start of the replay on, so
-        // with zero days of retention at least the earliest ones are past it.
-        let report = c.ok(&c.sync_args(&srv.url, &["--retain-days", "0"]));
-        assert_eq!(report["status"], "synced");
-        let out = c.run(&["journal", "verify", "--json", c.j()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v = last_json(&out);
-        let erased = v["report"]["erased_payloads"].as_array().unwrap().len();
-        assert!(erased > 0, "nothing was erased: {v}");
-        assert!(c.kinds().iter().any(|k| k == "progress_snapshot"));
-        // The next session resumes from the snapshot: hour 2 completes as usual.
-        let s2 = c.simulate(&course, &timeline("shanxi-2h-makeup.jsonl"), 8);
-        assert_eq!(s2["credited_seconds"].as_f64(), Some(5400.0), "{s2}");
-        assert_eq!(s2["class_hours_completed"], 2);
-        let report = c.ok(&c.sync_args(&srv.url, &[]));
-        assert_eq!(report["status"], "synced");
-        assert_exact(&srv, &c);
-        assert_eq!(srv.summary("li").simulated_seconds, 5400.0);
-        srv.kill();
-    }
-}
-
-/// Evidence that reaches the platform (issue 11): a class hour completes on the
-/// platform only with its capture photo received. The same honest hour is studied
-/// twice: once with a photo at the capture (uploaded by `keshi sync` after its
-/// record is acknowledged) and once with `ok: true` and no photo.
-#[test]
-fn a_class_hour_completes_on_the_platform_only_with_its_photo() {
-    let dir = tempfile::tempdir().unwrap();
+/// In `dir`: the honest one-hour timeline with a real face photo at its capture
+/// (`photo.jsonl`, the photo beside it) and a one-class-hour demo course
+/// (`course1.json`).
+fn honest_hour_with_photo(dir: &Path) -> (PathBuf, PathBuf) {
     let images = std::env::var("KESHI_TEST_IMAGES").expect("KESHI_TEST_IMAGES (test.sh sets it)");
     std::fs::copy(
         Path::new(&images).join("astronaut.png"),
-        dir.path().join("face.png"),
+        dir.join("face.png"),
     )
     .unwrap();
     let honest = std::fs::read_to_string(timeline("honest-1h.jsonl")).unwrap();
@@ -790,9 +746,9 @@ fn a_class_hour_completes_on_the_platform_only_with_its_photo() {
         r#"{"t": 1, "event": "capture", "ok": true, "image": "face.png"}"#,
     );
     assert_ne!(with_photo, honest, "the timeline's capture line changed");
-    let tl_photo = dir.path().join("photo.jsonl");
+    let tl_photo = dir.join("photo.jsonl");
     std::fs::write(&tl_photo, with_photo).unwrap();
-    let course = dir.path().join("course1.json");
+    let course = dir.join("course1.json");
     let out = Command::new(env!("CARGO_BIN_EXE_keshi"))
         .args([
             "course",
@@ -805,6 +761,85 @@ fn a_class_hour_completes_on_the_platform_only_with_its_photo() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    (tl_photo, course)
+}
+
+/// Retention (R-SV-4, issue 11): after a complete sync, acknowledged payloads past
+/// the retention period are erased behind a progress snapshot the platform
+/// countersigned (its own fold of the device's records, with the evidence it holds,
+/// found the same); the journal still verifies, the device's progress is unchanged,
+/// and the platform still holds exactly the journal. A journal whose progress rests
+/// on evidence the platform lacks (a capture without its photo) keeps everything.
+#[test]
+fn retention_erases_acknowledged_payloads_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tl_photo, course) = honest_hour_with_photo(dir.path());
+    let course_id =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&course).unwrap())
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let progress = |c: &Client| {
+        let j = player_core::journal::Journal::read_only(Path::new(c.j())).unwrap();
+        player_core::session::progress_of_journal(&j, &course_id).unwrap()
+    };
+    for (name, db) in backends(dir.path(), "retain") {
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
+        srv.publish(&course, "shanxi");
+        for (user, tl, erased) in [
+            ("withphoto", &tl_photo, true),
+            ("nophoto", &timeline("honest-1h.jsonl"), false),
+        ] {
+            srv.learner(user, PASSWORD);
+            let c = Client::new(dir.path(), &format!("retain-{user}-{name}"));
+            c.login_simulated(&srv.url, user);
+            c.simulate(&course, tl, 8);
+            // Records, photos and the platform's grades (journaled and sent back).
+            assert_eq!(c.ok(&c.sync_args(&srv.url, &[]))["status"], "synced");
+            let before = progress(&c);
+            // Records are stamped from the wall clock at the start of the replay on,
+            // so with zero days of retention they are all past it.
+            let report = c.ok(&c.sync_args(&srv.url, &["--retain-days", "0"]));
+            assert_eq!(report["status"], "synced");
+            let out = c.run(&["journal", "verify", "--json", c.j()]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v = last_json(&out);
+            let n = v["report"]["erased_payloads"].as_array().unwrap().len();
+            assert_eq!(n > 0, erased, "{user}: {v}");
+            assert_eq!(
+                c.kinds().iter().any(|k| k == "progress_snapshot"),
+                erased,
+                "{user}"
+            );
+            assert_eq!(
+                progress(&c),
+                before,
+                "{user}: progress rebuilt from the snapshot"
+            );
+            if erased {
+                assert_eq!(before.class_hours_completed(), 1, "{before:?}");
+            }
+            let report = c.ok(&c.sync_args(&srv.url, &[]));
+            assert_eq!(report["status"], "synced");
+            assert_exact(&srv, &c);
+        }
+        srv.kill();
+    }
+}
+
+/// Evidence that reaches the platform (issue 11): a class hour completes on the
+/// platform only with its capture photo received. The same honest hour is studied
+/// twice: once with a photo at the capture (uploaded by `keshi sync` after its
+/// record is acknowledged) and once with `ok: true` and no photo.
+#[test]
+fn a_class_hour_completes_on_the_platform_only_with_its_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tl_photo, course) = honest_hour_with_photo(dir.path());
     for (name, db) in backends(dir.path(), "evidence") {
         let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
         srv.publish(&course, "shanxi");
@@ -847,6 +882,7 @@ fn a_pinned_platform_key_refuses_any_other_platform() {
     let device = LoginDevice {
         public_key: key.public_key(),
         head_seq: 0,
+        head_hash: None,
         simulated: false,
     };
     let timeout = Duration::from_secs(30);

@@ -53,6 +53,10 @@ pub struct Config {
     /// Records a learner may upload per day (platform time, UTC days): an honest day
     /// of study writes a few thousand.
     pub max_records_per_day: u64,
+    /// Capture photos a learner may upload per day: a class hour asks one or two,
+    /// so a day of study needs a few dozen (bounds the storage one learner can
+    /// fill).
+    pub max_photos_per_day: u64,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             max_devices_per_learner: 3,
             max_payload_bytes: 64 << 10,
             max_records_per_day: 50_000,
+            max_photos_per_day: 200,
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct AppState {
     learner_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Records accepted per learner on one day: `(day, learner → count)`.
     quotas: Arc<Mutex<(i64, HashMap<String, u64>)>>,
+    /// Countersigning calls per device today (each folds the device's history).
+    countersigns: Arc<Mutex<(i64, HashMap<String, u32>)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -150,6 +157,7 @@ impl AppState {
             guard: Arc::new(crate::auth::LoginGuard::default()),
             learner_locks: Arc::default(),
             quotas: Arc::default(),
+            countersigns: Arc::default(),
         })
     }
 
@@ -185,21 +193,33 @@ impl AppState {
     /// Records a contact of `device` at server time `now` with its journal head.
     /// Under the learner's lock: a push reads and writes the same fold, and a
     /// contact written between its read and its write would roll its state back.
+    /// A login or heartbeat: the device says how far its journal goes. Without a
+    /// head, or with a head beyond what the platform holds but no hash of that
+    /// record to commit to it, the contact vouches only for what the platform holds
+    /// (an unproven claim would let records written later pass as older).
     async fn contact(
         &self,
         learner: &str,
         device: &str,
         now: i64,
-        head: u64,
+        head: Option<u64>,
+        hash: Option<String>,
     ) -> Result<(), StoreError> {
         let lock = self.learner_lock(learner);
         let _guard = lock.lock().await;
+        let held = self.store.device(device).await?.map_or(0, |d| d.head_seq);
+        let hash = hash.filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let (head, hash) = match (head, hash) {
+            (Some(h), _) if h <= held => (h, None),
+            (Some(h), Some(hash)) => (h, Some(hash.to_ascii_lowercase())),
+            _ => (held, None),
+        };
         let mut fold: crate::replay::DeviceFold = match self.store.device_fold(device).await? {
             Some(json) => serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("device fold of {device}: {e}")))?,
             None => Default::default(),
         };
-        fold.contact(now, head);
+        fold.commit(now, head, hash);
         let json = serde_json::to_string(&fold)
             .map_err(|e| StoreError::Corrupt(format!("device fold: {e}")))?;
         self.store.set_device_fold(device, &json).await
@@ -296,7 +316,17 @@ impl AppState {
         let simulated = device.simulated;
         let draw_seed = self.draw_seed(learner_id);
         let head = accepted.last().map_or(device.head_seq, |(r, _)| r.seq());
+        let arriving: Vec<(u64, String)> = accepted
+            .iter()
+            .map(|(r, _)| (r.seq(), r.hash.to_hex()))
+            .collect();
+        let held_before = device.head_seq;
         let derived = tokio::task::spawn_blocking(move || {
+            // What earlier contacts committed to is checked before the time rules
+            // use them.
+            let arriving: Vec<(u64, &str)> =
+                arriving.iter().map(|(seq, h)| (*seq, h.as_str())).collect();
+            let broken = fold.check_commitments(&arriving, held_before);
             let rows: Vec<crate::replay::Row<'_>> = rows
                 .iter()
                 .map(|(seq, kind, wall_ms, payload)| crate::replay::Row {
@@ -308,7 +338,7 @@ impl AppState {
                 .collect();
             let received = |sha: &str| held.contains(sha);
             let already = |sha: &str| claimed.contains(sha);
-            let out = crate::replay::replay(
+            let mut out = crate::replay::replay(
                 &mut fold,
                 &progress,
                 &rows,
@@ -323,6 +353,17 @@ impl AppState {
                     draw_seed: &draw_seed,
                 },
             );
+            for (at_ms, seq) in broken {
+                out.flags.push(crate::replay::Flag {
+                    kind: "commitment_broken",
+                    device_id: device_id.clone(),
+                    seq,
+                    detail: format!(
+                        "record {seq} arrived with another hash than the device committed to at {at_ms}: \
+                         its journal was rewritten after that contact, so the records since count from then"
+                    ),
+                });
+            }
             // This push is a contact: the device held at least `head` now.
             fold.contact(now, head);
             fold.held_up_to(head);
@@ -382,14 +423,19 @@ impl AppState {
     /// Takes `n` records from the learner's quota for the day of `now`; `Err` with
     /// the milliseconds until the next day when they do not fit (nothing taken).
     fn take_quota(&self, learner: &str, n: u64, now: i64) -> Result<(), i64> {
+        self.take(learner, n, self.config.max_records_per_day, now)
+    }
+
+    /// Takes `n` from the count `key` keeps for the day of `now`, up to `limit`.
+    fn take(&self, key: &str, n: u64, limit: u64, now: i64) -> Result<(), i64> {
         let day = now.div_euclid(DAY);
         let mut q = lock(&self.quotas);
         // One day's counts: a new day starts them all again.
         if q.0 != day {
             *q = (day, HashMap::new());
         }
-        let entry = q.1.entry(learner.to_owned()).or_insert(0);
-        if entry.saturating_add(n) > self.config.max_records_per_day {
+        let entry = q.1.entry(key.to_owned()).or_insert(0);
+        if entry.saturating_add(n) > limit {
             return Err((day + 1) * DAY - now);
         }
         *entry += n;
@@ -399,9 +445,14 @@ impl AppState {
     /// Gives back what [`AppState::take_quota`] took for a batch that was not
     /// stored after all.
     fn refund_quota(&self, learner: &str, n: u64, now: i64) {
+        self.refund(learner, n, now);
+    }
+
+    /// Gives back what [`AppState::take`] took.
+    fn refund(&self, key: &str, n: u64, now: i64) {
         let mut q = lock(&self.quotas);
         if q.0 == now.div_euclid(DAY) {
-            if let Some(e) = q.1.get_mut(learner) {
+            if let Some(e) = q.1.get_mut(key) {
                 *e = e.saturating_sub(n);
             }
         }
@@ -630,6 +681,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// `429 quota_exceeded`, retryable after `wait_ms`.
+fn quota_exceeded(message: String, wait_ms: i64) -> Failure {
+    let mut f = Failure::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ApiCode::QuotaExceeded,
+        message,
+    );
+    f.body.retryable = true;
+    f.retry_after_s = Some(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1));
+    f
+}
+
 fn throttled(t: crate::auth::Throttled) -> Failure {
     let (status, code, ms, what) = match t {
         crate::auth::Throttled::TooManyAttempts(ms) => (
@@ -830,9 +893,9 @@ async fn login(
             "this device key is enrolled for another learner",
         ));
     }
-    if let Some(head) = req.head_seq {
-        state.contact(&learner.id, &device_id, now, head).await?;
-    }
+    state
+        .contact(&learner.id, &device_id, now, req.head_seq, req.head_hash)
+        .await?;
     let token = crate::auth::new_token();
     let lease_id = crate::store::random_id();
     let expires = now + state.config.lease_ttl_ms;
@@ -876,11 +939,15 @@ async fn heartbeat(
         other => body_json(other)?,
     };
     let now = (state.clock)();
-    if let Some(head) = req.head_seq {
-        state
-            .contact(&lease.learner_id, &lease.device_id, now, head)
-            .await?;
-    }
+    state
+        .contact(
+            &lease.learner_id,
+            &lease.device_id,
+            now,
+            req.head_seq,
+            req.head_hash,
+        )
+        .await?;
     let (expires, until) = (
         now + state.config.lease_ttl_ms,
         now + state.config.offline_ms,
@@ -1010,17 +1077,13 @@ async fn push(
     let now = (state.clock)();
     // The daily quota (issue 11): the batch waits, nothing is stored or lost.
     if let Err(wait_ms) = state.take_quota(&lease.learner_id, rows.len() as u64, now) {
-        let mut f = Failure::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ApiCode::QuotaExceeded,
+        return Err(quota_exceeded(
             format!(
                 "at most {} records a day per learner; the rest waits for tomorrow",
                 state.config.max_records_per_day
             ),
-        );
-        f.body.retryable = true;
-        f.retry_after_s = Some(u64::try_from(wait_ms / 1000 + 1).unwrap_or(1));
-        return Err(f);
+            wait_ms,
+        ));
     }
     // What was taken is given back when the batch is not stored after all.
     let taken = rows.len() as u64;
@@ -1145,12 +1208,39 @@ async fn quiz_grades(
     Ok(Json(keshi_protocol::wire::GradesResponse { grades }))
 }
 
+/// Countersigning snapshots sticks to what the platform can check: the rules of
+/// its catalogue, a passed capture only with its photo received, grades and
+/// snapshots only when it signed them, a device's own quiz verdict never.
+struct Countersigning<'a> {
+    platform_key: [u8; 32],
+    photos: &'a std::collections::HashSet<String>,
+}
+
+impl keshi_protocol::fold::Evidence for Countersigning<'_> {
+    fn capture_passed(&self, c: &keshi_protocol::fact::CaptureResult) -> bool {
+        c.ok && c.image().is_some_and(|sha| self.photos.contains(sha))
+    }
+    fn quiz_passed(&self, _: &keshi_protocol::fact::QuizAnswered) -> Option<bool> {
+        None
+    }
+    fn grade_believed(&self, g: &keshi_protocol::fact::QuizGraded) -> bool {
+        g.verify(&self.platform_key)
+    }
+    fn snapshot_believed(&self, s: &keshi_protocol::fact::ProgressSnapshot) -> bool {
+        s.verify(&self.platform_key)
+    }
+}
+
+/// Countersignings a device may ask for per day.
+const COUNTERSIGNS_PER_DAY: u32 = 24;
+
 /// Countersigns the lease device's progress snapshots (issue 11): the platform
-/// folds the device's records it holds with the device's own fold (the shared
-/// `StreamFold`, rules as the records claim them, grades it signed itself,
-/// snapshots it countersigned before) and signs each proposed snapshot whose
-/// progress it finds the same, at the seq it holds. A device believes only such
-/// snapshots, so one its owner wrote shows nothing.
+/// folds the device's records it holds with the shared `StreamFold` and the
+/// evidence it can check ([`Countersigning`]: catalogue rules, photos received, its
+/// own grades and snapshots), and signs each proposed snapshot whose progress it
+/// finds the same, at the seq it holds. A device believes only such snapshots, so
+/// one its owner wrote, or progress from captures without photos or device-graded
+/// quizzes, shows nothing.
 async fn progress_snapshots(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1158,6 +1248,25 @@ async fn progress_snapshots(
 ) -> Result<Json<keshi_protocol::wire::SnapshotsResponse>, Failure> {
     let lease = authenticate(&state, &headers, Need::Lease).await?;
     let req: keshi_protocol::wire::SnapshotsRequest = body_json(body)?;
+    let now = (state.clock)();
+    // Each call folds the device's whole history (off the async workers): a few a
+    // day are all retention needs.
+    {
+        let day = now.div_euclid(DAY);
+        let mut c = lock(&state.countersigns);
+        if c.0 != day {
+            *c = (day, HashMap::new());
+        }
+        let n = c.1.entry(lease.device_id.clone()).or_insert(0);
+        if *n >= COUNTERSIGNS_PER_DAY {
+            return Err(quota_exceeded(
+                format!("at most {COUNTERSIGNS_PER_DAY} snapshot countersignings a day per device"),
+                (day + 1) * DAY - now,
+            ));
+        }
+
+        *n += 1;
+    }
     let Some(device) = state.store.device(&lease.device_id).await? else {
         return Ok(Json(keshi_protocol::wire::SnapshotsResponse {
             snapshots: Vec::new(),
@@ -1175,24 +1284,20 @@ async fn progress_snapshots(
         }));
     }
     let records = state.store.device_records(&lease.device_id).await?;
+    let photos = state.store.captures_of(&lease.learner_id).await?;
+    let catalogue = state.catalogue_for(&[]).await?;
     let key = state.key.clone();
     let public: [u8; 32] = key.public_key().as_ref().try_into().unwrap_or([0; 32]);
-    let now = (state.clock)();
     let device_id = lease.device_id.clone();
     let snapshots = tokio::task::spawn_blocking(move || {
-        use keshi_protocol::fold::{ClaimedRules, DeviceEvidence, StreamFold};
-        let evidence = DeviceEvidence {
-            platform_key: Some(public),
+        use keshi_protocol::fold::StreamFold;
+        let evidence = Countersigning {
+            platform_key: public,
+            photos: &photos,
         };
         let mut fold = StreamFold::new(true);
         for (seq, kind, payload) in &records {
-            fold.push(
-                *seq,
-                kind,
-                Some(payload.as_bytes()),
-                &ClaimedRules,
-                &evidence,
-            );
+            fold.push(*seq, kind, Some(payload.as_bytes()), &*catalogue, &evidence);
         }
         proposed
             .into_iter()
@@ -1289,7 +1394,22 @@ async fn put_capture(
             return Err(forbidden());
         }
     } else {
-        store_capture(&state, &lease.learner_id, &sha256, bytes, sniffed).await?;
+        // A new photo takes from the day's photo quota (a photo sent again does not).
+        let now = (state.clock)();
+        let quota_key = format!("photos/{}", lease.learner_id);
+        if let Err(wait_ms) = state.take(&quota_key, 1, state.config.max_photos_per_day, now) {
+            return Err(quota_exceeded(
+                format!(
+                    "at most {} capture photos a day per learner; the rest waits for tomorrow",
+                    state.config.max_photos_per_day
+                ),
+                wait_ms,
+            ));
+        }
+        if let Err(e) = store_capture(&state, &lease.learner_id, &sha256, bytes, sniffed).await {
+            state.refund(&quota_key, 1, now);
+            return Err(e);
+        }
     }
     // Captures that passed on the device and waited for this photo count now (also
     // when the photo was held already: a crash between storing it and this step is

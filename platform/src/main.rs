@@ -62,6 +62,9 @@ enum Command {
         /// Records a learner may upload per day (more wait for the next day).
         #[arg(long, default_value_t = 50_000)]
         max_records_per_day: u64,
+        /// Capture photos a learner may upload per day.
+        #[arg(long, default_value_t = 200)]
+        max_photos_per_day: u64,
         /// Accept devices enrolled by `keshi simulate` (demos and tests): their
         /// credit is marked simulated and never reaches reports.
         #[arg(long)]
@@ -310,6 +313,7 @@ async fn run(cli: Cli) -> Result<()> {
             max_body_bytes,
             skew_secs,
             max_records_per_day,
+            max_photos_per_day,
             accept_simulated,
         } => {
             let store = Store::connect(&db)
@@ -326,6 +330,7 @@ async fn run(cli: Cli) -> Result<()> {
                 skew_ms: skew_secs.saturating_mul(1000),
                 accept_simulated,
                 max_records_per_day,
+                max_photos_per_day,
                 ..Config::default()
             };
             if demo {

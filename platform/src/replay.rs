@@ -38,12 +38,16 @@ use crate::catalogue::Catalogue;
 const MAX_CONTACTS: usize = 256;
 
 /// A moment the device talked to the platform, with its journal head then.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     /// Server time, Unix ms.
     pub at_ms: i64,
     /// The device's journal head (highest seq it held).
     pub head: u64,
+    /// The hash the device committed to for the record at `head` (hex), while that
+    /// record has not arrived: checked when it does ([`DeviceFold::check_commitments`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// What the platform keeps about one device between pushes.
@@ -64,7 +68,13 @@ pub struct DeviceFold {
 impl DeviceFold {
     /// Records a contact (login, heartbeat, push) at server time `at_ms`.
     pub fn contact(&mut self, at_ms: i64, head: u64) {
-        self.contacts.push(Contact { at_ms, head });
+        self.commit(at_ms, head, None);
+    }
+
+    /// Records a contact whose head the device committed to with `hash` (the
+    /// record at `head`, not yet received).
+    pub fn commit(&mut self, at_ms: i64, head: u64, hash: Option<String>) {
+        self.contacts.push(Contact { at_ms, head, hash });
         if self.contacts.len() > MAX_CONTACTS {
             let drop = self.contacts.len() - MAX_CONTACTS;
             // Forgetting a contact only weakens the bounds (fails open).
@@ -85,6 +95,31 @@ impl DeviceFold {
             }
         });
         self.floor_ms = floor;
+    }
+
+    /// Checks the commitments of earlier contacts against records arriving now
+    /// (`(seq, hash hex)`): a contact whose committed record arrives with another
+    /// hash claimed records the device wrote afterwards, so it no longer vouches
+    /// for them (its head falls back to `held`, what the platform held before this
+    /// push, and its time becomes a lower bound for them). Returns the contacts
+    /// broken, as `(at_ms, head)`.
+    pub fn check_commitments(&mut self, arriving: &[(u64, &str)], held: u64) -> Vec<(i64, u64)> {
+        let mut broken = Vec::new();
+        for c in &mut self.contacts {
+            let Some(want) = c.hash.as_deref() else {
+                continue;
+            };
+            if let Some((_, got)) = arriving.iter().find(|(seq, _)| *seq == c.head) {
+                if *got == want {
+                    c.hash = None;
+                } else {
+                    broken.push((c.at_ms, c.head));
+                    c.head = held;
+                    c.hash = None;
+                }
+            }
+        }
+        broken
     }
 
     /// Server-time bounds of record `seq`'s creation: after the last contact whose
@@ -341,7 +376,13 @@ pub fn replay(
                     p.apply(&fact, &rules, &evidence);
                     continue;
                 }
-                let clock = i64::try_from(seg.t1_ms.saturating_sub(seg.t0_ms)).unwrap_or(i64::MAX);
+                // The wall time a segment occupies is its own clock, or what it
+                // covers when that is more (the clock slack): every credited
+                // millisecond takes a millisecond of the device's wall time, so
+                // many short segments cannot each add the slack for free.
+                let covered: u64 = ranges.iter().map(|(a, b)| b - a).sum();
+                let span = seg.t1_ms.saturating_sub(seg.t0_ms).max(covered);
+                let clock = i64::try_from(span).unwrap_or(i64::MAX);
                 let end = row.wall_ms;
                 let start = end.saturating_sub(clock);
                 if let Some((kind, detail, other)) = time_check(device, row.seq, start, end, cx) {

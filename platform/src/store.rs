@@ -116,6 +116,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          (SELECT COUNT(*) FROM records r WHERE r.learner_id = l.id AND r.kind = 'segment'), \
          (SELECT COUNT(*) FROM flags f WHERE f.learner_id = l.id) FROM learners l",
     ],
+), (
+    // Quarantine rows are counted per learner at every refusal (kept to a bound).
+    8,
+    &["CREATE INDEX quarantine_learner ON quarantine(learner_id, received_ms)"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
@@ -1157,7 +1161,7 @@ impl Store {
     ) -> Result<Vec<(String, Option<String>, Option<i64>)>, StoreError> {
         let rows = match learner_id {
             Some(l) => {
-                sqlx::query("SELECT code, device_id, seq FROM quarantine WHERE learner_id = $1 ORDER BY received_ms")
+                sqlx::query("SELECT code, device_id, seq FROM quarantine WHERE learner_id = $1 ORDER BY received_ms LIMIT 1000")
                     .bind(l)
                     .fetch_all(&self.pool)
                     .await?
@@ -1530,15 +1534,22 @@ impl Store {
     }
 }
 
+/// Quarantine rows kept per learner (the newest refusals beyond it are answered
+/// but not kept).
+pub const QUARANTINE_PER_LEARNER: u32 = 1_000;
+
 async fn insert_quarantine(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     qr: &QuarantineRow,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    // At most QUARANTINE_PER_LEARNER rows per learner: a flood of refused uploads
+    // costs a bounded amount of storage (the refusal itself is still answered).
+    sqlx::query(&format!(
         "INSERT INTO quarantine(id, received_ms, learner_id, device_id, seq, code, message, record) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT COUNT(*) FROM \
+         (SELECT 1 FROM quarantine WHERE learner_id = $3 LIMIT {QUARANTINE_PER_LEARNER}) kept) < {QUARANTINE_PER_LEARNER}",
+    ))
     .bind(random_id())
     .bind(now)
     .bind(qr.learner_id.clone())

@@ -41,6 +41,16 @@ fn publish(srv: &Server, dir: &std::path::Path) -> String {
     srv.publish(&path, "shanxi").0
 }
 
+/// The question ids of class hour 1 of the published demo course, in bank order.
+fn hour_one_question_ids() -> Vec<Value> {
+    keshi_protocol::demo::course(2)["quizzes"][0]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].clone())
+        .collect()
+}
+
 /// A device writing its own chain.
 struct Dev {
     key: DeviceKey,
@@ -229,6 +239,19 @@ fn time_is_the_platforms(srv: &Server, dir: &std::path::Path) {
     assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
     assert_eq!(srv.summary("backdated").credited_seconds, 0.0);
     assert_eq!(flags_of(srv, "backdated"), vec!["backdated"]);
+
+    // Segments of no length in their own clock, each covering the 1 s clock slack,
+    // all stamped now: each takes a second of wall time, so one is credited and the
+    // other nine overlap it.
+    let (mut d, token, _) = enrol(srv, "slack");
+    let now = now_ms();
+    let mut recs = vec![d.start(&course, now - 1_500)];
+    for k in 0..10u64 {
+        recs.push(d.seg(k, k, &[[k * 1_000, (k + 1) * 1_000]], now));
+    }
+    assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+    assert_eq!(srv.summary("slack").credited_seconds, 1.0);
+    assert_eq!(flags_of(srv, "slack"), vec!["overlap_same_device"; 9]);
 
     // Backdating into a revoked window: device A is revoked when the learner logs
     // in on B; A logs in again later and uploads study stamped while it was revoked.
@@ -424,13 +447,7 @@ fn quizzes_are_graded_by_the_platform(srv: &Server, dir: &std::path::Path) {
         .unwrap()
         .try_into()
         .unwrap();
-    let bank = &keshi_protocol::demo::course(2)["quizzes"][0]["questions"];
-    let ids: Vec<Value> = bank
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["id"].clone())
-        .collect();
+    let ids = hour_one_question_ids();
     let right = keshi_protocol::demo::answers(1);
     let wrong: Vec<usize> = right.iter().map(|a| (a + 1) % 4).collect();
     let now = now_ms();
@@ -615,17 +632,21 @@ fn snapshots_are_countersigned_only_when_true(srv: &Server, dir: &std::path::Pat
         d.seg(0, 2_000, &[[0, 2_000]], t + 2_000),
     ];
     assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
-    let mut fold = StreamFold::new(true);
-    for r in &recs {
-        fold.push(
-            r.seq(),
-            &r.header.kind,
-            Some(&r.payload),
-            &ClaimedRules,
-            &DeviceEvidence::default(),
-        );
-    }
-    let honest = fold.course(&course).unwrap().progress.clone();
+    // The device's own fold of its records (what it would propose).
+    let device_fold = |recs: &[&Record]| {
+        let mut fold = StreamFold::new(true);
+        for r in recs {
+            fold.push(
+                r.seq(),
+                &r.header.kind,
+                Some(&r.payload),
+                &ClaimedRules,
+                &DeviceEvidence::default(),
+            );
+        }
+        fold.course(&course).unwrap().progress.clone()
+    };
+    let honest = device_fold(&recs.iter().collect::<Vec<_>>());
     let mut inflated = honest.clone();
     inflated.coverage.insert(0, 5_400_000);
     inflated.frontier_ms = 5_400_000;
@@ -651,6 +672,32 @@ fn snapshots_are_countersigned_only_when_true(srv: &Server, dir: &std::path::Pat
     );
     let signed = ask(vec![snap(&honest, 2), snap(&inflated, 2)]);
     assert_eq!(signed.len(), 1, "{signed:?}");
+    // A device's own verdict on its quiz (the old `passed` field) and a capture
+    // whose photo never arrived: the device's fold believes them, the platform does
+    // not countersign what rests on them.
+    let ids = hour_one_question_ids();
+    let more = vec![
+        d.rec(
+            "quiz_answered",
+            json!({"class_hour": 1, "attempt": 1, "questions": ids, "answers": [0, 0, 0, 0, 0],
+                   "correct": 5, "total": 5, "passed": true}),
+            t + 2_100,
+        ),
+        d.rec(
+            "capture_result",
+            json!({"id": "s1-c1", "class_hour": 1, "ok": true, "image_sha256": "b".repeat(64),
+                   "reasons": [], "pos_ms": 2_000}),
+            t + 2_200,
+        ),
+    ];
+    assert_eq!(push(&srv.url, &token, wire(&more)).0, 200);
+    let claimed = device_fold(&recs.iter().chain(&more).collect::<Vec<_>>());
+    let h1 = claimed.hours.get(&1).cloned().unwrap_or_default();
+    assert!(h1.quiz_passed && h1.captures_passed == 1, "{claimed:?}");
+    assert!(
+        ask(vec![snap(&claimed, 4)]).is_empty(),
+        "device-held evidence was countersigned"
+    );
     let pk: [u8; 32] = hex::decode(
         client()
             .post(format!("{}/v1/login", srv.url))
@@ -671,6 +718,79 @@ fn snapshots_are_countersigned_only_when_true(srv: &Server, dir: &std::path::Pat
         signed[0].device_id.as_deref(),
         Some(d.key.device_id().to_hex().as_str())
     );
+}
+
+/// Contacts vouch only for what the device commits to (issue 11): a head claimed
+/// at login without the hash of that record counts as what the platform holds, and
+/// a committed head whose record later arrives with another hash (the journal was
+/// rewritten after the contact) is broken. Either way, records written after the
+/// contact and stamped into the earlier lease window are backdated (a skew of 1 s
+/// here, so the window can be seconds old).
+#[test]
+fn contacts_vouch_only_for_what_the_device_commits_to() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in backends(dir.path(), "commit") {
+        eprintln!("backend: {name}");
+        let srv = Server::start(
+            &url,
+            Config {
+                skew_ms: 1_000,
+                ..Config::default()
+            },
+            &dir.path().join(format!("b-{name}")),
+        );
+        let course = publish(&srv, dir.path());
+        // A head claimed at login without the hash of that record vouches for nothing
+        // beyond what the platform holds: study written afterwards cannot pass as held
+        // then, and backdated into the earlier lease window it is refused.
+        let (mut d, _, first_login) = enrol(&srv, "claims");
+        std::thread::sleep(Duration::from_millis(2_000));
+        let token = login_at_head(&srv, "claims", &d.key, 1_000_000);
+        let recs = vec![
+            d.start(&course, first_login + 100),
+            d.seg(0, 2_000, &[[0, 2_000]], first_login + 2_100),
+        ];
+        assert_eq!(push(&srv.url, &token, wire(&recs)).0, 200);
+        assert_eq!(srv.summary("claims").credited_seconds, 0.0);
+        assert_eq!(flags_of(&srv, "claims"), vec!["backdated"]);
+
+        // A head committed with its hash, then the journal rewritten (longer study,
+        // backdated into the same window): the commitment is broken, and the rewritten
+        // records count from the contact's time, so they earn nothing.
+        let (mut d, _, first_login) = enrol(&srv, "rewrites");
+        std::thread::sleep(Duration::from_millis(2_000));
+        let a = [
+            d.start(&course, first_login + 100),
+            d.seg(0, 1_000, &[[0, 1_000]], first_login + 1_100),
+        ];
+        let committed = a[1].hash.to_hex();
+        let r = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(
+                &json!({"user": "rewrites", "password": "pw", "public_key": d.key.public_key_hex(),
+                          "head_seq": 2, "head_hash": committed}),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token = r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        d.prev = None;
+        d.mono = 0;
+        let b = vec![
+            d.start(&course, first_login + 100),
+            d.seg(0, 2_000, &[[0, 2_000]], first_login + 2_100),
+        ];
+        assert_ne!(b[1].hash, a[1].hash);
+        assert_eq!(push(&srv.url, &token, wire(&b)).0, 200);
+        assert_eq!(srv.summary("rewrites").credited_seconds, 0.0);
+        let mut flags = flags_of(&srv, "rewrites");
+        flags.sort();
+        assert_eq!(flags, vec!["backdated", "commitment_broken"]);
+        srv.kill();
+    }
 }
 
 #[test]
@@ -705,6 +825,7 @@ fn a_learner_uploads_at_most_a_daily_quota() {
         &db,
         Config {
             max_records_per_day: 10,
+            max_photos_per_day: 2,
             ..Config::default()
         },
         &dir.path().join("b"),
@@ -738,6 +859,24 @@ fn a_learner_uploads_at_most_a_daily_quota() {
     // What still fits passes.
     assert_eq!(push(&srv.url, &l.token, wire(&recs[8..10])).0, 200);
     assert_eq!(srv.summary("busy").records, 10);
+    // Capture photos too: two new ones a day here; the same photo again is free.
+    let put = |n: u8| {
+        let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[n; 16]].concat();
+        let sha = Hash::of(&png).to_hex();
+        client()
+            .put(format!("{}/v1/captures/{sha}", srv.url))
+            .bearer_auth(&l.token)
+            .header("content-type", "image/png")
+            .body(png)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(put(1).status().as_u16(), 201);
+    assert_eq!(put(2).status().as_u16(), 201);
+    let r = put(3);
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.json::<Value>().unwrap()["code"], "quota_exceeded");
+    assert!(put(1).status().is_success());
     srv.kill();
 }
 
@@ -896,13 +1035,7 @@ fn derived_state_is_rebuilt_from_the_records() {
         // Honest study (2 s), a graded quiz, and a future-stamped segment (a flag).
         let (mut d, token, _) = enrol(&srv, "kept");
         let now = now_ms();
-        let bank = &keshi_protocol::demo::course(2)["quizzes"][0]["questions"];
-        let ids: Vec<Value> = bank
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|q| q["id"].clone())
-            .collect();
+        let ids = hour_one_question_ids();
         let recs = vec![
             d.start(&course, now - 2_100),
             d.seg(0, 2_000, &[[0, 2_000]], now),

@@ -191,6 +191,9 @@ pub struct LoginDevice {
     pub public_key: [u8; 32],
     /// The journal's head seq.
     pub head_seq: u64,
+    /// The hash of the record at `head_seq` (a commitment, see
+    /// [`LoginRequest::head_hash`]).
+    pub head_hash: Option<[u8; 32]>,
     /// A simulated key (`keshi simulate`).
     pub simulated: bool,
 }
@@ -201,6 +204,7 @@ impl LoginDevice {
         Ok(LoginDevice {
             public_key: journal.public_key(),
             head_seq: journal.len(),
+            head_hash: journal.head().map(|(_, h)| h.0),
             simulated: journal.sync_state(sync::KEY_SIMULATED)?.as_deref() == Some("true"),
         })
     }
@@ -226,6 +230,7 @@ pub fn login_request(
         password: password.to_owned(),
         public_key: hex::encode(public_key),
         head_seq: Some(device.head_seq),
+        head_hash: device.head_hash.map(hex::encode),
         simulated: device.simulated,
     })
     .map_err(|e| LoginError::Unreachable(format!("encoding the request: {e}")))?;
@@ -330,6 +335,7 @@ pub fn heartbeat(
     };
     let body = serde_json::to_vec(&crate::wire::HeartbeatRequest {
         head_seq: Some(journal.len()),
+        head_hash: journal.head().map(|(_, h)| h.to_hex()),
     })
     .ok();
     match http.call::<HeartbeatResponse>("/v1/heartbeat", Some(&token), body) {

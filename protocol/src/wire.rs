@@ -110,6 +110,12 @@ pub struct LoginRequest {
     /// to the platform's clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<u64>,
+    /// The hash (hex) of the record at `head_seq`: a commitment to the journal as
+    /// it is now. A head above what the platform holds counts only with it (and the
+    /// record at that seq must later arrive with this hash), so a device cannot
+    /// claim to have held records it writes afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
     /// The key was made by `keshi simulate` (demos and tests): refused unless the
     /// platform accepts simulated devices, and credited apart.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -123,6 +129,9 @@ pub struct HeartbeatRequest {
     /// The device's journal head now (see [`LoginRequest::head_seq`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<u64>,
+    /// The hash of the record at `head_seq` (see [`LoginRequest::head_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
 }
 
 /// A platform-signed offline lease: the device may study offline until
