@@ -113,6 +113,8 @@ pub struct AppState {
     catalogue_seen: Arc<Mutex<CatalogueSeen>>,
     /// Login throttling (per account and per address) and the Argon2 gate.
     pub guard: Arc<crate::auth::LoginGuard>,
+    /// Throttling of staff sign-ins (apart from learners').
+    pub staff_guard: Arc<crate::auth::LoginGuard>,
     learner_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Records accepted per learner on one day: `(day, learner → count)`.
     quotas: Arc<Mutex<(i64, HashMap<String, u64>)>>,
@@ -155,6 +157,7 @@ impl AppState {
                 checked_ms: now,
             })),
             guard: Arc::new(crate::auth::LoginGuard::default()),
+            staff_guard: Arc::new(crate::auth::LoginGuard::default()),
             learner_locks: Arc::default(),
             quotas: Arc::default(),
             countersigns: Arc::default(),
@@ -550,6 +553,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/progress/snapshots", post(progress_snapshots))
         .route("/v1/learners/{learner_id}/summary", get(learner_summary))
         .route("/v1/captures/{sha256}", put(put_capture).get(get_capture))
+        .merge(crate::staff::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -580,7 +584,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(status: StatusCode, code: ApiCode, message: impl Into<String>) -> Failure {
         Failure {
             status,
             retry_after_s: None,
@@ -625,7 +629,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-fn body_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn body_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, Failure> {
     let bytes = body.map_err(|e| {
@@ -652,7 +656,7 @@ fn body_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     Hash::of(token.as_bytes()).to_hex()
 }
 
@@ -668,7 +672,7 @@ enum Need {
 }
 
 /// The client's address (recorded by the server loop).
-struct ClientAddr(Option<std::net::IpAddr>);
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -693,7 +697,7 @@ fn quota_exceeded(message: String, wait_ms: i64) -> Failure {
     f
 }
 
-fn throttled(t: crate::auth::Throttled) -> Failure {
+pub(crate) fn throttled(t: crate::auth::Throttled) -> Failure {
     let (status, code, ms, what) = match t {
         crate::auth::Throttled::TooManyAttempts(ms) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -772,16 +776,28 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Resu
 }
 
 /// Longest login name accepted (bytes).
-const MAX_LOGIN_NAME_BYTES: usize = 128;
+pub(crate) const MAX_LOGIN_NAME_BYTES: usize = 128;
 /// Longest password accepted (bytes).
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
-async fn login(
-    State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<LoginResponse>, Failure> {
-    let req: LoginRequest = body_json(body)?;
+/// The sign-in check shared by learners and staff: charges the attempt to `guard`
+/// before the password is checked (parallel guesses cannot all get through before
+/// the first failure is counted), looks the account up with `find` (its password
+/// hash and what to return), and runs Argon2 behind the guard's bounded queue with
+/// the same work for an unknown user (no enumeration by timing). Refunds the
+/// attempt on success or when the platform, not the password, failed.
+pub(crate) async fn check_password<T, F, Fut>(
+    state: &AppState,
+    guard: &crate::auth::LoginGuard,
+    addr: Option<std::net::IpAddr>,
+    user: &str,
+    password: &str,
+    find: F,
+) -> Result<T, Failure>
+where
+    F: FnOnce(Store, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(String, T)>, StoreError>>,
+{
     let bad = || {
         Failure::new(
             StatusCode::UNAUTHORIZED,
@@ -789,46 +805,60 @@ async fn login(
             "unknown user or wrong password",
         )
     };
-    let user = req.user.trim().to_owned();
+    let user = user.trim().to_owned();
     // Login names are short; a long one is no one's (and would bloat the throttle's
     // memory), and a long password only costs Argon2 time.
-    if user.len() > MAX_LOGIN_NAME_BYTES || req.password.len() > MAX_PASSWORD_BYTES {
+    if user.len() > MAX_LOGIN_NAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
         return Err(bad());
     }
-    // Charged now, refunded on success: parallel guesses cannot all get through
-    // before the first failure is counted.
-    state
-        .guard
+    guard
         .begin(&user, addr, (state.clock)())
         .map_err(throttled)?;
-    let learner = match state.store.learner(&user).await {
-        Ok(l) => l,
+    let account = match find(state.store.clone(), user.clone()).await {
+        Ok(a) => a,
         Err(e) => {
-            state.guard.refund(&user, addr);
+            guard.refund(&user, addr);
             return Err(e.into());
         }
     };
-    // An unknown user costs the same Argon2 work as a wrong password (no user
-    // enumeration by timing); at most a few run at once, a bounded queue waits.
-    let (hash, password) = (
-        learner.as_ref().map(|l| l.password_hash.clone()),
-        req.password.clone(),
-    );
-    let ok = match state
-        .guard
+    let (hash, password) = (account.as_ref().map(|a| a.0.clone()), password.to_owned());
+    let ok = match guard
         .hash(move || crate::auth::verify_or_dummy(&password, hash.as_deref()))
         .await
     {
         Ok(ok) => ok,
         Err(t) => {
-            state.guard.refund(&user, addr);
+            guard.refund(&user, addr);
             return Err(throttled(t));
         }
     };
-    let Some(learner) = learner.filter(|_| ok) else {
+    let Some((_, found)) = account.filter(|_| ok) else {
         return Err(bad());
     };
-    state.guard.succeeded(&user, addr);
+    guard.succeeded(&user, addr);
+    Ok(found)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LoginResponse>, Failure> {
+    let req: LoginRequest = body_json(body)?;
+    let learner = check_password(
+        &state,
+        &state.guard,
+        addr,
+        &req.user,
+        &req.password,
+        |store, user| async move {
+            Ok(store
+                .learner(&user)
+                .await?
+                .map(|l| (l.password_hash.clone(), l)))
+        },
+    )
+    .await?;
     let pk: [u8; 32] = keshi_protocol::ids::decode_hex(req.public_key.trim(), "public key")
         .map_err(|_| {
             Failure::new(

@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod replay;
 pub mod serve;
+pub mod staff;
 pub mod store;
 
 use serde::Serialize;

@@ -85,6 +85,25 @@ enum Admin {
         db: String,
         #[arg(long)]
         name: String,
+        /// The region it is in (`shanxi/taiyuan`): what a labour authority's scope
+        /// covers.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Create a staff account (issue 12). The password comes from `KESHI_PASSWORD`
+    /// or is read from standard input, never from the command line.
+    CreateStaff {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// operator, authority, auditor, enterprise or institution.
+        #[arg(long)]
+        role: String,
+        /// A region (`shanxi/taiyuan`) for authorities and auditors, an institution
+        /// name or id for institutions and enterprises, `*` for the operator.
+        #[arg(long, default_value = "*")]
+        scope: String,
+        #[arg(long)]
+        user: String,
     },
     /// Create a learner (R-ID-1; prints the id).
     CreateLearner {
@@ -406,9 +425,35 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Admin { command } => {
             match command {
-                Admin::CreateInstitution { db, name } => {
+                Admin::CreateInstitution { db, name, region } => {
                     let store = Store::connect(&db).await?;
+                    let existed = store.institution(&name).await?.is_some();
                     let id = institution_id(&store, &name).await?;
+                    let region = region
+                        .map(|r| keshi_platform::staff::normalize_region(&r))
+                        .unwrap_or_default();
+                    if !existed || !region.is_empty() {
+                        store.set_institution_region(&id, &region).await?;
+                        let after = serde_json::json!({"name": name, "region": region});
+                        store
+                            .audit(
+                                &keshi_platform::staff::AuditRow {
+                                    actor: "cli",
+                                    action: if existed {
+                                        "institution.region"
+                                    } else {
+                                        "institution.create"
+                                    },
+                                    target: &format!("institution:{name}"),
+                                    institution_id: Some(&id),
+                                    region: None,
+                                    before: None,
+                                    after: Some(&after),
+                                },
+                                now(),
+                            )
+                            .await?;
+                    }
                     println!(
                         "{}",
                         serde_json::json!({"institution_id": id, "name": name})
@@ -438,9 +483,60 @@ async fn run(cli: Cli) -> Result<()> {
                     )
                     .await
                     .with_context(|| format!("creating learner {user}"))?;
+                    let after = serde_json::json!({"user": user, "real_name": real_name,
+                        "id_number": keshi_protocol::staff::mask_id_number(&id_number)});
+                    store
+                        .audit(
+                            &keshi_platform::staff::AuditRow {
+                                actor: "cli",
+                                action: "learner.create",
+                                target: &format!("learner:{user}"),
+                                institution_id: Some(&inst),
+                                region: None,
+                                before: None,
+                                after: Some(&after),
+                            },
+                            now(),
+                        )
+                        .await?;
                     println!(
                         "{}",
                         serde_json::json!({"learner_id": id, "user": user, "institution_id": inst})
+                    );
+                    Ok(())
+                }
+                Admin::CreateStaff {
+                    db,
+                    role,
+                    scope,
+                    user,
+                } => {
+                    let role = keshi_protocol::staff::StaffRole::parse(&role).with_context(|| {
+                        format!("unknown role {role:?}: operator, authority, auditor, enterprise or institution")
+                    })?;
+                    let password = match std::env::var("KESHI_PASSWORD") {
+                        Ok(p) => p,
+                        Err(_) => {
+                            eprintln!("password for staff {user}:");
+                            let mut line = String::new();
+                            std::io::stdin().read_line(&mut line)?;
+                            line.trim_end_matches(['\r', '\n']).to_owned()
+                        }
+                    };
+                    anyhow::ensure!(
+                        password.len() >= 8,
+                        "a staff password has at least 8 characters"
+                    );
+                    let hash = keshi_platform::auth::hash_password(&password)
+                        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+                    let store = Store::connect(&db).await?;
+                    let id = store
+                        .create_staff("cli", &user, role, &scope, &hash, now())
+                        .await
+                        .with_context(|| format!("creating staff {user}"))?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"staff_id": id, "user": user, "role": role.as_str()})
                     );
                     Ok(())
                 }

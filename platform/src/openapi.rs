@@ -149,6 +149,56 @@ const OPS: &[Op] = &[
         errors: &["401", "403", "404", "503"],
         params: &["sha256"],
     },
+    Op {
+        path: "/v1/staff/login",
+        method: "post",
+        summary: "staff sign-in (issue 12): a session as an HttpOnly SameSite=Strict cookie `keshi_staff` and a bearer token; throttled per account and address",
+        bearer: false,
+        request: Some("StaffLoginRequest"),
+        ok: ("200", "the session", Body::Json("StaffLoginResponse")),
+        errors: &["400", "401", "429", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/logout",
+        method: "post",
+        summary: "ends the staff session (with the cookie, the `X-CSRF-Token` header is required)",
+        bearer: true,
+        request: None,
+        ok: ("204", "signed out", Body::Empty),
+        errors: &["401", "403"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/learners",
+        method: "get",
+        summary: "the learners in the staff member's scope, by login name, at most 500 after `after`",
+        bearer: true,
+        request: None,
+        ok: ("200", "the learners", Body::Json("StaffLearners")),
+        errors: &["401", "503"],
+        params: &["?after"],
+    },
+    Op {
+        path: "/v1/staff/learners/{user}",
+        method: "get",
+        summary: "one learner in scope with the platform's credit (404 outside the scope)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the learner", Body::Json("StaffLearnerDetail")),
+        errors: &["401", "404", "503"],
+        params: &["user"],
+    },
+    Op {
+        path: "/v1/staff/audit",
+        method: "get",
+        summary: "the audit trail in scope, newest first, at most 500 before `before_ms` (operator and auditors)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the entries", Body::Json("AuditResponse")),
+        errors: &["400", "401", "403", "503"],
+        params: &["?before_ms"],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {
@@ -171,8 +221,10 @@ fn operation(op: &Op) -> Value {
             .params
             .iter()
             .map(|p| match p.strip_prefix('?') {
-                // `?name`: an optional integer query parameter.
-                Some(q) => json!({"name": q, "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}),
+                // `?name`: an optional query parameter, an integer when it names a
+                // seq or a time (`…_seq`, `…_ms`), else a string.
+                Some(q) if q.ends_with("_seq") || q.ends_with("_ms") => json!({"name": q, "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}),
+                Some(q) => json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}),
                 None => json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}),
             })
             .collect();
@@ -234,6 +286,11 @@ pub fn document() -> Value {
     generator.subschema_for::<GradesResponse>();
     generator.subschema_for::<SnapshotsRequest>();
     generator.subschema_for::<SnapshotsResponse>();
+    generator.subschema_for::<keshi_protocol::staff::StaffLoginRequest>();
+    generator.subschema_for::<keshi_protocol::staff::StaffLoginResponse>();
+    generator.subschema_for::<keshi_protocol::staff::StaffLearners>();
+    generator.subschema_for::<keshi_protocol::staff::StaffLearnerDetail>();
+    generator.subschema_for::<keshi_protocol::staff::AuditResponse>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

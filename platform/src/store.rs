@@ -120,6 +120,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // Quarantine rows are counted per learner at every refusal (kept to a bound).
     8,
     &["CREATE INDEX quarantine_learner ON quarantine(learner_id, received_ms)"],
+), (
+    // Staff, their sessions and the audit trail (issue 12, R-SV-1); institutions
+    // get the region a labour authority's scope covers.
+    9,
+    &[
+        "ALTER TABLE institutions ADD COLUMN region TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE staff (id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, role TEXT NOT NULL, \
+         scope TEXT NOT NULL, password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+        "CREATE TABLE staff_sessions (token_hash TEXT PRIMARY KEY, staff_id TEXT NOT NULL, csrf TEXT NOT NULL, \
+         created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL)",
+        "CREATE TABLE audit (id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, \
+         target TEXT NOT NULL, institution_id TEXT, region TEXT, before_json TEXT, after_json TEXT)",
+        "CREATE INDEX audit_time ON audit(at_ms)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
@@ -148,7 +162,7 @@ async fn bump_tallies(
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     /// Whether this is SQLite (single writer: fewer connections).
     pub sqlite: bool,
     writer: Option<tokio::sync::mpsc::Sender<(CommitJob, Reply)>>,
@@ -682,6 +696,16 @@ impl Store {
             tx.commit().await?;
             tracing::info!(version, "migration applied");
         }
+        Ok(())
+    }
+
+    /// Sets the region an institution is in (what authorities' scopes cover).
+    pub async fn set_institution_region(&self, id: &str, region: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE institutions SET region = $1 WHERE id = $2")
+            .bind(region)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -32,5 +32,6 @@ pub mod manifest;
 pub mod policy;
 pub mod record;
 pub mod sig;
+pub mod staff;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,275 @@
+//! Staff and scope (issue 12, R-SV-1): every staff endpoint × every role × a learner
+//! in and out of scope, against a real platform on SQLite and PostgreSQL, with the
+//! accounts made by `keshi-platform admin` (the command scripts use). Also: the
+//! session cookie needs the anti-CSRF token to change anything, sign-in is
+//! throttled, and the audit trail records what the command line did.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
+
+mod common;
+
+use common::{backends, client, Server};
+use keshi_platform::Config;
+use serde_json::Value;
+
+const PASSWORD: &str = "staff-password-1";
+
+/// Runs `keshi-platform admin ARGS --db URL` (password from `KESHI_PASSWORD`).
+fn admin(db: &str, args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+        .arg("admin")
+        .args(args)
+        .args(["--db", db])
+        .env("KESHI_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap()
+}
+
+/// Signs in; returns (token, csrf, the cookie's value).
+fn sign_in(url: &str, user: &str) -> (String, String, String) {
+    let r = client()
+        .post(format!("{url}/v1/staff/login"))
+        .json(&serde_json::json!({"user": user, "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{user}");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("keshi_staff=")
+        .to_owned();
+    let b: Value = r.json().unwrap();
+    (
+        b["token"].as_str().unwrap().to_owned(),
+        b["csrf"].as_str().unwrap().to_owned(),
+        value,
+    )
+}
+
+fn get(url: &str, token: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn every_staff_endpoint_answers_within_the_scope_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "staff") {
+        eprintln!("backend: {name}");
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        let db = srv.db_url.clone();
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "太原职校",
+                "--region",
+                "Shanxi/Taiyuan",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "济南培训",
+                "--region",
+                "shandong/jinan",
+            ],
+        );
+        for (user, inst) in [("a1", "太原职校"), ("a2", "太原职校"), ("b1", "济南培训")]
+        {
+            admin(
+                &db,
+                &[
+                    "create-learner",
+                    "--institution",
+                    inst,
+                    "--user",
+                    user,
+                    "--password",
+                    "pw",
+                    "--real-name",
+                    "王五",
+                    "--id-number",
+                    "11010519491231002X",
+                ],
+            );
+        }
+        // role, scope, the learners it sees, whether it reads the audit trail
+        let staff: &[(&str, &str, &str, &[&str], bool)] = &[
+            ("op", "operator", "*", &["a1", "a2", "b1"], true),
+            ("sx", "authority", "shanxi", &["a1", "a2"], false),
+            ("ty-audit", "auditor", "shanxi/taiyuan", &["a1", "a2"], true),
+            ("sd", "authority", "shandong", &["b1"], false),
+            ("hz", "authority", "shanxi/taiyuan-hz", &[], false),
+            ("school-a", "institution", "太原职校", &["a1", "a2"], false),
+            ("firm-b", "enterprise", "济南培训", &["b1"], false),
+        ];
+        for (user, role, scope, _, _) in staff {
+            let v = admin(
+                &db,
+                &[
+                    "create-staff",
+                    "--role",
+                    role,
+                    "--scope",
+                    scope,
+                    "--user",
+                    user,
+                ],
+            );
+            assert_eq!(v["role"], *role);
+        }
+        for (user, role, _, sees, audits) in staff {
+            let (token, _, _) = sign_in(&srv.url, user);
+            let (s, list) = get(&srv.url, &token, "/v1/staff/learners");
+            assert_eq!(s, 200, "{user}");
+            let got: Vec<&str> = list["learners"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["user"].as_str().unwrap())
+                .collect();
+            assert_eq!(got, *sees, "{user} ({role}) lists");
+            for l in list["learners"].as_array().unwrap() {
+                assert_eq!(l["id_number"], "110105********002X", "masked");
+            }
+            for learner in ["a1", "a2", "b1", "nobody"] {
+                let (s, one) = get(&srv.url, &token, &format!("/v1/staff/learners/{learner}"));
+                let expected = if sees.contains(&learner) { 200 } else { 404 };
+                assert_eq!(s, expected, "{user} ({role}) → {learner}: {one}");
+                if s == 200 {
+                    assert_eq!(one["learner"]["user"], learner);
+                    assert_eq!(one["credited_seconds"], 0.0);
+                } else {
+                    assert_eq!(one["code"], "not_found");
+                }
+            }
+            let (s, trail) = get(&srv.url, &token, "/v1/staff/audit");
+            assert_eq!(s, if *audits { 200 } else { 403 }, "{user} audit: {trail}");
+            if *user == "op" {
+                let actions: Vec<&str> = trail["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["action"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    actions.iter().filter(|a| **a == "learner.create").count(),
+                    3
+                );
+                assert_eq!(
+                    actions.iter().filter(|a| **a == "staff.create").count(),
+                    staff.len()
+                );
+                assert_eq!(
+                    actions
+                        .iter()
+                        .filter(|a| **a == "institution.create")
+                        .count(),
+                    2
+                );
+            }
+            if *user == "ty-audit" {
+                // The auditor's region: its institution's entries, not the other's.
+                let targets: Vec<&str> = trail["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["target"].as_str().unwrap())
+                    .collect();
+                assert!(targets.contains(&"learner:a1"), "{targets:?}");
+                assert!(!targets.contains(&"learner:b1"), "{targets:?}");
+            }
+        }
+
+        // No session, a made-up token: 401.
+        let r = client()
+            .get(format!("{}/v1/staff/learners", srv.url))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(get(&srv.url, &"0".repeat(64), "/v1/staff/learners").0, 401);
+        // A learner's lease is not a staff session.
+        assert_eq!(
+            get(&srv.url, "not-a-staff-token", "/v1/staff/learners/a1").0,
+            401
+        );
+
+        // The cookie alone cannot change anything: the anti-CSRF token is needed.
+        let (_, csrf, cookie) = sign_in(&srv.url, "school-a");
+        let logout = |csrf: Option<&str>| {
+            let mut r = client()
+                .post(format!("{}/v1/staff/logout", srv.url))
+                .header("cookie", format!("keshi_staff={cookie}"));
+            if let Some(c) = csrf {
+                r = r.header("x-csrf-token", c);
+            }
+            r.send().unwrap().status().as_u16()
+        };
+        assert_eq!(logout(None), 403);
+        assert_eq!(logout(Some("forged")), 403);
+        let list = client()
+            .get(format!("{}/v1/staff/learners", srv.url))
+            .header("cookie", format!("keshi_staff={cookie}"))
+            .send()
+            .unwrap();
+        assert_eq!(list.status(), 200, "reading with the cookie needs no token");
+        assert_eq!(logout(Some(&csrf)), 204);
+        assert_eq!(logout(Some(&csrf)), 401, "the session ended");
+
+        // Guessing: wrong passwords are refused alike for known and unknown staff,
+        // and the account is locked after a few.
+        for user in ["op", "ghost"] {
+            let r = client()
+                .post(format!("{}/v1/staff/login", srv.url))
+                .json(&serde_json::json!({"user": user, "password": "wrong"}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            assert_eq!(r.json::<Value>().unwrap()["code"], "invalid_credentials");
+        }
+        let mut locked = false;
+        for _ in 0..12 {
+            let r = client()
+                .post(format!("{}/v1/staff/login", srv.url))
+                .json(&serde_json::json!({"user": "sd", "password": "wrong"}))
+                .send()
+                .unwrap();
+            if r.status() == 429 {
+                locked = true;
+                break;
+            }
+        }
+        assert!(locked, "repeated wrong passwords lock the account");
+        srv.kill();
+    }
+}

@@ -1,0 +1,195 @@
+//! The staff API's wire types (issue 12, R-SV-1): the people who run training —
+//! the platform operator, labour authorities, auditors, enterprises and
+//! institutions — each see their own scope. Documented in `docs/platform-api.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// A staff member's role; the scope it works in is set with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum StaffRole {
+    /// Runs the platform: every institution and region.
+    Operator,
+    /// A labour authority of a province, city or district (a region and everything
+    /// under it).
+    Authority,
+    /// Reads, never changes, within a region.
+    Auditor,
+    /// An enterprise whose employees study (its own learners).
+    Enterprise,
+    /// A training institution (its learners, courses and classes).
+    Institution,
+}
+
+impl StaffRole {
+    /// Every role.
+    pub const ALL: &'static [StaffRole] = &[
+        StaffRole::Operator,
+        StaffRole::Authority,
+        StaffRole::Auditor,
+        StaffRole::Enterprise,
+        StaffRole::Institution,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Operator => "operator",
+            StaffRole::Authority => "authority",
+            StaffRole::Auditor => "auditor",
+            StaffRole::Enterprise => "enterprise",
+            StaffRole::Institution => "institution",
+        }
+    }
+
+    /// The role named `s`.
+    pub fn parse(s: &str) -> Option<StaffRole> {
+        StaffRole::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+
+    /// Whether the role's scope is a region (else an institution or enterprise, or
+    /// everything for the operator).
+    pub fn regional(self) -> bool {
+        matches!(self, StaffRole::Authority | StaffRole::Auditor)
+    }
+
+    /// Whether the role may change data (auditors only read).
+    pub fn writes(self) -> bool {
+        !matches!(self, StaffRole::Auditor)
+    }
+}
+
+impl std::fmt::Display for StaffRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `POST /v1/staff/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLoginRequest {
+    /// Login name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Answer to `POST /v1/staff/login`; the session is also set as an HttpOnly
+/// cookie (`keshi_staff`) for the console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLoginResponse {
+    /// Bearer token for scripts (`Authorization: Bearer`).
+    pub token: String,
+    /// Anti-CSRF token: a request that changes data with the cookie carries it in
+    /// the `X-CSRF-Token` header.
+    pub csrf: String,
+    /// The role.
+    pub role: StaffRole,
+    /// The scope: a region path (`shanxi/taiyuan`), an institution's name, or `*`.
+    pub scope: String,
+    /// When the session ends, Unix ms.
+    pub expires_ms: i64,
+}
+
+/// A learner as staff see them (the ID number masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLearner {
+    /// Login name.
+    pub user: String,
+    /// Real name (R-ID-1).
+    pub real_name: String,
+    /// ID number, masked: the first six and last four characters.
+    pub id_number: String,
+    /// The institution's name.
+    pub institution: String,
+}
+
+/// Answer to `GET /v1/staff/learners?after=USER`: the learners in scope by login
+/// name, at most 500 after `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLearners {
+    /// The learners.
+    pub learners: Vec<StaffLearner>,
+}
+
+/// Answer to `GET /v1/staff/learners/{user}` (404 outside the scope).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLearnerDetail {
+    /// Who.
+    pub learner: StaffLearner,
+    /// Credit the platform derived (real devices), seconds.
+    pub credited_seconds: f64,
+    /// Class hours completed.
+    pub class_hours_completed: u32,
+    /// Records held.
+    pub records: u64,
+    /// Findings on the learner's records.
+    pub flags_total: u64,
+}
+
+/// One entry of the audit trail: who changed what, when, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AuditEntry {
+    /// When, Unix ms (the platform's clock).
+    pub at_ms: i64,
+    /// Who: `staff:<user>` or `cli` (the administration command line).
+    pub actor: String,
+    /// What, e.g. `staff.create`, `institution.create`, `learner.create`.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// The state before (absent for a creation).
+    pub before: Option<serde_json::Value>,
+    /// The state after.
+    pub after: Option<serde_json::Value>,
+}
+
+/// Answer to `GET /v1/staff/audit?before_ms=T`: the newest entries in scope
+/// before `T`, at most 500.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AuditResponse {
+    /// Newest first.
+    pub entries: Vec<AuditEntry>,
+}
+
+/// An ID number as staff see it: the first six (region) and last four characters,
+/// the rest masked. Short values are masked whole.
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 12 {
+        return "*".repeat(chars.len());
+    }
+    let n = chars.len();
+    chars[..6]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', n - 10))
+        .chain(chars[n - 4..].iter())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_numbers_are_masked_but_for_region_and_tail() {
+        assert_eq!(mask_id_number("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_id_number("12345"), "*****");
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in StaffRole::ALL {
+            assert_eq!(StaffRole::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(StaffRole::parse("admin"), None);
+    }
+}
