@@ -190,6 +190,16 @@ const OPS: &[Op] = &[
         params: &["user"],
     },
     Op {
+        path: "/v1/staff/live",
+        method: "get",
+        summary: "who is studying now in scope: learners with an online lease, their device, open course and last contact, at most 1,000 after `after`",
+        bearer: true,
+        request: None,
+        ok: ("200", "who is online", Body::Json("StaffLive")),
+        errors: &["401", "503"],
+        params: &["?after"],
+    },
+    Op {
         path: "/v1/staff/audit",
         method: "get",
         summary: "the audit trail in scope, newest first, at most 500 before `before_ms` (operator and auditors)",
@@ -291,6 +301,7 @@ pub fn document() -> Value {
     generator.subschema_for::<keshi_protocol::staff::StaffLearners>();
     generator.subschema_for::<keshi_protocol::staff::StaffLearnerDetail>();
     generator.subschema_for::<keshi_protocol::staff::AuditResponse>();
+    generator.subschema_for::<keshi_protocol::staff::StaffLive>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

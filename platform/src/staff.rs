@@ -22,8 +22,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keshi_protocol::codes::ApiCode;
 use keshi_protocol::staff::{
-    mask_id_number, AuditEntry, AuditResponse, StaffLearner, StaffLearnerDetail, StaffLearners,
-    StaffLoginRequest, StaffLoginResponse, StaffRole,
+    mask_id_number, AuditEntry, AuditResponse, LiveLearner, StaffLearner, StaffLearnerDetail,
+    StaffLearners, StaffLive, StaffLoginRequest, StaffLoginResponse, StaffRole,
 };
 use sqlx::Row;
 
@@ -324,6 +324,39 @@ impl Store {
             .transpose()
     }
 
+    /// Learners in `scope` with an online lease at `now` (not revoked, not past its
+    /// online expiry), by login name after `after`, at most `limit`, with their
+    /// device's fold state (JSON, for the open course and the last contact).
+    pub async fn live_in_scope(
+        &self,
+        scope: &Scope,
+        now: i64,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(StaffLearner, String, i64, Option<String>)>, StoreError> {
+        let (cond, values) = scope.condition(3);
+        let sql = format!(
+            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, x.device_id, x.expires_ms, f.state \
+             FROM leases x JOIN learners l ON l.id = x.learner_id \
+             JOIN institutions i ON i.id = l.institution_id \
+             LEFT JOIN device_folds f ON f.device_id = x.device_id \
+             WHERE x.expires_ms > $1 AND x.revoked_ms IS NULL AND l.username > $2 AND {cond} \
+             ORDER BY l.username LIMIT {limit}"
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(after);
+        for v in &values {
+            q = q.bind(v);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let (_, learner) = learner_row(r)?;
+                Ok((learner, r.try_get(5)?, r.try_get(6)?, r.try_get(7)?))
+            })
+            .collect()
+    }
+
     /// Appends an audit entry on its own (the administration command line).
     pub async fn audit(&self, row: &AuditRow<'_>, now: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -439,6 +472,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/learners", get(learners))
         .route("/v1/staff/learners/{user}", get(learner))
         .route("/v1/staff/audit", get(audit))
+        .route("/v1/staff/live", get(live))
 }
 
 fn unauthenticated(message: &str) -> Failure {
@@ -631,6 +665,47 @@ async fn audit(
     };
     let entries = state.store.audit_in_scope(&s.scope, before, PAGE).await?;
     Ok(Json(AuditResponse { entries }))
+}
+
+/// Learners online now per page of the live view.
+pub const LIVE_PAGE: u32 = 1_000;
+
+async fn live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    RawQuery(query): RawQuery,
+) -> Result<Json<StaffLive>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    let after = query_value(query.as_deref(), "after").unwrap_or_default();
+    let now = (state.clock)();
+    let ttl = state.config.lease_ttl_ms;
+    let rows = state
+        .store
+        .live_in_scope(&s.scope, now, &after, LIVE_PAGE)
+        .await?;
+    let online = rows
+        .into_iter()
+        .map(|(learner, device_id, expires_ms, fold)| {
+            let fold: crate::replay::DeviceFold = fold
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            // A heartbeat or login renews the online lease to now + ttl.
+            let renewed = expires_ms.saturating_sub(ttl);
+            let contact = fold.contacts.iter().map(|c| c.at_ms).max().unwrap_or(0);
+            LiveLearner {
+                learner,
+                device_id,
+                course: fold.active.map(|(c, _)| c),
+                last_contact_ms: renewed.max(contact).max(fold.floor_ms),
+                online_until_ms: expires_ms,
+            }
+        })
+        .collect();
+    Ok(Json(StaffLive {
+        now_ms: now,
+        online,
+    }))
 }
 
 #[cfg(test)]

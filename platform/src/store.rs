@@ -134,6 +134,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          target TEXT NOT NULL, institution_id TEXT, region TEXT, before_json TEXT, after_json TEXT)",
         "CREATE INDEX audit_time ON audit(at_ms)",
     ],
+), (
+    // Who is online now: leases by online expiry (the live view).
+    10,
+    &["CREATE INDEX leases_expires ON leases(expires_ms)"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

@@ -211,6 +211,57 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             }
         }
 
+        // Live: a1 signs in on a device and opens course c1; who sees them.
+        let mut course = keshi_protocol::demo::course(1);
+        course["id"] = "c1".into();
+        let manifest = dir.path().join(format!("c1-{name}.json"));
+        std::fs::write(&manifest, course.to_string()).unwrap();
+        srv.publish(&manifest, "shanxi");
+        let key = common::DeviceKey::generate().unwrap();
+        let lease = common::login(&srv.url, "a1", "pw", &key);
+        let live = |user: &str| -> Vec<Value> {
+            let (token, _, _) = sign_in(&srv.url, user);
+            let (s, v) = get(&srv.url, &token, "/v1/staff/live");
+            assert_eq!(s, 200, "{user}: {v}");
+            v["online"].as_array().unwrap().clone()
+        };
+        let seen = live("op");
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0]["learner"]["user"], "a1");
+        assert_eq!(seen[0]["course"], Value::Null);
+        assert_eq!(seen[0]["device_id"], key.device_id().to_hex());
+        assert!(seen[0]["last_contact_ms"].as_i64().unwrap() > 0);
+        let start = keshi_protocol::record::seal(
+            &key,
+            None,
+            &keshi_protocol::record::NewRecord::new(
+                "session_start",
+                serde_json::json!({"session": 1, "course": "c1", "profile": "shanxi",
+                    "class_hours": 1, "course_ms": 2_700_000}),
+                common::now_ms(),
+                1,
+            ),
+        )
+        .unwrap();
+        let recs = vec![start];
+        assert_eq!(
+            common::push(&srv.url, &lease.token, common::wire(&recs)).0,
+            200
+        );
+        for (user, sees) in [
+            ("op", true),
+            ("sx", true),
+            ("school-a", true),
+            ("sd", false),
+            ("firm-b", false),
+        ] {
+            let online = live(user);
+            assert_eq!(online.len(), usize::from(sees), "{user}: {online:?}");
+            if sees {
+                assert_eq!(online[0]["course"], "c1", "{user}");
+            }
+        }
+
         // No session, a made-up token: 401.
         let r = client()
             .get(format!("{}/v1/staff/learners", srv.url))

@@ -133,6 +133,35 @@ pub struct StaffLearnerDetail {
     pub flags_total: u64,
 }
 
+/// A learner studying now, as `GET /v1/staff/live` shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LiveLearner {
+    /// Who.
+    pub learner: StaffLearner,
+    /// The device (hex).
+    pub device_id: String,
+    /// The course of the device's current session, when one is open on a
+    /// published course.
+    pub course: Option<String>,
+    /// The device's last contact with the platform (login, heartbeat or upload),
+    /// Unix ms.
+    pub last_contact_ms: i64,
+    /// When the online lease runs out unless renewed, Unix ms.
+    pub online_until_ms: i64,
+}
+
+/// Answer to `GET /v1/staff/live?after=USER`: learners in scope with an online
+/// lease now, by login name, at most 1,000 after `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffLive {
+    /// The platform's clock, Unix ms.
+    pub now_ms: i64,
+    /// Who is online.
+    pub online: Vec<LiveLearner>,
+}
+
 /// One entry of the audit trail: who changed what, when, before and after.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
