@@ -13,6 +13,13 @@ use argon2::Argon2;
 #[error("cannot hash password: {0}")]
 pub struct HashError(String);
 
+impl HashError {
+    /// An error in words.
+    pub fn new(message: &str) -> HashError {
+        HashError(message.to_owned())
+    }
+}
+
 /// Argon2id PHC string of `password`.
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod blob;
 pub mod catalogue;
 pub mod credit;
+pub mod import;
 pub mod ingest;
 pub mod openapi;
 pub mod replay;

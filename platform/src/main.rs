@@ -123,6 +123,28 @@ enum Admin {
         #[arg(long)]
         face_photo_ref: Option<String>,
     },
+    /// Import learners from a CSV file (issue 12): columns `user,real_name,
+    /// id_number,phone,class,password` by header name. Prints
+    /// `{"imported":N,"rejected":[{"row":R,"code":"…","message":"…"}]}`; exits 1 when
+    /// a row was rejected. Without `--partial` a file with a bad row imports nothing.
+    ImportLearners {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Institution name or id.
+        #[arg(long)]
+        institution: String,
+        /// The file (`.csv`, UTF-8).
+        file: PathBuf,
+        /// A ZIP of face and ID-card photos named by ID number.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        /// Import the good rows even when others are rejected.
+        #[arg(long)]
+        partial: bool,
+        /// Print JSON (one line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish a course into the catalogue (a new immutable version): its manifest,
     /// its lesson media checked against the manifest's SHA-256, its quiz bank.
     PublishCourse {
@@ -538,6 +560,65 @@ async fn run(cli: Cli) -> Result<()> {
                         "{}",
                         serde_json::json!({"staff_id": id, "user": user, "role": role.as_str()})
                     );
+                    Ok(())
+                }
+                Admin::ImportLearners {
+                    db,
+                    institution,
+                    file,
+                    photos,
+                    partial,
+                    json,
+                } => {
+                    let ext = file
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_lowercase)
+                        .unwrap_or_default();
+                    anyhow::ensure!(
+                        ext != "xlsx",
+                        "XLSX import is not built yet: save the sheet as CSV (UTF-8) and import that"
+                    );
+                    anyhow::ensure!(
+                        photos.is_none(),
+                        "--photos is not built yet: import the learners, then their photos one by one"
+                    );
+                    let input = std::fs::File::open(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let store = Store::connect(&db).await?;
+                    let inst = institution_id(&store, &institution).await?;
+                    let taken = store.learner_names().await?;
+                    let checked =
+                        keshi_platform::import::check_csv(std::io::BufReader::new(input), &|u| {
+                            taken.contains(u)
+                        });
+                    let imported = if checked.rejected.is_empty() || partial {
+                        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                        let ready = tokio::task::spawn_blocking(move || {
+                            keshi_platform::import::hash_passwords(checked.rows, threads)
+                        })
+                        .await?
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        store.import_learners("cli", &inst, &ready, now()).await?
+                    } else {
+                        0
+                    };
+                    let report =
+                        serde_json::json!({"imported": imported, "rejected": checked.rejected});
+                    if json {
+                        println!("{report}");
+                    } else {
+                        println!(
+                            "imported {imported} learners; {} rows rejected",
+                            checked.rejected.len()
+                        );
+                        for r in &checked.rejected {
+                            println!("row {}: {} ({})", r.row, r.message, r.code.as_str());
+                        }
+                    }
+                    if !checked.rejected.is_empty() {
+                        std::process::exit(1);
+                    }
                     Ok(())
                 }
                 Admin::PublishCourse {

@@ -441,7 +441,7 @@ pub struct AuditRow<'a> {
     pub after: Option<&'a serde_json::Value>,
 }
 
-async fn append_audit(
+pub(crate) async fn append_audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     row: &AuditRow<'_>,
     now: i64,

@@ -138,6 +138,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // Who is online now: leases by online expiry (the live view).
     10,
     &["CREATE INDEX leases_expires ON leases(expires_ms)"],
+), (
+    // Learners imported in bulk: phone, class, and whether a password is still to
+    // be set (issue 12).
+    11,
+    &[
+        "ALTER TABLE learners ADD COLUMN phone TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE learners ADD COLUMN class TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE learners ADD COLUMN must_set_password BIGINT NOT NULL DEFAULT 0",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

@@ -73,27 +73,30 @@ fn get(url: &str, token: &str, path: &str) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// A platform on `db` with the institution 太原职校 in region `shanxi/taiyuan`;
+/// returns it and its database URL.
+fn with_school(dir: &std::path::Path, name: &str, db: &str) -> (Server, String) {
+    let srv = Server::start(db, Config::default(), &dir.join(format!("b-{name}")));
+    let db = srv.db_url.clone();
+    admin(
+        &db,
+        &[
+            "create-institution",
+            "--name",
+            "太原职校",
+            "--region",
+            "Shanxi/Taiyuan",
+        ],
+    );
+    (srv, db)
+}
+
 #[test]
 fn every_staff_endpoint_answers_within_the_scope_only() {
     let dir = tempfile::tempdir().unwrap();
     for (name, db) in backends(dir.path(), "staff") {
         eprintln!("backend: {name}");
-        let srv = Server::start(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("b-{name}")),
-        );
-        let db = srv.db_url.clone();
-        admin(
-            &db,
-            &[
-                "create-institution",
-                "--name",
-                "太原职校",
-                "--region",
-                "Shanxi/Taiyuan",
-            ],
-        );
+        let (srv, db) = with_school(dir.path(), &name, &db);
         admin(
             &db,
             &[
@@ -321,6 +324,123 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             }
         }
         assert!(locked, "repeated wrong passwords lock the account");
+        srv.kill();
+    }
+}
+
+/// Learners in bulk (issue 12): 50 rows with three bad ones, each named by row and
+/// code; without `--partial` nothing is imported (exit 1), with it the 47 good rows
+/// are, in one transaction with one audit entry, and staff of the institution see
+/// them.
+#[test]
+fn a_csv_with_bad_rows_imports_nothing_or_only_the_good_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "import") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        // Valid ID numbers: 17 digits with a birth date, then the GB 11643 check.
+        let id_number = |k: u32| {
+            let base = format!("3201061990030{:04}", 1000 + k);
+            let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+            let sum: u32 = base
+                .bytes()
+                .zip(w)
+                .map(|(d, w)| u32::from(d - b'0') * w)
+                .sum();
+            format!("{base}{}", b"10X98765432"[(sum % 11) as usize] as char)
+        };
+        let mut csv = String::from("user,real_name,id_number,phone,class,password\n");
+        for k in 0..50u32 {
+            let (mut id, mut phone, mut pw) = (id_number(k), format!("138{k:08}"), String::new());
+            match k {
+                10 => id.replace_range(17..18, if id.ends_with('0') { "1" } else { "0" }),
+                20 => phone = "12345".into(),
+                30 => pw = "short".into(),
+                _ => {}
+            }
+            if k % 10 == 1 {
+                pw = format!("password-{k}");
+            }
+            csv.push_str(&format!("u{k:02},学员{k},{id},{phone},一班,{pw}\n"));
+        }
+        let file = dir.path().join(format!("learners-{name}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        let run = |partial: bool| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"));
+            cmd.args([
+                "admin",
+                "import-learners",
+                "--db",
+                &db,
+                "--institution",
+                "太原职校",
+                "--json",
+            ]);
+            if partial {
+                cmd.arg("--partial");
+            }
+            let out = cmd.arg(&file).output().unwrap();
+            let v: Value =
+                serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+            (out.status.code(), v)
+        };
+        let (code, v) = run(false);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["imported"], 0);
+        let rejected: Vec<(u64, &str)> = v["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["row"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+            .collect();
+        // Row numbers count the header as row 1.
+        assert_eq!(
+            rejected,
+            vec![
+                (12, "bad_id_number"),
+                (22, "bad_phone"),
+                (32, "weak_password")
+            ]
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "institution",
+                "--scope",
+                "太原职校",
+                "--user",
+                "school",
+            ],
+        );
+        let (token, _, _) = sign_in(&srv.url, "school");
+        assert_eq!(
+            get(&srv.url, &token, "/v1/staff/learners").1["learners"],
+            serde_json::json!([])
+        );
+        let (code, v) = run(true);
+        assert_eq!(code, Some(1), "rows were still rejected: {v}");
+        assert_eq!(v["imported"], 47);
+        let list = get(&srv.url, &token, "/v1/staff/learners").1;
+        assert_eq!(list["learners"].as_array().unwrap().len(), 47);
+        // The same file again: every good row's login name is taken now.
+        let (_, v) = run(true);
+        assert_eq!(v["imported"], 0);
+        assert_eq!(v["rejected"].as_array().unwrap().len(), 50);
+        // An imported learner with a password signs in; one without cannot yet.
+        let key = common::DeviceKey::generate().unwrap();
+        let ok = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&serde_json::json!({"user": "u01", "password": "password-1", "public_key": key.public_key_hex()}))
+            .send()
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let none = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&serde_json::json!({"user": "u02", "password": "", "public_key": key.public_key_hex()}))
+            .send()
+            .unwrap();
+        assert_eq!(none.status(), 401);
         srv.kill();
     }
 }
