@@ -58,6 +58,18 @@ pub struct CourseProgress {
     pub class_hours_completed: u32,
     /// Class hours the course offers.
     pub class_hours_total: u32,
+    /// Capture evidence per class hour (the hours with any), by number.
+    pub class_hours: std::collections::BTreeMap<u32, HourCaptures>,
+}
+
+/// A class hour's capture photos as the platform holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HourCaptures {
+    /// Captures that passed on the device and whose photo the platform received.
+    pub captures_received: u32,
+    /// Captures that passed on the device and whose photo has not arrived (they
+    /// count once it does).
+    pub captures_missing: u32,
 }
 
 /// What the platform holds for one learner (`keshi-platform admin records`).
@@ -144,14 +156,36 @@ pub async fn summary_for(
         credited_ms = credited_ms.saturating_add(c.credited_ms);
         class_hours_completed = class_hours_completed.saturating_add(c.class_hours_completed);
         courses.insert(course.clone(), c.credited_ms as f64 / 1000.0);
+        let class_hours = p
+            .hours
+            .iter()
+            .filter(|(_, h)| h.captures_passed > 0)
+            .map(|(&n, h)| {
+                (
+                    n,
+                    HourCaptures {
+                        captures_received: h.captures_passed,
+                        captures_missing: 0,
+                    },
+                )
+            })
+            .collect();
         course_progress.insert(
             course,
             CourseProgress {
                 credited_seconds: c.credited_ms as f64 / 1000.0,
                 class_hours_completed: c.class_hours_completed,
                 class_hours_total: c.class_hours_total,
+                class_hours,
             },
         );
+    }
+    // Captures still waiting for their photo (real devices).
+    for (course, hour) in store.pending_photos_of(&l.id).await? {
+        if let Some(c) = course_progress.get_mut(&course) {
+            let h = c.class_hours.entry(hour).or_default();
+            h.captures_missing = h.captures_missing.saturating_add(1);
+        }
     }
     let devices: Vec<DeviceSummary> = store
         .devices_of(&l.id)

@@ -712,6 +712,28 @@ impl Store {
         Ok(())
     }
 
+    /// The captures of a learner's real devices still waiting for their photo:
+    /// `(course, class hour)` each.
+    pub async fn pending_photos_of(
+        &self,
+        learner_id: &str,
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        sqlx::query(
+            "SELECT course, class_hour FROM pending_photos WHERE learner_id = $1 AND simulated = 0",
+        )
+        .bind(learner_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+            ))
+        })
+        .collect()
+    }
+
     /// Sets the region an institution is in (what authorities' scopes cover).
     pub async fn set_institution_region(&self, id: &str, region: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE institutions SET region = $1 WHERE id = $2")

@@ -691,6 +691,16 @@ fn snapshots_are_countersigned_only_when_true(srv: &Server, dir: &std::path::Pat
         ),
     ];
     assert_eq!(push(&srv.url, &token, wire(&more)).0, 200);
+    // `admin records` per class hour: the capture passed on the device, its photo
+    // never arrived.
+    let hours = &srv.summary("snapshotter").course_progress[&course].class_hours;
+    assert_eq!(
+        hours.get(&1).cloned().unwrap_or_default(),
+        keshi_platform::HourCaptures {
+            captures_received: 0,
+            captures_missing: 1
+        }
+    );
     let claimed = device_fold(&recs.iter().chain(&more).collect::<Vec<_>>());
     let h1 = claimed.hours.get(&1).cloned().unwrap_or_default();
     assert!(h1.quiz_passed && h1.captures_passed == 1, "{claimed:?}");
