@@ -404,6 +404,21 @@ fn abuse_of_the_service(srv: &Server) {
         .block_on(srv.store.quarantine_bytes(&sum.learner_id))
         .unwrap();
     assert!((1_000..4_096).contains(&kept), "{kept} bytes kept");
+    // A flood of refused uploads is answered, and at most 1,000 are kept.
+    let mut small = wire(&[d.rec("state", json!({"x": 2}), now)]);
+    small[0].payload = "{\"x\":3}".into();
+    for _ in 0..keshi_platform::store::QUARANTINE_PER_LEARNER + 5 {
+        assert_eq!(push(&srv.url, &token, small.clone()).0, 422);
+    }
+    let device = d.key.device_id().to_hex();
+    let kept = srv
+        .rt
+        .block_on(srv.store.quarantined(None))
+        .unwrap()
+        .into_iter()
+        .filter(|(_, dev, _)| dev.as_deref() == Some(device.as_str()))
+        .count();
+    assert_eq!(kept, keshi_platform::store::QUARANTINE_PER_LEARNER as usize);
 
     // Learners do not see the anti-fraud flags; staff do.
     let course_dir = tempfile::tempdir().unwrap();
