@@ -208,7 +208,8 @@ export class Flow {
    */
   async leavePlayer() {
     for (const prompt of ["#idle-ok", "#resume-ok", "#quiz-awaiting-ok", "#quiz-result-ok"]) if (await this.present(prompt)) await this.click(prompt);
-    const out = ["#quiz-leave", "#capture-leave"];
+    // The course may have played to its end on a slow run: its dialog has a way out.
+    const out = ["#quiz-leave", "#capture-leave", "#ended-back"];
     for (const o of out) {
       if (await this.present(o)) {
         console.log(`leaving the player by ${o}`);
