@@ -86,6 +86,8 @@ enum Command {
     Login(platform_cmd::LoginArgs),
     /// Upload the journal's unacknowledged records to the platform.
     Sync(platform_cmd::SyncArgs),
+    /// List the courses the journal's learner is enrolled in on the platform.
+    Courses(platform_cmd::CoursesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +162,10 @@ enum CourseCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Download an enrolled course from the platform into a course directory (issue
+    /// 12): manifest and media, resumable, every file checked against the
+    /// manifest's SHA-256 before it can be played.
+    Fetch(platform_cmd::FetchArgs),
     /// Validate a manifest (optionally against a profile).
     Check {
         /// The manifest.
@@ -354,7 +360,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Journal { command } => journal_cmd(command),
         Command::Login(args) => platform_cmd::login(cli.home, args),
         Command::Sync(args) => platform_cmd::sync(cli.home, args),
+        Command::Courses(args) => platform_cmd::courses(cli.home, args),
         Command::Course { command } => match command {
+            CourseCommand::Fetch(args) => platform_cmd::fetch(cli.home, args),
             CourseCommand::Demo {
                 class_hours,
                 class_hour_minutes,

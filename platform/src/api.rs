@@ -553,6 +553,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/progress/snapshots", post(progress_snapshots))
         .route("/v1/learners/{learner_id}/summary", get(learner_summary))
         .route("/v1/captures/{sha256}", put(put_capture).get(get_capture))
+        .merge(crate::courses::routes())
         .merge(crate::staff::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -578,7 +579,7 @@ async fn openapi() -> impl IntoResponse {
 #[derive(Debug)]
 pub struct Failure {
     status: StatusCode,
-    body: ApiError,
+    pub(crate) body: ApiError,
     /// `Retry-After`, seconds.
     retry_after_s: Option<u64>,
 }
@@ -662,7 +663,7 @@ pub(crate) fn token_hash(token: &str) -> String {
 
 /// Which checks an authenticated call needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(crate) enum Need {
     /// Any lease that is not revoked (reads).
     Lease,
     /// A lease that is not revoked and not past its offline end (uploads).
@@ -718,7 +719,11 @@ pub(crate) fn throttled(t: crate::auth::Throttled) -> Failure {
     f
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap, need: Need) -> Result<Lease, Failure> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<Lease, Failure> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod blob;
 pub mod catalogue;
+pub mod courses;
 pub mod credit;
 pub mod import;
 pub mod ingest;

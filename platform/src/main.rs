@@ -6,6 +6,8 @@
 //! keshi-platform admin create-learner --db URL --institution NAME|ID --user U --password P \
 //!     --real-name NAME --id-number ID [--face-photo-ref REF]
 //! keshi-platform admin records --db URL --learner U --json
+//! keshi-platform admin publish-course --db URL --institution NAME --manifest course.json --media DIR --json
+//! keshi-platform admin enrol --db URL --course ID (--learner U ... | --class NAME)
 //! ```
 
 use std::net::SocketAddr;
@@ -169,6 +171,24 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
+    /// Enrol learners, or a class, of the course's institution in a course (issue 12):
+    /// the app lists it and downloads it.
+    Enrol {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The course id.
+        #[arg(long)]
+        course: String,
+        /// Learners by login name (repeat, or several after one flag).
+        #[arg(long, num_args = 1.., required_unless_present = "class")]
+        learner: Vec<String>,
+        /// Every learner of the class.
+        #[arg(long)]
+        class: Option<String>,
+        /// Print JSON (one line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve one more device for a learner beyond the free allowance (three
     /// devices): the next new device may enrol.
     ApproveDevice(LearnerArgs),
@@ -268,7 +288,7 @@ fn blob_dir(db: &str, given: Option<PathBuf>) -> PathBuf {
 }
 
 /// Publishes a manifest and its media (every file checked against the manifest's
-/// SHA-256 before anything is stored).
+/// SHA-256 before anything is stored), through the same checks as the console.
 async fn publish(
     store: &Store,
     blobs: &blob::DiskBlobStore,
@@ -276,19 +296,19 @@ async fn publish(
     manifest: &std::path::Path,
     media: &std::path::Path,
     profile: &str,
-) -> Result<(String, u32)> {
+) -> Result<keshi_protocol::staff::PublishResponse> {
     use blob::BlobStore;
     use keshi_protocol::manifest::{Course, MediaSource};
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("reading {}", manifest.display()))?;
     let course = Course::parse(manifest, &text)?;
-    let policy = keshi_protocol::policy::Policy::by_id(profile)?;
-    course.check_against(&policy)?;
-    let mut files = Vec::new();
     for l in &course.lessons {
         let MediaSource::Path(rel) = &l.media.source else {
             continue;
         };
+        if blobs.size(&l.media.sha256).is_some() {
+            continue;
+        }
         let path = media.join(rel);
         let bytes = std::fs::read(&path)
             .with_context(|| format!("lesson {}: reading {}", l.id, path.display()))?;
@@ -301,15 +321,18 @@ async fn publish(
                 l.media.sha256
             );
         }
-        files.push((sha, bytes));
+        blobs.put(&sha, &bytes)?;
     }
-    for (sha, bytes) in &files {
-        blobs.put(sha, bytes)?;
-    }
-    let version = store
-        .publish_course(&course.id, institution_id, profile, &text, now())
-        .await?;
-    Ok((course.id, version))
+    Ok(keshi_platform::courses::publish(
+        store,
+        blobs,
+        institution_id,
+        &text,
+        profile,
+        "admin",
+        now(),
+    )
+    .await?)
 }
 
 /// The demo platform's catalogue holds the demo courses, once each: the one the app
@@ -633,15 +656,48 @@ async fn run(cli: Cli) -> Result<()> {
                     let store = Store::connect(&db).await?;
                     let inst = institution_id(&store, &institution).await?;
                     let blobs = blob::DiskBlobStore::new(blob_dir(&db, blobs))?;
-                    let (course_id, version) =
-                        publish(&store, &blobs, &inst, &manifest, &media, &profile).await?;
+                    let r = publish(&store, &blobs, &inst, &manifest, &media, &profile).await?;
                     if json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"course_id": course_id, "version": version})
-                        );
+                        println!("{}", serde_json::to_string(&r)?);
                     } else {
-                        println!("published {course_id} version {version}");
+                        println!("published {} version {}", r.course_id, r.version);
+                    }
+                    Ok(())
+                }
+                Admin::Enrol {
+                    db,
+                    course,
+                    learner,
+                    class,
+                    json,
+                } => {
+                    let store = Store::connect(&db).await?;
+                    let req = keshi_protocol::staff::EnrolRequest {
+                        course,
+                        learners: learner,
+                        class,
+                    };
+                    let r = keshi_platform::courses::enrol(
+                        &store,
+                        &keshi_platform::staff::Scope::All,
+                        &req,
+                        "admin",
+                        now(),
+                    )
+                    .await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&r)?);
+                    } else {
+                        println!(
+                            "{} enrolled in {}, {} already were",
+                            r.enrolled, req.course, r.already
+                        );
+                    }
+                    if !r.unknown.is_empty() {
+                        anyhow::bail!(
+                            "no learner {} in the course's institution: nobody was enrolled",
+                            r.unknown.join(", ")
+                        );
                     }
                     Ok(())
                 }

@@ -30,6 +30,7 @@ enum Body {
     Json(&'static str),
     Text,
     Image,
+    Binary,
     Empty,
 }
 
@@ -209,6 +210,86 @@ const OPS: &[Op] = &[
         errors: &["400", "401", "403", "503"],
         params: &["?before_ms"],
     },
+    Op {
+        path: "/v1/courses",
+        method: "get",
+        summary: "the courses the learner is enrolled in (issue 12), each with the SHA-256 of the manifest it downloads and the size of its media",
+        bearer: true,
+        request: None,
+        ok: ("200", "the courses", Body::Json("CoursesResponse")),
+        errors: &["401", "403", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/courses/{id}/manifest",
+        method: "get",
+        summary: "the newest version's manifest without answer keys (404 unless enrolled)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the manifest (`keshi-course/1`)", Body::Json("")),
+        errors: &["401", "403", "404", "503"],
+        params: &["id"],
+    },
+    Op {
+        path: "/v1/courses/{id}/media/{sha256}",
+        method: "get",
+        summary: "a lesson's media by SHA-256 (404 unless enrolled and the course's own); honours `Range: bytes=N-` (206) so a cut download resumes",
+        bearer: true,
+        request: None,
+        ok: ("200", "the bytes (206 for a range)", Body::Binary),
+        errors: &["401", "403", "404", "416", "503"],
+        params: &["id", "sha256"],
+    },
+    Op {
+        path: "/v1/staff/courses",
+        method: "get",
+        summary: "the courses in the staff member's scope (newest version each, with enrolment counts)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the courses", Body::Json("StaffCourses")),
+        errors: &["401", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/courses",
+        method: "post",
+        summary: "publish a course version (institutions and enterprises for themselves, the operator naming one): every lesson's media uploaded first; same manifest, same version; a course id belongs to its first publisher",
+        bearer: true,
+        request: Some("PublishRequest"),
+        ok: ("200", "the version", Body::Json("PublishResponse")),
+        errors: &["400", "401", "403", "404", "422", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/media/{sha256}",
+        method: "get",
+        summary: "how much of a media upload the platform holds (resume from `received`)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the upload's state", Body::Json("UploadState")),
+        errors: &["400", "401", "403", "503"],
+        params: &["sha256"],
+    },
+    Op {
+        path: "/v1/staff/media/{sha256}",
+        method: "put",
+        summary: "one chunk of a media upload at `offset` of `total` bytes (409 `upload_offset` when `offset` is not what is held); the last chunk is hashed, and a file whose bytes are not its name is dropped (422 `media_hash_mismatch`)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the upload's state", Body::Json("UploadState")),
+        errors: &["400", "401", "403", "409", "413", "422", "503"],
+        params: &["sha256", "?offset", "?total"],
+    },
+    Op {
+        path: "/v1/staff/enrolments",
+        method: "post",
+        summary: "enrol learners (login names) or a class of the course's institution; unknown names enrol nobody",
+        bearer: true,
+        request: Some("EnrolRequest"),
+        ok: ("200", "what was done", Body::Json("EnrolResponse")),
+        errors: &["400", "401", "403", "404", "503"],
+        params: &[],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {
@@ -245,6 +326,12 @@ fn operation(op: &Op) -> Value {
             "requestBody".into(),
             json!({"required": true, "content": json_body(req)}),
         );
+    } else if op.method == "put" && op.path.contains("/media/") {
+        o.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}),
+        );
     } else if op.method == "put" {
         o.insert(
             "requestBody".into(),
@@ -261,6 +348,8 @@ fn operation(op: &Op) -> Value {
         Body::Image => Some(json!({
             "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "image/png": {"schema": {"type": "string", "format": "binary"}}})),
+        Body::Binary => Some(json!({
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})),
         Body::Empty => None,
     };
     let mut ok = Map::new();
@@ -302,6 +391,13 @@ pub fn document() -> Value {
     generator.subschema_for::<keshi_protocol::staff::StaffLearnerDetail>();
     generator.subschema_for::<keshi_protocol::staff::AuditResponse>();
     generator.subschema_for::<keshi_protocol::staff::StaffLive>();
+    generator.subschema_for::<keshi_protocol::wire::CoursesResponse>();
+    generator.subschema_for::<keshi_protocol::staff::StaffCourses>();
+    generator.subschema_for::<keshi_protocol::staff::PublishRequest>();
+    generator.subschema_for::<keshi_protocol::staff::PublishResponse>();
+    generator.subschema_for::<keshi_protocol::staff::UploadState>();
+    generator.subschema_for::<keshi_protocol::staff::EnrolRequest>();
+    generator.subschema_for::<keshi_protocol::staff::EnrolResponse>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

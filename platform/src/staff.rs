@@ -51,7 +51,7 @@ pub enum Scope {
 impl Scope {
     /// The SQL condition on the institutions alias `i`, with its values (bound from
     /// placeholder `$first` on).
-    fn condition(&self, first: usize) -> (String, Vec<String>) {
+    pub(crate) fn condition(&self, first: usize) -> (String, Vec<String>) {
         match self {
             Scope::All => ("1 = 1".into(), Vec::new()),
             Scope::Region(r) => (
@@ -509,7 +509,11 @@ fn session_token(headers: &HeaderMap) -> Option<(String, bool)> {
 
 /// The signed-in staff member; a request that changes data with the cookie must
 /// carry the session's anti-CSRF token.
-async fn staff(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<Staff, Failure> {
+pub(crate) async fn staff(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Staff, Failure> {
     let (token, from_cookie) =
         session_token(headers).ok_or_else(|| unauthenticated("sign in as staff"))?;
     let now = (state.clock)();
@@ -590,7 +594,7 @@ async fn logout(
 }
 
 /// `name=value` pairs of a query.
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|p| p.split_once('='))

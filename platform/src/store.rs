@@ -147,6 +147,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "ALTER TABLE learners ADD COLUMN class TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE learners ADD COLUMN must_set_password BIGINT NOT NULL DEFAULT 0",
     ],
+), (
+    // Enrolments: which learner may download and study which course (issue 12).
+    12,
+    &[
+        "CREATE TABLE enrolments (course_id TEXT NOT NULL, learner_id TEXT NOT NULL, enrolled_ms BIGINT NOT NULL, \
+         actor TEXT NOT NULL, PRIMARY KEY (course_id, learner_id))",
+        "CREATE INDEX enrolments_learner ON enrolments(learner_id, course_id)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
@@ -1475,6 +1483,21 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(u32::try_from(version).unwrap_or(u32::MAX))
+    }
+
+    /// The profile and manifest of one course version.
+    pub async fn course_manifest(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        sqlx::query("SELECT profile, manifest FROM courses WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(i64::from(version))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
     }
 
     /// Every published course version.

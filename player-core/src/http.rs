@@ -32,11 +32,17 @@ pub enum LoginError {
     Journal(#[from] JournalError),
 }
 
+/// How long one media download request may take; a larger file resumes where the
+/// cut left it.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// HTTP transport over reqwest's blocking client.
 #[derive(Debug)]
 pub struct HttpTransport {
     base: String,
     client: reqwest::blocking::Client,
+    /// For downloads: a longer timeout (a file cut by it resumes).
+    streaming: reqwest::blocking::Client,
 }
 
 impl HttpTransport {
@@ -47,9 +53,15 @@ impl HttpTransport {
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .build()
             .map_err(|e| TransportError::Retryable(format!("building the HTTP client: {e}")))?;
+        let streaming = reqwest::blocking::Client::builder()
+            .timeout(DOWNLOAD_TIMEOUT.max(timeout))
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .build()
+            .map_err(|e| TransportError::Retryable(format!("building the HTTP client: {e}")))?;
         Ok(HttpTransport {
             base: base.trim_end_matches('/').to_owned(),
             client,
+            streaming,
         })
     }
 
@@ -107,33 +119,85 @@ impl HttpTransport {
                 TransportError::Retryable(format!("unreadable answer ({status}): {e}"))
             });
         }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(TransportError::Retryable(format!(
-                "platform answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            )));
+        Err(failure(status, &bytes))
+    }
+
+    /// GETs `path` and answers the body's bytes (errors as [`Self::call`]).
+    pub fn get_bytes(&self, path: &str, token: Option<&str>) -> Result<Vec<u8>, TransportError> {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
         }
-        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
-            code: ApiCode::Unrecognised,
-            message: format!(
-                "HTTP {}: {}",
-                status.as_u16(),
-                String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            ),
-            seq: None,
-            acknowledged: None,
-            retryable: false,
-        });
-        Err(TransportError::Refused {
-            status: status.as_u16(),
-            error,
-        })
+        let resp = req
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .map_err(|e| TransportError::Retryable(format!("reading the answer failed: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(failure(status, &bytes))
+    }
+
+    /// GETs `path` from byte `from` on (`Range`, when `from > 0`) and answers the
+    /// response to stream (200, 206 or 416); other statuses are errors as in
+    /// [`Self::call`]. One request may take 10 minutes; a cut one resumes.
+    pub fn get_range(
+        &self,
+        path: &str,
+        token: &str,
+        from: u64,
+    ) -> Result<reqwest::blocking::Response, TransportError> {
+        let mut req = self
+            .streaming
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = req
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        if status.is_success() || status.as_u16() == 416 {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().unwrap_or_default();
+        Err(failure(status, &bytes))
+    }
+}
+
+/// A platform's error answer as a transport error: 5xx and 429 are retryable,
+/// others refusals with the platform's `{code, message}`.
+fn failure(status: reqwest::StatusCode, bytes: &[u8]) -> TransportError {
+    if status.is_server_error() || status.as_u16() == 429 {
+        return TransportError::Retryable(format!(
+            "platform answered {status}: {}",
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ));
+    }
+    let error = serde_json::from_slice::<ApiError>(bytes).unwrap_or_else(|_| ApiError {
+        code: ApiCode::Unrecognised,
+        message: format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ),
+        seq: None,
+        acknowledged: None,
+        retryable: false,
+    });
+    TransportError::Refused {
+        status: status.as_u16(),
+        error,
     }
 }
 

@@ -31,6 +31,8 @@ pub use keshi_protocol::{codes, coverage, demo, fact, fold, manifest, policy, re
 pub mod clock;
 pub mod courses;
 #[cfg(feature = "http")]
+pub mod fetch;
+#[cfg(feature = "http")]
 pub mod http;
 pub mod identity;
 pub mod index;

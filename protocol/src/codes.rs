@@ -128,6 +128,19 @@ codes! {
         UnsupportedCaptureType = "unsupported_capture_type",
         /// Capture body's SHA-256 is not the path's.
         CaptureHashMismatch = "capture_hash_mismatch",
+        /// An uploaded media file's bytes do not hash to its name (the upload is
+        /// dropped; send it again from offset 0).
+        MediaHashMismatch = "media_hash_mismatch",
+        /// A media chunk's offset is not what the platform holds (resume from the
+        /// `received` it reports).
+        UploadOffset = "upload_offset",
+        /// A course manifest the platform cannot publish (invalid, not gradable, or
+        /// against its profile).
+        InvalidCourse = "invalid_course",
+        /// A lesson's media has not been uploaded yet.
+        MediaMissing = "media_missing",
+        /// A download range beyond the file's end.
+        RangeNotSatisfiable = "range_not_satisfiable",
         /// Record refusal: see [`RefusalCode::MalformedRecord`].
         MalformedRecord = "malformed_record",
         /// Record refusal: see [`RefusalCode::BadHeader`].

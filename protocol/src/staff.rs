@@ -222,3 +222,97 @@ mod tests {
         assert_eq!(StaffRole::parse("admin"), None);
     }
 }
+
+/// `POST /v1/staff/courses`: publish a course into the catalogue (institutions and
+/// enterprises, for themselves; the operator for any). Every lesson's media must
+/// have been uploaded first (`PUT /v1/staff/media/{sha256}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PublishRequest {
+    /// The manifest (`keshi-course/1`), with its quiz bank's answer keys.
+    pub manifest: serde_json::Value,
+    /// The policy profile the course runs under (`shanxi`, …).
+    pub profile: String,
+    /// For the operator: the institution (name or id) that owns the course.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
+}
+
+/// A course version published (`POST /v1/staff/courses`, `admin publish-course`).
+/// Versions are immutable: publishing the same manifest again answers the version
+/// already held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PublishResponse {
+    /// The course id.
+    pub course_id: String,
+    /// Its version (1, 2, …).
+    pub version: u32,
+}
+
+/// How much of a media file the platform holds (`GET|PUT /v1/staff/media/{sha256}`):
+/// an upload resumes at `received`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct UploadState {
+    /// Bytes received so far (the whole size once complete).
+    pub received: u64,
+    /// Whether the file is complete and its SHA-256 checked.
+    pub complete: bool,
+}
+
+/// `POST /v1/staff/enrolments`: enrol learners (by login name) or a whole class of
+/// the course's institution in a course.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EnrolRequest {
+    /// The course id.
+    pub course: String,
+    /// Learners by login name.
+    #[serde(default)]
+    pub learners: Vec<String>,
+    /// A class (every learner of the course's institution in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+}
+
+/// Answer to an enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EnrolResponse {
+    /// Learners newly enrolled.
+    pub enrolled: u64,
+    /// Learners that were enrolled already.
+    pub already: u64,
+    /// Login names that name no learner of the course's institution (nothing is
+    /// enrolled when any does).
+    pub unknown: Vec<String>,
+}
+
+/// One course in a staff member's scope (`GET /v1/staff/courses`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffCourse {
+    /// Course id.
+    pub id: String,
+    /// Newest version.
+    pub version: u32,
+    /// Title.
+    pub title: String,
+    /// The institution that publishes it.
+    pub institution: String,
+    /// Policy profile.
+    pub profile: String,
+    /// Class hours under the profile.
+    pub class_hours: u32,
+    /// Learners enrolled.
+    pub enrolled: u64,
+}
+
+/// Answer to `GET /v1/staff/courses`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffCourses {
+    /// The courses, by id.
+    pub courses: Vec<StaffCourse>,
+}

@@ -316,3 +316,37 @@ pub struct SnapshotsResponse {
     /// The confirmed snapshots, signed.
     pub snapshots: Vec<crate::fact::ProgressSnapshot>,
 }
+
+/// A course the learner is enrolled in (`GET /v1/courses`, issue 12): what the app
+/// lists and downloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EnrolledCourse {
+    /// Course id.
+    pub id: String,
+    /// The version served.
+    pub version: u32,
+    /// Title.
+    pub title: String,
+    /// The institution that publishes it.
+    pub institution: String,
+    /// Policy profile.
+    pub profile: String,
+    /// Class hours under the profile.
+    pub class_hours: u32,
+    /// SHA-256 (hex) of the manifest `GET /v1/courses/{id}/manifest` answers (answer
+    /// keys removed): the device checks it before trusting the media hashes inside.
+    pub manifest_sha256: String,
+    /// Lesson media files to download.
+    pub media_files: u32,
+    /// Their total size in bytes.
+    pub media_bytes: u64,
+}
+
+/// Answer to `GET /v1/courses`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CoursesResponse {
+    /// The learner's courses, by id.
+    pub courses: Vec<EnrolledCourse>,
+}

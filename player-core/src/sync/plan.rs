@@ -189,6 +189,11 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::CaptureTooLarge
         | ApiCode::UnsupportedCaptureType
         | ApiCode::CaptureHashMismatch
+        | ApiCode::MediaHashMismatch
+        | ApiCode::UploadOffset
+        | ApiCode::InvalidCourse
+        | ApiCode::MediaMissing
+        | ApiCode::RangeNotSatisfiable
         | ApiCode::Unrecognised => SyncStatus::Refused,
     }
 }
