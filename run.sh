@@ -2,8 +2,9 @@
 # Keshi's main job on embedded defaults: builds the desktop app (UI embedded), the
 # `keshi` CLI and the `keshi-platform` service; starts a local platform (SQLite)
 # with a generated demo institution and learner; renders the demo course (real
-# H.264 lessons made with ffmpeg, real quiz questions) into the app's course store;
-# and opens the app ready to sign in as demo / keshi-demo-password.
+# H.264 lessons made with ffmpeg, real quiz questions) and publishes it on the
+# platform; and opens the app ready to sign in as demo / keshi-demo-password — the
+# app lists the course and downloads it from the platform.
 #
 # Usage:
 #   ./run.sh                 open the app (state in ./.keshi/)
@@ -72,12 +73,20 @@ if [ "$mode" = "--replay" ]; then
   exit 0
 fi
 
-course="$KESHI_HOME/courses/demo/course.json"
-if [ ! -f "$course" ]; then
-  echo "== rendering the demo course (ffmpeg, H.264) into $KESHI_HOME/courses/demo"
-  mkdir -p "$(dirname "$course")"
-  $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --without-answers --out "$course"
+# The institution's side: the demo course (real H.264 lessons rendered with ffmpeg,
+# the quiz bank with its answer keys) published into the platform's catalogue. The
+# demo learner is enrolled in it; the app lists it and downloads it (every file
+# checked against the manifest's SHA-256 before it can be played).
+published="$state/institution/course.json"
+if [ ! -f "$published" ]; then
+  echo "== rendering the demo course (ffmpeg, H.264) into $state/institution"
+  mkdir -p "$state/institution"
+  $keshi course demo --class-hours 2 --class-hour-minutes 2 --render-media --out "$published"
 fi
+echo "== publishing it on the platform (the app downloads it after sign-in)"
+"$bin/keshi-platform" admin publish-course --db "sqlite:$state/platform.db" \
+  --institution "Keshi Demo Vocational Training School" --manifest "$published" \
+  --media "$state/institution" --profile demo --json
 
 if [ "$mode" = "--test-camera" ]; then
   photos="$(capture/tests/test-images.sh)"

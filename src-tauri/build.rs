@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "sync_now",
     "sync_status",
     "learning_proof",
+    "platform_courses",
+    "course_fetch",
 ];
 
 fn main() {

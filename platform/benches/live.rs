@@ -117,7 +117,9 @@ async fn run(backend: &str, url: &str, n: usize) {
                         .unwrap();
                     rows += page.len();
                     match page.last() {
-                        Some(last) if all && page.len() == 1_000 => after = last.0.user.clone(),
+                        Some(last) if all && page.len() == 1_000 => {
+                            after = last.learner.user.clone()
+                        }
                         _ => break,
                     }
                 }

@@ -554,6 +554,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/learners/{learner_id}/summary", get(learner_summary))
         .route("/v1/captures/{sha256}", put(put_capture).get(get_capture))
         .merge(crate::courses::routes())
+        .merge(crate::console::routes())
         .merge(crate::staff::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -450,6 +450,23 @@ async fn run(cli: Cli) -> Result<()> {
                         .await?
                     }
                 };
+                // The demo learner is enrolled in the app's demo course: the app
+                // lists it and downloads it once its media is published
+                // (`./run.sh` renders and publishes them).
+                if let Some(id) = keshi_protocol::demo::course_with(2, 2, 2)["id"].as_str() {
+                    keshi_platform::courses::enrol(
+                        &store,
+                        &keshi_platform::staff::Scope::All,
+                        &keshi_protocol::staff::EnrolRequest {
+                            course: id.to_owned(),
+                            learners: vec![DEMO_USER.into()],
+                            class: None,
+                        },
+                        "demo",
+                        now(),
+                    )
+                    .await?;
+                }
                 line["demo"] = serde_json::json!({
                     "institution": DEMO_INSTITUTION, "institution_id": inst,
                     "user": DEMO_USER, "password": DEMO_PASSWORD, "learner_id": learner,

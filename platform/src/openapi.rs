@@ -290,6 +290,46 @@ const OPS: &[Op] = &[
         errors: &["400", "401", "403", "404", "503"],
         params: &[],
     },
+    Op {
+        path: "/v1/staff/session",
+        method: "get",
+        summary: "who is signed in: user, role, scope, institution and the session's anti-CSRF token (the console reads it after a reload)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the session", Body::Json("StaffSession")),
+        errors: &["401", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/learners/{user}/timeline",
+        method: "get",
+        summary: "a learner's newest records (at most 500 received before `before_ms`) with the platform's findings, grades and capture photos (404 outside the scope)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the timeline", Body::Json("StaffTimeline")),
+        errors: &["400", "401", "404", "503"],
+        params: &["user", "?before_ms"],
+    },
+    Op {
+        path: "/v1/staff/learners/{user}/photo",
+        method: "get",
+        summary: "the learner's enrolment face photo (404 outside the scope or when none is held)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the image", Body::Image),
+        errors: &["401", "404", "503"],
+        params: &["user"],
+    },
+    Op {
+        path: "/v1/staff/captures/{sha256}",
+        method: "get",
+        summary: "a capture photo of a learner in scope (404 otherwise)",
+        bearer: true,
+        request: None,
+        ok: ("200", "the image", Body::Image),
+        errors: &["401", "404", "503"],
+        params: &["sha256"],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {
@@ -398,6 +438,8 @@ pub fn document() -> Value {
     generator.subschema_for::<keshi_protocol::staff::UploadState>();
     generator.subschema_for::<keshi_protocol::staff::EnrolRequest>();
     generator.subschema_for::<keshi_protocol::staff::EnrolResponse>();
+    generator.subschema_for::<keshi_protocol::staff::StaffSession>();
+    generator.subschema_for::<keshi_protocol::staff::StaffTimeline>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

@@ -333,10 +333,10 @@ impl Store {
         now: i64,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(StaffLearner, String, i64, Option<String>)>, StoreError> {
+    ) -> Result<Vec<LiveRow>, StoreError> {
         let (cond, values) = scope.condition(3);
         let sql = format!(
-            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, x.device_id, x.expires_ms, f.state \
+            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, x.device_id, x.expires_ms, f.state, l.face_photo_ref \
              FROM leases x JOIN learners l ON l.id = x.learner_id \
              JOIN institutions i ON i.id = l.institution_id \
              LEFT JOIN device_folds f ON f.device_id = x.device_id \
@@ -351,10 +351,44 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                let (_, learner) = learner_row(r)?;
-                Ok((learner, r.try_get(5)?, r.try_get(6)?, r.try_get(7)?))
+                let (id, learner) = learner_row(r)?;
+                Ok(LiveRow {
+                    learner_id: id,
+                    learner,
+                    device_id: r.try_get(5)?,
+                    expires_ms: r.try_get(6)?,
+                    fold: r.try_get(7)?,
+                    face_photo_ref: r.try_get(8)?,
+                })
             })
             .collect()
+    }
+
+    /// Capture photos received from these learners since `since_ms`, newest first:
+    /// learner id → SHA-256s.
+    pub async fn photos_since(
+        &self,
+        learner_ids: &[String],
+        since_ms: i64,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for chunk in learner_ids.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT learner_id, sha256 FROM captures WHERE stored_ms >= $1 AND learner_id IN ({}) \
+                 ORDER BY stored_ms DESC",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(since_ms);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Appends an audit entry on its own (the administration command line).
@@ -420,6 +454,35 @@ fn learner_row(r: &sqlx::any::AnyRow) -> Result<(String, StaffLearner), StoreErr
             institution: r.try_get(4)?,
         },
     ))
+}
+
+/// A learner online now, as the live view reads it.
+#[derive(Debug, Clone)]
+pub struct LiveRow {
+    /// Learner id.
+    pub learner_id: String,
+    /// The learner as staff see them.
+    pub learner: StaffLearner,
+    /// The lease's device.
+    pub device_id: String,
+    /// The online lease's end.
+    pub expires_ms: i64,
+    /// The device's fold (JSON), if any.
+    pub fold: Option<String>,
+    /// The enrolment face photo's reference.
+    pub face_photo_ref: Option<String>,
+}
+
+/// Whether a face photo reference names a blob (a SHA-256), not an outside file.
+pub fn photo_blob(reference: Option<&str>) -> Option<&str> {
+    reference.filter(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The start of the platform's day (China Standard Time, UTC+8) containing `now`.
+pub fn day_start_cst(now: i64) -> i64 {
+    const H8: i64 = 8 * 3_600_000;
+    const DAY: i64 = 86_400_000;
+    (now + H8).div_euclid(DAY) * DAY - H8
 }
 
 /// One audit entry to append.
@@ -657,18 +720,23 @@ async fn audit(
             "the audit trail is for the operator and auditors",
         ));
     }
-    let before = match query_value(query.as_deref(), "before_ms") {
+    let before = before_ms(query.as_deref())?;
+    let entries = state.store.audit_in_scope(&s.scope, before, PAGE).await?;
+    Ok(Json(AuditResponse { entries }))
+}
+
+/// The `before_ms` of a page request (`i64::MAX` when absent).
+pub(crate) fn before_ms(query: Option<&str>) -> Result<i64, Failure> {
+    match query_value(query, "before_ms") {
         Some(v) => v.parse::<i64>().map_err(|_| {
             Failure::new(
                 StatusCode::BAD_REQUEST,
                 ApiCode::MalformedBody,
                 "before_ms must be a whole number",
             )
-        })?,
-        None => i64::MAX,
-    };
-    let entries = state.store.audit_in_scope(&s.scope, before, PAGE).await?;
-    Ok(Json(AuditResponse { entries }))
+        }),
+        None => Ok(i64::MAX),
+    }
 }
 
 /// Learners online now per page of the live view.
@@ -688,9 +756,19 @@ async fn live(
         .store
         .live_in_scope(&s.scope, now, &after, LIVE_PAGE)
         .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.learner_id.clone()).collect();
+    let mut photos = state.store.photos_since(&ids, day_start_cst(now)).await?;
     let online = rows
         .into_iter()
-        .map(|(learner, device_id, expires_ms, fold)| {
+        .map(|row| {
+            let LiveRow {
+                learner_id,
+                learner,
+                device_id,
+                expires_ms,
+                fold,
+                face_photo_ref,
+            } = row;
             let fold: crate::replay::DeviceFold = fold
                 .and_then(|j| serde_json::from_str(&j).ok())
                 .unwrap_or_default();
@@ -703,6 +781,8 @@ async fn live(
                 course: fold.active.map(|(c, _)| c),
                 last_contact_ms: renewed.max(contact).max(fold.floor_ms),
                 online_until_ms: expires_ms,
+                photos_today: photos.remove(&learner_id).unwrap_or_default(),
+                enrolment_photo: photo_blob(face_photo_ref.as_deref()).is_some(),
             }
         })
         .collect();
@@ -715,6 +795,15 @@ async fn live(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_day_starts_at_midnight_in_china() {
+        // 2026-12-02 00:00 CST = 2026-12-01 16:00 UTC.
+        let midnight = 1_796_140_800_000;
+        assert_eq!(day_start_cst(midnight), midnight);
+        assert_eq!(day_start_cst(midnight + 1), midnight);
+        assert_eq!(day_start_cst(midnight - 1), midnight - 86_400_000);
+    }
 
     #[test]
     fn regions_are_normalized_paths() {

@@ -155,6 +155,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          actor TEXT NOT NULL, PRIMARY KEY (course_id, learner_id))",
         "CREATE INDEX enrolments_learner ON enrolments(learner_id, course_id)",
     ],
+), (
+    // Today's capture photos of the learners in the live view (issue 12).
+    30,
+    &["CREATE INDEX captures_learner ON captures(learner_id, stored_ms)"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

@@ -265,6 +265,70 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             }
         }
 
+        // A capture photo arrives: today's photos in the live view, the photo and
+        // the learner's timeline (re-derived from the signed records) within scope
+        // only — for every role.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend((0..4000u32).map(|i| (i * 7) as u8));
+        let sha = keshi_protocol::ids::Hash::of(&png).to_hex();
+        let r = client()
+            .put(format!("{}/v1/captures/{sha}", srv.url))
+            .bearer_auth(&lease.token)
+            .header("content-type", "image/png")
+            .body(png.clone())
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        for (user, _, _, sees, _) in staff {
+            let (token, _, _) = sign_in(&srv.url, user);
+            let in_scope = sees.contains(&"a1");
+            let (s, v) = get(&srv.url, &token, "/v1/staff/live");
+            assert_eq!(s, 200);
+            let online = v["online"].as_array().unwrap();
+            if in_scope {
+                assert_eq!(
+                    online[0]["photos_today"],
+                    serde_json::json!([sha]),
+                    "{user}"
+                );
+            } else {
+                assert!(online.is_empty(), "{user}: {v}");
+            }
+            let r = client()
+                .get(format!("{}/v1/staff/captures/{sha}", srv.url))
+                .bearer_auth(&token)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), if in_scope { 200 } else { 404 }, "{user} photo");
+            if in_scope {
+                assert_eq!(r.headers()["content-type"], "image/png");
+                assert_eq!(r.bytes().unwrap().to_vec(), png);
+            }
+            let (s, tl) = get(&srv.url, &token, "/v1/staff/learners/a1/timeline");
+            assert_eq!(s, if in_scope { 200 } else { 404 }, "{user} timeline: {tl}");
+            if in_scope {
+                assert_eq!(tl["entries"][0]["kind"], "session_start", "{tl}");
+                assert_eq!(tl["entries"][0]["fact"]["course"], "c1");
+                assert_eq!(tl["photos"][0][0], sha.as_str());
+            }
+            let (s, _) = get(&srv.url, &token, "/v1/staff/learners/b1/timeline");
+            assert_eq!(
+                s,
+                if sees.contains(&"b1") { 200 } else { 404 },
+                "{user} b1 timeline"
+            );
+            // No enrolment photo was registered: 404 in scope or out.
+            let (s, _) = get(&srv.url, &token, "/v1/staff/learners/a1/photo");
+            assert_eq!(s, 404);
+            let (s, me) = get(&srv.url, &token, "/v1/staff/session");
+            assert_eq!((s, me["user"].as_str()), (200, Some(*user)));
+            let (s, courses) = get(&srv.url, &token, "/v1/staff/courses");
+            assert_eq!(s, 200);
+            // c1 belongs to "Test School" (no region): only the operator sees it.
+            let n = courses["courses"].as_array().unwrap().len();
+            assert_eq!(n, usize::from(*user == "op"), "{user} courses: {courses}");
+        }
+
         // No session, a made-up token: 401.
         let r = client()
             .get(format!("{}/v1/staff/learners", srv.url))

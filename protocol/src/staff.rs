@@ -149,6 +149,14 @@ pub struct LiveLearner {
     pub last_contact_ms: i64,
     /// When the online lease runs out unless renewed, Unix ms.
     pub online_until_ms: i64,
+    /// Capture photos the platform received from the learner today (China
+    /// Standard Time), newest first, by SHA-256 (`GET /v1/staff/captures/{sha256}`).
+    #[serde(default)]
+    pub photos_today: Vec<String>,
+    /// Whether the learner has an enrolment face photo
+    /// (`GET /v1/staff/learners/{user}/photo`).
+    #[serde(default)]
+    pub enrolment_photo: bool,
 }
 
 /// Answer to `GET /v1/staff/live?after=USER`: learners in scope with an online
@@ -315,4 +323,80 @@ pub struct StaffCourse {
 pub struct StaffCourses {
     /// The courses, by id.
     pub courses: Vec<StaffCourse>,
+}
+
+/// Answer to `GET /v1/staff/session`: who is signed in (the console reads it after a
+/// reload: the cookie is HttpOnly, the anti-CSRF token is not a secret from the page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffSession {
+    /// Login name.
+    pub user: String,
+    /// Role.
+    pub role: StaffRole,
+    /// Scope as stored (`*`, a region, an institution id).
+    pub scope: String,
+    /// The institution's name, for institution and enterprise staff.
+    pub institution: Option<String>,
+    /// The anti-CSRF token for requests that change data.
+    pub csrf: String,
+}
+
+/// One signed record of a learner as the platform holds it, with what the
+/// platform's replay found on it (`GET /v1/staff/learners/{user}/timeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TimelineEntry {
+    /// The device that signed it.
+    pub device_id: String,
+    /// Its seq on that device.
+    pub seq: u64,
+    /// Fact kind (`session_start`, `segment`, `capture_result`, `quiz_answered`, …).
+    pub kind: String,
+    /// The device's wall clock when written, Unix ms (the device's claim).
+    pub wall_ms: i64,
+    /// When the platform received it, Unix ms.
+    pub received_ms: i64,
+    /// The fact's payload as recorded.
+    pub fact: serde_json::Value,
+    /// The platform's findings on this record (flag kinds).
+    pub flags: Vec<String>,
+}
+
+/// A quiz attempt as the platform graded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TimelineGrade {
+    /// Course id.
+    pub course: String,
+    /// Class hour.
+    pub class_hour: u32,
+    /// Attempt.
+    pub attempt: u32,
+    /// Right answers.
+    pub correct: u32,
+    /// Questions.
+    pub total: u32,
+    /// Passed.
+    pub passed: bool,
+    /// When graded, Unix ms.
+    pub graded_ms: i64,
+}
+
+/// Answer to `GET /v1/staff/learners/{user}/timeline?before_ms=T`: the learner's
+/// newest records (at most 500 received before `T`), newest first, with the
+/// platform's findings and grades and the capture photos received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct StaffTimeline {
+    /// Who.
+    pub learner: StaffLearner,
+    /// Records, newest first.
+    pub entries: Vec<TimelineEntry>,
+    /// The platform's grades, newest first.
+    pub grades: Vec<TimelineGrade>,
+    /// Capture photos received (SHA-256 and when), newest first, at most 200.
+    pub photos: Vec<(String, i64)>,
+    /// Whether an enrolment face photo is held.
+    pub enrolment_photo: bool,
 }

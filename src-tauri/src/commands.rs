@@ -151,3 +151,23 @@ pub fn learning_proof<R: Runtime>(
     crate::flows::verify_in_background(&app);
     state.service.learning_proof(&course_id)
 }
+
+/// The courses the learner is enrolled in on the platform, and whether this device
+/// holds each (issue 12). A network call, off the async workers.
+#[tauri::command]
+#[instrument(skip(app), err(Debug))]
+pub async fn platform_courses<R: Runtime>(app: AppHandle<R>) -> AppResult<Vec<PlatformCourse>> {
+    crate::flows::blocking(app, |state| state.service.platform_courses()).await
+}
+
+/// Downloads a course from the platform (resumable, every file checked before it
+/// can be played); progress arrives as `download` events.
+#[tauri::command]
+#[instrument(skip(app), err(Debug))]
+pub async fn course_fetch<R: Runtime>(app: AppHandle<R>, course_id: String) -> AppResult<()> {
+    let emitter = app.clone();
+    crate::flows::blocking(app, move |state| {
+        crate::flows::fetch_course(&emitter, state, &course_id)
+    })
+    .await
+}

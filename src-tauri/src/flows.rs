@@ -84,6 +84,22 @@ pub fn sync_now(state: &AppState) -> SyncView {
     view
 }
 
+/// Downloads a course, telling the page how far it is (`download` events, at most
+/// ten a second).
+pub fn fetch_course<R: Runtime>(app: &AppHandle<R>, state: &AppState, id: &str) -> AppResult<()> {
+    let mut last = std::time::Instant::now();
+    state.service.fetch_course(
+        id,
+        &mut |p| {
+            if last.elapsed() >= std::time::Duration::from_millis(100) || p.files_done == p.files {
+                last = std::time::Instant::now();
+                let _ = app.emit("download", p);
+            }
+        },
+        &mut std::thread::sleep,
+    )
+}
+
 /// Runs `f` on a blocking thread (network calls, long disk work) and waits for it
 /// without holding an async worker.
 pub async fn blocking<R: Runtime, T: Send + 'static>(

@@ -83,7 +83,7 @@ pub fn run_app<R: Runtime>(
                 .headers()
                 .get(tauri::http::header::RANGE)
                 .and_then(|v| v.to_str().ok());
-            media::respond(state.service.courses_store(), request.uri().path(), range)
+            media::respond(&state.service.courses_store(), request.uri().path(), range)
         })
         .setup(|app| {
             let state = init_state(app.handle()).map_err(|e| {
@@ -127,6 +127,8 @@ pub fn run_app<R: Runtime>(
             commands::sync_now,
             commands::sync_status,
             commands::learning_proof,
+            commands::platform_courses,
+            commands::course_fetch,
         ])
         .build(context)
 }
@@ -236,6 +238,7 @@ fn init_state<R: Runtime>(app: &AppHandle<R>) -> AppResult<AppState> {
         key,
         policy,
         courses,
+        course_root,
         platform_url: brand.platform_url.clone(),
         platform_key: brand.platform_key()?,
         clock: Arc::new(SystemClock::new()),

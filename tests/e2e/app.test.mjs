@@ -4,6 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { World, sleep, APP, appRunning } from "./harness.mjs";
 import { Flow } from "./flow.mjs";
 
@@ -46,6 +48,10 @@ test("the page reports CSP violations (so the check after every scenario can fai
 
 scenario("sign in with the liveness check, play a lesson: counted time rises", async () => {
   await f.signInAndVerify();
+  // The course came from the platform (issue 12), checked, without answer keys.
+  const copy = JSON.parse(readFileSync(join(w.courseDir, "course.json"), "utf8"));
+  assert.equal(copy.id, w.manifest.id);
+  assert.ok(copy.quizzes.every((b) => b.questions.every((q) => !("answer" in q))), "the downloaded course carries answer keys");
   // Before any study: 0 of 2 class hours, and the bar shows it (an inline style
   // attribute, blocked by the CSP, used to leave it full).
   const bar = await f.js(`const p = document.querySelector('article.course progress'); return { value: p.value, max: p.max }`);

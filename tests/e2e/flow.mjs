@@ -165,7 +165,17 @@ export class Flow {
     await this.click("#verify-start");
     await this.waitFor("liveness passed", () => this.present("#verify-passed"), 60000);
     await this.click("#verify-continue");
-    await this.waitFor("course list", () => this.present("#screen-courses article.course"));
+    await this.waitFor("course list", () => this.present("#screen-courses"));
+    // The first time, the course comes from the platform (issue 12): download it.
+    await this.waitFor("the platform's courses", () => this.present("#platform-courses article, #platform-none, #platform-offline"), 30000);
+    if (!(await this.present("#screen-courses article.course"))) {
+      await this.click("#platform-courses button.download");
+      if (shots) {
+        await this.waitFor("download progress", () => this.present("#platform-courses progress:not([hidden])"), 10000).catch(() => {});
+        await this.screen("03a-course-download");
+      }
+      await this.waitFor("downloaded course", () => this.present("#screen-courses article.course"), 120000);
+    }
   }
 
   async openDemo() {

@@ -52,7 +52,7 @@ export class World {
     const w = new World();
     w.dir = mkdtempSync(join(tmpdir(), "keshi-e2e-"));
     w.home = join(w.dir, "home");
-    mkdirSync(join(w.home, "courses", "demo"), { recursive: true });
+    mkdirSync(join(w.home, "courses"), { recursive: true });
     mkdirSync(SHOTS, { recursive: true });
     w.db = `sqlite:${join(w.dir, "platform.db")}`;
     const { proc, line } = await startJsonLine(PLATFORM, ["serve", "--db", w.db, "--listen", "127.0.0.1:0", "--demo"], {
@@ -63,15 +63,19 @@ export class World {
     w.user = line.demo.user;
     w.password = line.demo.password;
     w.learnerId = line.demo.learner_id;
-    // The learner's copy has no answer keys (the platform grades); the test knows
+    // The institution publishes the demo course (rendered lessons, the quiz bank with
+    // its answer keys) and the demo learner is enrolled in it: the app downloads it
+    // after sign-in, without the answer keys (the platform grades). The test knows
     // the answers from the institution's copy, as a well-prepared learner would.
-    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--render-media", "--without-answers", "--out", join(w.home, "courses", "demo", "course.json")]);
-    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--out", join(w.dir, "institution-course.json")]);
-    w.manifest = JSON.parse(readFileSync(join(w.dir, "institution-course.json"), "utf8"));
-    must(
-      JSON.parse(readFileSync(join(w.home, "courses", "demo", "course.json"), "utf8")).quizzes.every((b) => b.questions.every((q) => !("answer" in q))),
-      "the learner's course copy must carry no answer keys",
-    );
+    const inst = join(w.dir, "institution");
+    mkdirSync(inst, { recursive: true });
+    run(KESHI, ["course", "demo", "--class-hours", "2", "--class-hour-minutes", "2", "--render-media", "--out", join(inst, "course.json")]);
+    w.manifest = JSON.parse(readFileSync(join(inst, "course.json"), "utf8"));
+    run(PLATFORM, [
+      "admin", "publish-course", "--db", w.db, "--institution", line.demo.institution,
+      "--manifest", join(inst, "course.json"), "--media", inst, "--profile", "demo", "--json",
+    ]);
+    w.courseDir = join(w.home, "courses", w.manifest.id);
     w.cameraControl = join(w.dir, "camera.txt");
     w.camera("astronaut.png");
     // The app's window state (tauri-plugin-window-state) and the web view's storage

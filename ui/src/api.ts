@@ -13,6 +13,8 @@ import type { StudyView } from "./bindings/StudyView";
 import type { SyncView } from "./bindings/SyncView";
 import type { ProofView } from "./bindings/ProofView";
 import type { CaptureEvent } from "./bindings/CaptureEvent";
+import type { PlatformCourse } from "./bindings/PlatformCourse";
+import type { DownloadView } from "./bindings/DownloadView";
 
 export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
@@ -30,6 +32,8 @@ export const api = {
   syncNow: () => invoke<SyncView>("sync_now"),
   syncStatus: () => invoke<SyncView>("sync_status"),
   learningProof: (courseId: string) => invoke<ProofView>("learning_proof", { courseId }),
+  platformCourses: () => invoke<PlatformCourse[]>("platform_courses"),
+  courseFetch: (courseId: string) => invoke<void>("course_fetch", { courseId }),
 };
 
 export const events = {
@@ -43,4 +47,6 @@ export const events = {
     listen<string>("signed_out", (e) => f(e.payload)),
   verified: (f: (ok: boolean) => void): Promise<UnlistenFn> =>
     listen<boolean>("verified", (e) => f(e.payload)),
+  download: (f: (v: DownloadView) => void): Promise<UnlistenFn> =>
+    listen<DownloadView>("download", (e) => f(e.payload)),
 };

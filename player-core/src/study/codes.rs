@@ -83,6 +83,11 @@ app_codes! {
     CameraFailed = "camera_failed",
     /// The capture could not be taken.
     CaptureFailed = "capture_failed",
+    /// A course download stopped (what arrived is kept; try again to resume).
+    DownloadFailed = "download_failed",
+    /// A downloaded file did not match the course's manifest: it was deleted and
+    /// is never played.
+    DownloadCorrupt = "download_corrupt",
     /// An unexpected failure of the app (a bug): nothing recorded is lost.
     Unexpected = "unexpected",
 }
@@ -192,6 +197,22 @@ impl From<crate::http::LoginError> for AppError {
             E::Unreachable(_) => AppError::new(AppCode::PlatformUnreachable, e.to_string()),
             E::Untrusted(_) => AppError::new(AppCode::PlatformUntrusted, e.to_string()),
             _ => AppError::new(AppCode::JournalFailed, e.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl From<crate::fetch::FetchError> for AppError {
+    fn from(e: crate::fetch::FetchError) -> Self {
+        use crate::fetch::FetchError as E;
+        match &e {
+            E::Refused(api) => AppError::new(api.code, api.message.clone()),
+            E::Unreachable(_) => AppError::new(AppCode::PlatformUnreachable, e.to_string()),
+            E::MediaMismatch { .. } | E::BadManifest { .. } => {
+                AppError::new(AppCode::DownloadCorrupt, e.to_string())
+            }
+            E::NotEnrolled(_) => AppError::new(AppCode::CourseNotFound, e.to_string()),
+            _ => AppError::new(AppCode::DownloadFailed, e.to_string()),
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct StudyConfig {
     pub policy: Policy,
     /// The courses on this device.
     pub courses: CourseStore,
+    /// Where they are (courses downloaded from the platform go there, one
+    /// directory each).
+    pub course_root: PathBuf,
     /// The platform's base URL.
     pub platform_url: String,
     /// The platform's Ed25519 public key, when the brand pins it: a platform
@@ -99,7 +102,9 @@ pub struct StudyService {
     journal_path: PathBuf,
     key: Arc<dyn Signer>,
     policy: Policy,
-    courses: CourseStore,
+    /// Reloaded when a course arrives from the platform.
+    courses: Mutex<Arc<CourseStore>>,
+    course_root: PathBuf,
     platform_url: String,
     platform_key: Option<[u8; 32]>,
     clock: Arc<dyn Clock>,
@@ -151,7 +156,8 @@ impl StudyService {
             journal_path: cfg.journal_path,
             key: cfg.key,
             policy: cfg.policy,
-            courses: cfg.courses,
+            courses: Mutex::new(Arc::new(cfg.courses)),
+            course_root: cfg.course_root,
             platform_url: cfg.platform_url,
             platform_key: cfg.platform_key,
             clock: cfg.clock,
@@ -177,9 +183,10 @@ impl StudyService {
         &self.policy
     }
 
-    /// The courses on this device.
-    pub fn courses_store(&self) -> &CourseStore {
-        &self.courses
+    /// The courses on this device (a snapshot: a course downloaded later is in the
+    /// next one).
+    pub fn courses_store(&self) -> Arc<CourseStore> {
+        lock(&self.courses).clone()
     }
 
     /// The platform this app signs in to.
@@ -243,6 +250,114 @@ impl StudyService {
         })
     }
 
+    /// The lease token, when signed in.
+    #[cfg(feature = "http")]
+    fn token(&self) -> AppResult<String> {
+        let inner = lock(&self.inner);
+        if inner.user.is_none() {
+            return Err(AppError::new(AppCode::NotSignedIn, "sign in first"));
+        }
+        journal_of(&inner)?
+            .sync_state(sync::KEY_TOKEN)?
+            .ok_or_else(|| AppError::new(AppCode::NotSignedIn, "sign in first"))
+    }
+
+    /// The directory a course downloaded from the platform goes to: its id with
+    /// anything but letters, digits, `-`, `_` and `.` replaced (ids come from the
+    /// platform).
+    fn course_dir(&self, id: &str) -> PathBuf {
+        let safe: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let safe = safe.trim_start_matches('.');
+        self.course_root
+            .join(if safe.is_empty() { "_" } else { safe })
+    }
+
+    /// The courses the learner is enrolled in on the platform (issue 12), with
+    /// whether this device holds each. A network call: run it off the UI thread.
+    #[cfg(feature = "http")]
+    pub fn platform_courses(&self) -> AppResult<Vec<view::PlatformCourse>> {
+        let token = self.token()?;
+        let http =
+            crate::http::HttpTransport::new(&self.platform_url, std::time::Duration::from_secs(15))
+                .map_err(|e| AppError::new(AppCode::PlatformUnreachable, e.to_string()))?;
+        let listed = crate::fetch::list(&http, &token)?;
+        let store = self.courses_store();
+        Ok(listed
+            .into_iter()
+            .map(|c| {
+                let downloaded = store.get(&c.id).is_ok()
+                    && std::fs::read(self.course_dir(&c.id).join("course.json")).is_ok_and(|b| {
+                        keshi_protocol::ids::Hash::of(&b).to_hex() == c.manifest_sha256
+                    });
+                view::PlatformCourse {
+                    id: c.id,
+                    title: c.title,
+                    institution: c.institution,
+                    version: c.version,
+                    class_hours: c.class_hours,
+                    media_bytes: c.media_bytes,
+                    downloaded,
+                }
+            })
+            .collect())
+    }
+
+    /// Downloads course `id` from the platform into this device's course store
+    /// (resumable; every file checked against the manifest before it can be
+    /// played), then makes it playable. Not while a course is open.
+    #[cfg(feature = "http")]
+    pub fn fetch_course(
+        &self,
+        id: &str,
+        progress: &mut dyn FnMut(&view::DownloadView),
+        sleep: &mut dyn FnMut(std::time::Duration),
+    ) -> AppResult<()> {
+        let token = self.token()?;
+        if matches!(lock(&self.inner).slot, Slot::Studying(_)) {
+            return Err(AppError::new(
+                AppCode::SessionOpen,
+                "close the course before downloading another",
+            ));
+        }
+        let http =
+            crate::http::HttpTransport::new(&self.platform_url, std::time::Duration::from_secs(30))
+                .map_err(|e| AppError::new(AppCode::PlatformUnreachable, e.to_string()))?;
+        crate::fetch::fetch(
+            &http,
+            &token,
+            id,
+            &self.course_dir(id),
+            &mut |p| {
+                progress(&view::DownloadView {
+                    course_id: p.course.clone(),
+                    files_done: p.files_done,
+                    files: p.files,
+                    bytes_done: p.bytes_done,
+                    bytes: p.bytes,
+                });
+            },
+            sleep,
+        )?;
+        let store = CourseStore::load(&self.course_root);
+        store.get(id)?;
+        *lock(&self.courses) = Arc::new(store);
+        // The index learns the new course's rules (one fold of the journal).
+        let mut inner = lock(&self.inner);
+        if matches!(inner.slot, Slot::Idle(_)) {
+            inner.slot = Slot::Idle(Box::new(self.reopen()?));
+        }
+        Ok(())
+    }
+
     /// Signs out (closes any open course first).
     pub fn sign_out(&self) -> AppResult<()> {
         let mut inner = lock(&self.inner);
@@ -278,7 +393,7 @@ impl StudyService {
         let inner = lock(&self.inner);
         let index = index_of(&inner)?;
         Ok(self
-            .courses
+            .courses_store()
             .iter()
             .map(|c| self.summary(c, &index.progress(&c.id)))
             .collect())
@@ -297,7 +412,8 @@ impl StudyService {
                 "pass the face check first",
             ));
         }
-        let course = self.courses.get(course_id)?;
+        let store = self.courses_store();
+        let course = store.get(course_id)?;
         if let Slot::Studying(s) = &inner.slot {
             if s.course_id() != course_id {
                 self.close_locked(&mut inner)?;
@@ -443,7 +559,8 @@ impl StudyService {
     /// The learning proof of one course (R-AS-6): what the signed journal shows,
     /// from the index, with the last full verification (see [`Self::verify_journal`]).
     pub fn learning_proof(&self, course_id: &str) -> AppResult<ProofView> {
-        let course = self.courses.get(course_id)?;
+        let store = self.courses_store();
+        let course = store.get(course_id)?;
         let inner = lock(&self.inner);
         let index = index_of(&inner)?;
         let journal = journal_of(&inner)?;
@@ -533,7 +650,8 @@ impl StudyService {
     /// or an append by the sync connection).
     fn reopen(&self) -> AppResult<(Journal, ProgressIndex)> {
         let journal = Journal::open(&self.journal_path, self.key.clone())?;
-        let index = ProgressIndex::build(&journal, known_rules(&self.courses, &self.policy))?;
+        let index =
+            ProgressIndex::build(&journal, known_rules(&self.courses_store(), &self.policy))?;
         Ok((journal, index))
     }
 

@@ -164,6 +164,48 @@ pub struct CourseSummary {
 }
 
 exported! {
+/// A course the learner is enrolled in on the platform (issue 12): downloaded to
+/// this device or not yet.
+#[serde(rename_all = "camelCase")]
+pub struct PlatformCourse {
+    /// Course id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The institution that publishes it.
+    pub institution: String,
+    /// Version on the platform.
+    pub version: u32,
+    /// Class hours.
+    pub class_hours: u32,
+    /// Size of its media, bytes.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub media_bytes: u64,
+    /// Whether this device holds a checked copy of this version.
+    pub downloaded: bool,
+}
+}
+
+exported! {
+/// How far a course download is (`download` events).
+#[serde(rename_all = "camelCase")]
+pub struct DownloadView {
+    /// Course id.
+    pub course_id: String,
+    /// Media files complete.
+    pub files_done: u32,
+    /// Media files in all.
+    pub files: u32,
+    /// Bytes held.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes_done: u64,
+    /// Bytes in all.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub bytes: u64,
+}
+}
+
+exported! {
 /// One lesson of an opened course.
 #[serde(rename_all = "camelCase")]
 pub struct LessonView {

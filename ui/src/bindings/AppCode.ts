@@ -3,4 +3,4 @@
 /**
  * Why a command of the learner app failed, on this device.
  */
-export type AppCode = "not_signed_in" | "not_verified" | "platform_unreachable" | "platform_untrusted" | "course_not_found" | "course_invalid" | "no_session" | "session_open" | "session_stopped" | "journal_failed" | "media_not_found" | "media_outside_store" | "brand_invalid" | "home_unavailable" | "key_store" | "no_challenge" | "sync_failed" | "camera_not_found" | "camera_permission_denied" | "camera_busy" | "camera_disconnected" | "camera_no_usable_mode" | "camera_error" | "camera_failed" | "capture_failed" | "unexpected";
+export type AppCode = "not_signed_in" | "not_verified" | "platform_unreachable" | "platform_untrusted" | "course_not_found" | "course_invalid" | "no_session" | "session_open" | "session_stopped" | "journal_failed" | "media_not_found" | "media_outside_store" | "brand_invalid" | "home_unavailable" | "key_store" | "no_challenge" | "sync_failed" | "camera_not_found" | "camera_permission_denied" | "camera_busy" | "camera_disconnected" | "camera_no_usable_mode" | "camera_error" | "camera_failed" | "capture_failed" | "download_failed" | "download_corrupt" | "unexpected";

@@ -1,0 +1,532 @@
+// The institution console (issue 12): one page on the staff API. No framework and
+// no build step; every text comes from i18n/zh-CN.json or i18n/en.json. The session
+// is the HttpOnly cookie the sign-in sets; requests that change data carry the
+// session's anti-CSRF token. Scope is the platform's business: this page shows
+// what the API answers and nothing else.
+
+const state = { lang: localStorage.getItem("keshi-console-lang") || "zh-CN", dict: {}, session: null, timer: null };
+
+// ---- i18n ------------------------------------------------------------------------
+async function loadLang(lang) {
+  const r = await fetch(`/console/i18n/${lang}.json`);
+  state.dict = await r.json();
+  state.lang = lang;
+  document.documentElement.lang = lang;
+  document.title = t("title");
+  $("#lang").textContent = t("lang.switch");
+  $("#logout").textContent = t("logout");
+}
+
+function t(key, vars = {}) {
+  const s = state.dict[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? `{${k}}` : String(vars[k])));
+}
+
+// ---- DOM -------------------------------------------------------------------------
+const $ = (css, root = document) => root.querySelector(css);
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function table(cols, rows, attrs = {}) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h("table", attrs, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, t(c))))), h("tbody", {}, rows)),
+  );
+}
+
+function fmtTime(ms) {
+  if (!ms) return "—";
+  return new Date(Number(ms)).toLocaleString(state.lang === "zh-CN" ? "zh-CN" : "en-GB", { hour12: false });
+}
+
+function fmtSeconds(s) {
+  const m = Math.floor(Number(s) / 60);
+  return `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}`;
+}
+
+// ---- API -------------------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body, { raw = false } = {}) {
+  const headers = {};
+  if (method !== "GET" && state.session) headers["X-CSRF-Token"] = state.session.csrf;
+  let payload;
+  if (raw) {
+    payload = body;
+    headers["Content-Type"] = "application/octet-stream";
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+  }
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+  } catch {
+    throw new ApiError(0, { code: "network", message: t("error.network") });
+  }
+  const text = await r.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!r.ok) {
+    if (r.status === 401 && path !== "/v1/staff/login") {
+      state.session = null;
+      showLogin();
+    }
+    throw new ApiError(r.status, json);
+  }
+  return json;
+}
+
+function errorText(e) {
+  const key = `error.${e.code}`;
+  if (e.code && state.dict[key]) return t(key);
+  return t("error.generic", { message: e.message });
+}
+
+function errorLine(e) {
+  return h("p", { class: "error", role: "alert" }, errorText(e));
+}
+
+// ---- shell -----------------------------------------------------------------------
+const ROUTES = [
+  ["learners", "nav.learners", () => true],
+  ["live", "nav.live", () => true],
+  ["courses", "nav.courses", () => true],
+  ["import", "nav.import", (r) => ["operator", "institution", "enterprise"].includes(r)],
+  ["audit", "nav.audit", (r) => ["operator", "auditor"].includes(r)],
+];
+
+function drawShell() {
+  const nav = $("#nav");
+  nav.replaceChildren();
+  const role = state.session?.role;
+  nav.hidden = !role;
+  $("#logout").hidden = !role;
+  $("#who").textContent = role ? t("who", { user: state.session.user, role: t(`role.${role}`) }) + (state.session.institution ? ` · ${state.session.institution}` : "") : "";
+  if (!role) return;
+  const here = location.hash.slice(1).split("/")[0] || "learners";
+  for (const [name, key, allowed] of ROUTES) {
+    if (!allowed(role)) continue;
+    nav.append(h("a", { href: `#${name}`, id: `nav-${name}`, class: here === name ? "active" : undefined }, t(key)));
+  }
+}
+
+async function route() {
+  clearInterval(state.timer);
+  state.timer = null;
+  if (!state.session) return showLogin();
+  drawShell();
+  const [name, arg] = location.hash.slice(1).split("/");
+  const main = $("#main");
+  main.replaceChildren(h("p", { class: "muted" }, t("loading")));
+  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, audit: showAudit }[name || "learners"] || showLearners;
+  const out = h("section", { id: `screen-${name || "learners"}` });
+  try {
+    await screen(out, arg ? decodeURIComponent(arg) : undefined);
+  } catch (e) {
+    out.append(errorLine(e));
+  }
+  main.replaceChildren(out);
+}
+
+function showLogin() {
+  clearInterval(state.timer);
+  drawShell();
+  const error = h("div", {});
+  const form = h(
+    "form",
+    { class: "card login", id: "login" },
+    h("h1", {}, t("login.title")),
+    h("label", { for: "user" }, t("login.user")),
+    h("input", { type: "text", id: "user", autocomplete: "username", required: true }),
+    h("label", { for: "password" }, t("login.password")),
+    h("input", { type: "password", id: "password", autocomplete: "current-password", required: true }),
+    error,
+    h("button", { class: "primary", id: "login-submit", type: "submit" }, t("login.submit")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.replaceChildren();
+    try {
+      await api("POST", "/v1/staff/login", { user: $("#user").value.trim(), password: $("#password").value });
+      state.session = await api("GET", "/v1/staff/session");
+      if (!location.hash) location.hash = "#learners";
+      await route();
+    } catch (e) {
+      error.replaceChildren(errorLine(e));
+    }
+  });
+  $("#main").replaceChildren(form);
+}
+
+// ---- learners --------------------------------------------------------------------
+async function showLearners(out) {
+  out.append(h("h1", {}, t("learners.title")));
+  const body = h("tbody", {});
+  let after = "";
+  const more = h("button", { id: "learners-more", hidden: true }, t("learners.more"));
+  const load = async () => {
+    const r = await api("GET", `/v1/staff/learners?after=${encodeURIComponent(after)}`);
+    for (const l of r.learners) {
+      body.append(
+        h(
+          "tr",
+          { "data-user": l.user },
+          h("td", {}, h("a", { href: `#learner/${encodeURIComponent(l.user)}` }, l.user)),
+          h("td", {}, l.real_name),
+          h("td", {}, l.id_number),
+          h("td", {}, l.institution),
+        ),
+      );
+    }
+    if (r.learners.length) after = r.learners[r.learners.length - 1].user;
+    more.hidden = r.learners.length < 500;
+    return r.learners.length;
+  };
+  const n = await load();
+  if (n === 0) {
+    out.append(h("p", { class: "muted", id: "learners-empty" }, t("learners.empty")));
+    return;
+  }
+  more.addEventListener("click", load);
+  out.append(
+    h("div", { class: "table-wrap" }, h("table", { id: "learners" }, h("thead", {}, h("tr", {}, ["col.user", "col.name", "col.id_number", "col.institution"].map((c) => h("th", {}, t(c))))), body)),
+    more,
+  );
+}
+
+function photo(src, caption) {
+  return h("figure", {}, h("img", { src, alt: caption, loading: "lazy" }), h("figcaption", {}, caption));
+}
+
+function factDetail(e) {
+  const f = e.fact || {};
+  const parts = [];
+  for (const k of ["course", "class_hour", "lesson", "start_ms", "end_ms", "rate", "passed", "ok", "reason", "kind", "attempt", "correct", "total", "position_ms"]) {
+    if (f[k] !== undefined && typeof f[k] !== "object") parts.push(`${k}=${f[k]}`);
+  }
+  return parts.join(" ");
+}
+
+async function showLearner(out, user) {
+  const [d, tl] = await Promise.all([
+    api("GET", `/v1/staff/learners/${encodeURIComponent(user)}`),
+    api("GET", `/v1/staff/learners/${encodeURIComponent(user)}/timeline`),
+  ]);
+  out.append(
+    h("p", {}, h("a", { href: "#learners", id: "learner-back" }, `← ${t("learner.back")}`)),
+    h("h1", {}, t("learner.title", { name: `${d.learner.real_name} (${d.learner.user})` })),
+    h("p", { class: "muted" }, `${d.learner.id_number} · ${d.learner.institution}`),
+    h(
+      "div",
+      { class: "stats", id: "learner-stats" },
+      h("div", {}, h("b", {}, fmtSeconds(d.credited_seconds)), t("learner.credited")),
+      h("div", {}, h("b", {}, d.class_hours_completed), t("learner.hours")),
+      h("div", {}, h("b", {}, d.records), t("learner.records")),
+      h("div", {}, h("b", {}, d.flags_total), t("learner.flags")),
+    ),
+  );
+  const photos = h("div", { class: "photos", id: "learner-photos" });
+  photos.append(tl.enrolment_photo ? photo(`/v1/staff/learners/${encodeURIComponent(user)}/photo`, t("learner.enrolment")) : h("p", { class: "muted small" }, t("learner.no_photo")));
+  for (const [sha, at] of tl.photos) photos.append(photo(`/v1/staff/captures/${sha}`, fmtTime(at)));
+  out.append(h("h2", {}, t("learner.photos")), photos);
+  if (tl.grades.length) {
+    out.append(
+      h("h2", {}, t("learner.grades")),
+      table(
+        ["col.time", "col.course", "col.hours", "col.attempt", "col.score", "col.result"],
+        tl.grades.map((g) => h("tr", {}, h("td", {}, fmtTime(g.graded_ms)), h("td", {}, g.course), h("td", {}, g.class_hour), h("td", {}, g.attempt), h("td", {}, `${g.correct}/${g.total}`), h("td", { class: g.passed ? "okay" : "error" }, t(g.passed ? "passed" : "failed")))),
+        { id: "learner-grades" },
+      ),
+    );
+  }
+  out.append(h("h2", {}, t("learner.timeline")));
+  if (!tl.entries.length) {
+    out.append(h("p", { class: "muted" }, t("learner.none")));
+    return;
+  }
+  out.append(
+    table(
+      ["col.time", "col.device", "col.kind", "col.detail", "col.flags"],
+      tl.entries.map((e) =>
+        h(
+          "tr",
+          { "data-kind": e.kind },
+          h("td", {}, fmtTime(e.received_ms)),
+          h("td", { class: "small" }, `${e.device_id.slice(0, 8)}#${e.seq}`),
+          h("td", {}, e.kind),
+          h("td", { class: "small" }, factDetail(e)),
+          h("td", { class: "flags" }, e.flags.map((f) => h("span", {}, f))),
+        ),
+      ),
+      { id: "timeline" },
+    ),
+  );
+}
+
+// ---- live ------------------------------------------------------------------------
+async function showLive(out) {
+  out.append(h("h1", {}, t("live.title")));
+  const filter = h("input", { type: "text", id: "live-filter", placeholder: t("live.filter"), "aria-label": t("live.filter") });
+  const stamp = h("p", { class: "muted small", id: "live-stamp" });
+  const holder = h("div", {});
+  out.append(filter, stamp, holder);
+  let last = null;
+  const draw = () => {
+    const q = filter.value.trim().toLowerCase();
+    const rows = last.online.filter((o) => !q || o.learner.institution.toLowerCase().includes(q) || (o.course || "").toLowerCase().includes(q));
+    stamp.textContent = `${t("live.count", { n: rows.length })} · ${t("live.refreshed", { time: fmtTime(last.now_ms) })}`;
+    if (!rows.length) {
+      holder.replaceChildren(h("p", { class: "muted", id: "live-empty" }, t("live.empty")));
+      return;
+    }
+    holder.replaceChildren(
+      table(
+        ["col.name", "col.institution", "col.course", "col.last_contact", "col.device", "col.enrolment", "col.photos"],
+        rows.map((o) =>
+          h(
+            "tr",
+            { "data-user": o.learner.user },
+            h("td", {}, h("a", { href: `#learner/${encodeURIComponent(o.learner.user)}` }, `${o.learner.real_name} (${o.learner.user})`)),
+            h("td", {}, o.learner.institution),
+            h("td", {}, o.course || h("span", { class: "muted" }, t("live.no_course"))),
+            h("td", {}, fmtTime(o.last_contact_ms)),
+            h("td", { class: "small" }, o.device_id.slice(0, 12)),
+            h("td", { class: "photos" }, o.enrolment_photo ? h("img", { src: `/v1/staff/learners/${encodeURIComponent(o.learner.user)}/photo`, alt: t("learner.enrolment") }) : "—"),
+            h("td", { class: "photos live-photos" }, o.photos_today.slice(0, 4).map((sha) => h("img", { src: `/v1/staff/captures/${sha}`, alt: t("col.photos") }))),
+          ),
+        ),
+        { id: "live" },
+      ),
+    );
+  };
+  const refresh = async () => {
+    last = await api("GET", "/v1/staff/live");
+    draw();
+  };
+  filter.addEventListener("input", () => last && draw());
+  await refresh();
+  state.timer = setInterval(() => refresh().catch(() => {}), 10000);
+}
+
+// ---- courses ---------------------------------------------------------------------
+const PROFILES = ["shanxi", "shanghai", "shandong", "chongqing", "shapingba", "demo"];
+const CHUNK = 4 << 20;
+
+async function upload(file, sha, progress) {
+  const base = `/v1/staff/media/${sha}`;
+  let st = await api("GET", base);
+  while (!st.complete) {
+    const end = Math.min(st.received + CHUNK, file.size);
+    const chunk = await file.slice(st.received, end).arrayBuffer();
+    st = await api("PUT", `${base}?offset=${st.received}&total=${file.size}`, chunk, { raw: true });
+    progress(st.received, file.size);
+  }
+}
+
+async function showCourses(out) {
+  out.append(h("h1", {}, t("courses.title")));
+  const r = await api("GET", "/v1/staff/courses");
+  if (!r.courses.length) out.append(h("p", { class: "muted", id: "courses-empty" }, t("courses.empty")));
+  else
+    out.append(
+      table(
+        ["col.course", "col.title", "col.institution", "col.version", "col.hours", "col.enrolled"],
+        r.courses.map((c) => h("tr", { "data-course": c.id }, h("td", {}, c.id), h("td", {}, c.title), h("td", {}, c.institution), h("td", {}, c.version), h("td", {}, c.class_hours), h("td", { class: "enrolled" }, c.enrolled))),
+        { id: "courses" },
+      ),
+    );
+  const role = state.session.role;
+  if (!["operator", "institution", "enterprise"].includes(role)) return;
+
+  // Publish: the manifest, then each lesson's file in resumable chunks (the
+  // platform checks the SHA-256), then the version.
+  const status = h("div", { id: "publish-status", "aria-live": "polite" });
+  const bar = h("progress", { id: "publish-progress", max: 1, value: 0, hidden: true });
+  const form = h(
+    "form",
+    { class: "card", id: "publish" },
+    h("h2", {}, t("publish.title")),
+    h("label", { for: "publish-manifest" }, t("publish.manifest")),
+    h("input", { type: "file", id: "publish-manifest", accept: ".json,application/json", required: true }),
+    h("label", { for: "publish-media" }, t("publish.media")),
+    h("input", { type: "file", id: "publish-media", multiple: true }),
+    h("label", { for: "publish-profile" }, t("publish.profile")),
+    h("select", { id: "publish-profile" }, PROFILES.map((p) => h("option", { value: p }, p))),
+    role === "operator" ? [h("label", { for: "publish-institution" }, t("publish.institution")), h("input", { type: "text", id: "publish-institution" })] : null,
+    bar,
+    status,
+    h("div", { class: "row" }, h("button", { class: "primary", type: "submit", id: "publish-submit" }, t("publish.submit"))),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = $("#publish-submit");
+    button.disabled = true;
+    status.replaceChildren();
+    try {
+      const manifest = JSON.parse(await $("#publish-manifest").files[0].text());
+      const files = Array.from($("#publish-media").files);
+      for (const lesson of manifest.lessons || []) {
+        const path = lesson.media?.path;
+        if (!path) continue;
+        const name = path.split("/").pop();
+        const file = files.find((f) => f.name === name);
+        const held = await api("GET", `/v1/staff/media/${lesson.media.sha256}`);
+        if (held.complete) continue;
+        if (!file) throw new ApiError(0, { message: t("publish.missing", { file: path }) });
+        bar.hidden = false;
+        await upload(file, lesson.media.sha256, (done, total) => {
+          bar.max = total;
+          bar.value = done;
+          status.replaceChildren(h("p", { class: "muted small" }, t("publish.uploading", { file: name, done: (done / 1048576).toFixed(1), total: (total / 1048576).toFixed(1) })));
+        });
+      }
+      const body = { manifest, profile: $("#publish-profile").value };
+      if (role === "operator") body.institution = $("#publish-institution").value.trim();
+      const v = await api("POST", "/v1/staff/courses", body);
+      status.replaceChildren(h("p", { class: "okay", id: "publish-done" }, t("publish.done", { id: v.course_id, version: v.version })));
+      setTimeout(() => route(), 800);
+    } catch (e) {
+      status.replaceChildren(errorLine(e));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  out.append(form);
+
+  // Enrol a class or named learners.
+  const enrolStatus = h("div", { id: "enrol-status", "aria-live": "polite" });
+  const enrol = h(
+    "form",
+    { class: "card", id: "enrol" },
+    h("h2", {}, t("enrol.title")),
+    h("label", { for: "enrol-course" }, t("enrol.course")),
+    h("select", { id: "enrol-course" }, r.courses.map((c) => h("option", { value: c.id }, `${c.title} (${c.id})`))),
+    h("label", { for: "enrol-class" }, t("enrol.class")),
+    h("input", { type: "text", id: "enrol-class" }),
+    h("label", { for: "enrol-learners" }, t("enrol.learners")),
+    h("input", { type: "text", id: "enrol-learners" }),
+    enrolStatus,
+    h("div", { class: "row" }, h("button", { class: "primary", type: "submit", id: "enrol-submit" }, t("enrol.submit"))),
+  );
+  enrol.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const cls = $("#enrol-class").value.trim();
+      const learners = $("#enrol-learners").value.split(/[\s,，]+/).filter(Boolean);
+      const v = await api("POST", "/v1/staff/enrolments", { course: $("#enrol-course").value, class: cls || undefined, learners });
+      enrolStatus.replaceChildren(
+        v.unknown.length ? h("p", { class: "error" }, t("enrol.unknown", { names: v.unknown.join(", ") })) : h("p", { class: "okay", id: "enrol-done" }, t("enrol.done", v)),
+      );
+    } catch (e) {
+      enrolStatus.replaceChildren(errorLine(e));
+    }
+  });
+  if (r.courses.length) out.append(enrol);
+}
+
+// ---- import ----------------------------------------------------------------------
+async function showImport(out) {
+  out.append(h("h1", {}, t("import.title")));
+  const result = h("div", { id: "import-result", "aria-live": "polite" });
+  const file = h("input", { type: "file", id: "import-file", accept: ".csv,.xlsx,text/csv" });
+  const send = async (mode) => {
+    const f = file.files[0];
+    if (!f) return;
+    const format = f.name.toLowerCase().endsWith(".xlsx") ? "xlsx" : "csv";
+    const q = mode === "check" ? "dry_run=1" : mode === "good" ? "partial=1" : "partial=0";
+    return api("POST", `/v1/staff/learners/import?format=${format}&${q}`, await f.arrayBuffer(), { raw: true });
+  };
+  const check = async () => {
+    result.replaceChildren();
+    try {
+      const r = await send("check");
+      const good = r.good ?? 0;
+      const parts = [h("p", { class: r.rejected.length ? "error" : "okay", id: "import-summary" }, r.rejected.length ? t("import.checked", { good, bad: r.rejected.length }) : t("import.clean", { good }))];
+      if (r.rejected.length) {
+        parts.push(table(["col.row", "col.code", "col.message"], r.rejected.map((x) => h("tr", {}, h("td", {}, x.row), h("td", {}, x.code), h("td", {}, x.message))), { id: "import-rejected" }));
+      }
+      const go = async (mode) => {
+        try {
+          const done = await send(mode);
+          result.replaceChildren(h("p", { class: "okay", id: "import-done" }, t("import.result", { n: done.imported })));
+        } catch (e) {
+          result.append(errorLine(e));
+        }
+      };
+      if (!r.rejected.length && good > 0) parts.push(h("div", { class: "row" }, h("button", { class: "primary", id: "import-all", onclick: () => go("all") }, t("import.all"))));
+      else if (good > 0) parts.push(h("div", { class: "row" }, h("button", { class: "primary", id: "import-good", onclick: () => go("good") }, t("import.good", { n: good }))));
+      result.replaceChildren(...parts);
+    } catch (e) {
+      result.replaceChildren(errorLine(e));
+    }
+  };
+  out.append(
+    h("div", { class: "card" }, h("label", { for: "import-file" }, t("import.file")), file, h("div", { class: "row" }, h("button", { class: "primary", id: "import-check", onclick: check }, t("import.check"))), result),
+  );
+}
+
+// ---- audit -----------------------------------------------------------------------
+async function showAudit(out) {
+  out.append(h("h1", {}, t("audit.title")));
+  const r = await api("GET", "/v1/staff/audit");
+  if (!r.entries.length) {
+    out.append(h("p", { class: "muted" }, t("audit.empty")));
+    return;
+  }
+  out.append(
+    table(
+      ["col.time", "col.actor", "col.action", "col.target", "col.after"],
+      r.entries.map((e) => h("tr", { "data-action": e.action }, h("td", {}, fmtTime(e.at_ms)), h("td", {}, e.actor), h("td", {}, e.action), h("td", {}, e.target), h("td", { class: "small" }, e.after ? JSON.stringify(e.after) : ""))),
+      { id: "audit" },
+    ),
+  );
+}
+
+// ---- start -----------------------------------------------------------------------
+async function start() {
+  await loadLang(state.lang);
+  $("#lang").addEventListener("click", async () => {
+    await loadLang(state.lang === "zh-CN" ? "en" : "zh-CN");
+    localStorage.setItem("keshi-console-lang", state.lang);
+    await route();
+  });
+  $("#logout").addEventListener("click", async () => {
+    try {
+      await api("POST", "/v1/staff/logout");
+    } finally {
+      state.session = null;
+      location.hash = "";
+      showLogin();
+    }
+  });
+  window.addEventListener("hashchange", () => route());
+  try {
+    state.session = await api("GET", "/v1/staff/session");
+  } catch {
+    state.session = null;
+  }
+  await route();
+}
+
+start();
