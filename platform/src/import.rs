@@ -47,6 +47,12 @@ pub enum RowCode {
     DuplicateIdNumber,
     /// The login name is taken on the platform.
     UserTaken,
+    /// A photo in the `--photos` ZIP is refused: not JPEG or PNG, larger than
+    /// 2 MiB, a name not `<ID>.jpg`, `<ID>-face.jpg` or `<ID>-idcard.jpg`, or a
+    /// second photo of the same kind.
+    BadPhoto,
+    /// A photo names an ID number no row of the file has.
+    PhotoWithoutLearner,
 }
 
 impl RowCode {
@@ -63,6 +69,8 @@ impl RowCode {
             RowCode::DuplicateUser => "duplicate_user",
             RowCode::DuplicateIdNumber => "duplicate_id_number",
             RowCode::UserTaken => "user_taken",
+            RowCode::BadPhoto => "bad_photo",
+            RowCode::PhotoWithoutLearner => "photo_without_learner",
         }
     }
 }
@@ -76,6 +84,9 @@ pub struct Rejected {
     pub code: RowCode,
     /// In words.
     pub message: String,
+    /// The ZIP entry a photo came from (`--photos`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
 }
 
 /// A good row.
@@ -104,6 +115,9 @@ pub struct Checked {
     pub rows: Vec<Row>,
     /// Refused rows.
     pub rejected: Vec<Rejected>,
+    /// Every ID number in the file (good rows or not) and its first row: what
+    /// photos are matched to.
+    pub id_rows: std::collections::HashMap<String, u64>,
 }
 
 /// Whether `id` is a valid 18-character resident ID number (GB 11643-1999): 17
@@ -154,68 +168,88 @@ fn user_valid(user: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// Checks a CSV stream (UTF-8, a BOM allowed). `taken` says whether a login name
-/// exists on the platform already.
-pub fn check_csv(input: impl Read, taken: &dyn Fn(&str) -> bool) -> Checked {
-    let mut out = Checked::default();
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h
+/// Login names and ID numbers already on the platform (what an import must not
+/// reuse).
+pub struct Taken<'a> {
+    /// Whether a login name exists.
+    pub user: &'a dyn Fn(&str) -> bool,
+    /// Whether an ID number (upper-case check character) belongs to a learner.
+    pub id_number: &'a dyn Fn(&str) -> bool,
+}
+
+impl std::fmt::Debug for Taken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Taken").finish_non_exhaustive()
+    }
+}
+
+impl Taken<'_> {
+    /// Nothing is taken (an empty platform).
+    pub const NONE: Taken<'static> = Taken {
+        user: &|_| false,
+        id_number: &|_| false,
+    };
+}
+
+/// The one row checker CSV and XLSX feed: the header is checked once, then every
+/// row by the same rules, in file order.
+#[derive(Debug)]
+pub struct RowChecker<'a> {
+    at: [usize; 6],
+    users: HashSet<String>,
+    ids: HashSet<String>,
+    taken: Taken<'a>,
+    out: Checked,
+}
+
+impl<'a> RowChecker<'a> {
+    /// Checks the header (row `row`): `Err` names every missing column.
+    pub fn new(header: &[String], row: u64, taken: Taken<'a>) -> Result<Self, Vec<Rejected>> {
+        let header: Vec<String> = header
             .iter()
             .map(|c| c.trim_start_matches('\u{feff}').trim().to_lowercase())
-            .collect(),
-        Err(e) => {
-            out.rejected.push(Rejected {
-                row: 1,
-                code: RowCode::BadRow,
-                message: format!("the header does not parse: {e}"),
-            });
-            return out;
-        }
-    };
-    let mut at = [0usize; 6];
-    for (k, name) in COLUMNS.iter().enumerate() {
-        match header.iter().position(|h| h == name) {
-            Some(i) => at[k] = i,
-            None => {
-                out.rejected.push(Rejected {
-                    row: 1,
+            .collect();
+        let mut at = [0usize; 6];
+        let mut missing = Vec::new();
+        for (k, name) in COLUMNS.iter().enumerate() {
+            match header.iter().position(|h| h == name) {
+                Some(i) => at[k] = i,
+                None => missing.push(Rejected {
+                    row,
                     code: RowCode::MissingColumn,
                     message: format!(
                         "the header has no `{name}` column (columns: {})",
                         COLUMNS.join(",")
                     ),
-                });
+                    entry: None,
+                }),
             }
         }
-    }
-    if !out.rejected.is_empty() {
-        return out;
-    }
-    let mut users = HashSet::new();
-    let mut ids = HashSet::new();
-    for (k, record) in reader.records().enumerate() {
-        let row = k as u64 + 2;
-        let reject = |code: RowCode, message: String| Rejected { row, code, message };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                out.rejected
-                    .push(reject(RowCode::BadRow, format!("does not parse: {e}")));
-                continue;
-            }
-        };
-        if record.len() != header.len() {
-            out.rejected.push(reject(
-                RowCode::BadRow,
-                format!("{} fields; the header has {}", record.len(), header.len()),
-            ));
-            continue;
+        if !missing.is_empty() {
+            return Err(missing);
         }
-        let field = |i: usize| record.get(at[i]).unwrap_or("").to_owned();
+        Ok(RowChecker {
+            at,
+            users: HashSet::new(),
+            ids: HashSet::new(),
+            taken,
+            out: Checked::default(),
+        })
+    }
+
+    /// Refuses row `row` as a whole (it does not parse).
+    pub fn bad_row(&mut self, row: u64, message: String) {
+        self.out.rejected.push(Rejected {
+            row,
+            code: RowCode::BadRow,
+            message,
+            entry: None,
+        });
+    }
+
+    /// Checks one row of fields (trimmed), in header order.
+    pub fn row(&mut self, row: u64, fields: &[String]) {
+        let field = |i: usize| fields.get(self.at[i]).map_or("", |f| f.trim()).to_owned();
         let r = Row {
             row,
             user: field(0),
@@ -225,6 +259,9 @@ pub fn check_csv(input: impl Read, taken: &dyn Fn(&str) -> bool) -> Checked {
             class: field(4),
             password: field(5),
         };
+        if !r.id_number.is_empty() {
+            self.out.id_rows.entry(r.id_number.clone()).or_insert(row);
+        }
         let problem = if let Some(name) = [
             ("user", &r.user),
             ("real_name", &r.real_name),
@@ -258,30 +295,198 @@ pub fn check_csv(input: impl Read, taken: &dyn Fn(&str) -> bool) -> Checked {
                 RowCode::WeakPassword,
                 "a password has at least 8 characters (or is left empty)".into(),
             ))
-        } else if !users.insert(r.user.clone()) {
+        } else if !self.users.insert(r.user.clone()) {
             Some((
                 RowCode::DuplicateUser,
                 format!("login name {:?} is on an earlier row", r.user),
             ))
-        } else if !ids.insert(r.id_number.clone()) {
+        } else if !self.ids.insert(r.id_number.clone()) {
             Some((
                 RowCode::DuplicateIdNumber,
                 "the ID number is on an earlier row".into(),
             ))
-        } else if taken(&r.user) {
+        } else if (self.taken.user)(&r.user) {
             Some((
                 RowCode::UserTaken,
                 format!("login name {:?} exists on the platform", r.user),
+            ))
+        } else if (self.taken.id_number)(&r.id_number) {
+            Some((
+                RowCode::DuplicateIdNumber,
+                "the ID number belongs to a learner on the platform".into(),
             ))
         } else {
             None
         };
         match problem {
-            Some((code, message)) => out.rejected.push(reject(code, message)),
-            None => out.rows.push(r),
+            Some((code, message)) => self.out.rejected.push(Rejected {
+                row,
+                code,
+                message,
+                entry: None,
+            }),
+            None => self.out.rows.push(r),
         }
     }
-    out
+
+    /// The good rows and the refused ones.
+    pub fn finish(self) -> Checked {
+        self.out
+    }
+}
+
+/// Checks a CSV stream (UTF-8, a BOM allowed), row by row as it is read: only
+/// the good rows are kept, so memory grows with them, not with the file.
+pub fn check_csv(input: impl Read, taken: Taken<'_>) -> Checked {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_owned).collect(),
+        Err(e) => {
+            return Checked {
+                rejected: vec![Rejected {
+                    row: 1,
+                    code: RowCode::BadRow,
+                    message: format!("the header does not parse: {e}"),
+                    entry: None,
+                }],
+                ..Checked::default()
+            }
+        }
+    };
+    let mut checker = match RowChecker::new(&header, 1, taken) {
+        Ok(c) => c,
+        Err(rejected) => {
+            return Checked {
+                rejected,
+                ..Checked::default()
+            }
+        }
+    };
+    for (k, record) in reader.records().enumerate() {
+        let row = k as u64 + 2;
+        match record {
+            Ok(r) if r.len() == header.len() => {
+                let fields: Vec<String> = r.iter().map(str::to_owned).collect();
+                checker.row(row, &fields);
+            }
+            Ok(r) => checker.bad_row(
+                row,
+                format!("{} fields; the header has {}", r.len(), header.len()),
+            ),
+            Err(e) => checker.bad_row(row, format!("does not parse: {e}")),
+        }
+    }
+    checker.finish()
+}
+
+/// Why an XLSX file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum XlsxError {
+    /// Not a readable XLSX workbook.
+    #[error("reading the workbook: {0}")]
+    Read(#[from] calamine::XlsxError),
+    /// The workbook has no worksheet.
+    #[error("the workbook has no worksheet")]
+    NoSheet,
+    /// Writing the template failed.
+    #[error("writing the workbook: {0}")]
+    Write(#[from] rust_xlsxwriter::XlsxError),
+}
+
+/// A cell as text: numbers typed into Excel (an ID number or phone stored as a
+/// number, `13800000000.0`) lose their `.0`; a cell error is `Err`.
+fn cell_text(cell: &calamine::Data) -> Result<String, String> {
+    use calamine::Data;
+    Ok(match cell {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.trim().to_owned(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{f:.0}"),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+        Data::DateTime(d) => d.to_string(),
+        Data::Error(e) => return Err(format!("a cell holds the error {e}")),
+    })
+}
+
+/// Checks the first worksheet of an XLSX workbook by the same rules as a CSV
+/// file (one [`RowChecker`]). Rows are numbered as Excel shows them (the header
+/// in the first row is row 1); empty rows are skipped. Unlike CSV this is not a
+/// stream: calamine loads the whole worksheet (about 100 bytes a cell, some
+/// 60 MB for 100,000 learners) before the rows are checked.
+pub fn check_xlsx(path: &std::path::Path, taken: Taken<'_>) -> Result<Checked, XlsxError> {
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(path)?;
+    let range = book.worksheet_range_at(0).ok_or(XlsxError::NoSheet)??;
+    drop(book);
+    let first = range.start().map_or(0, |(r, _)| u64::from(r));
+    let mut rows = range
+        .rows()
+        .enumerate()
+        .map(|(k, cells)| (first + k as u64 + 1, cells))
+        .filter(|(_, cells)| cells.iter().any(|c| !matches!(c, calamine::Data::Empty)));
+    let Some((header_row, header)) = rows.next() else {
+        return Ok(Checked {
+            rejected: vec![Rejected {
+                row: 1,
+                code: RowCode::MissingColumn,
+                message: format!("the worksheet is empty (columns: {})", COLUMNS.join(",")),
+                entry: None,
+            }],
+            ..Checked::default()
+        });
+    };
+    let header: Vec<String> = header
+        .iter()
+        .map(|c| cell_text(c).unwrap_or_default())
+        .collect();
+    let mut checker = match RowChecker::new(&header, header_row, taken) {
+        Ok(c) => c,
+        Err(rejected) => {
+            return Ok(Checked {
+                rejected,
+                ..Checked::default()
+            })
+        }
+    };
+    for (row, cells) in rows {
+        match cells.iter().map(cell_text).collect::<Result<Vec<_>, _>>() {
+            Ok(fields) => checker.row(row, &fields),
+            Err(e) => checker.bad_row(row, e),
+        }
+    }
+    Ok(checker.finish())
+}
+
+/// The import template (issue 12): one worksheet with the header row, the ID
+/// number and phone columns formatted as text (so Excel keeps an 18-digit ID
+/// number and a leading digit as typed).
+pub fn template() -> Result<rust_xlsxwriter::Workbook, XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("learners")?;
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+    for (k, name) in COLUMNS.iter().enumerate() {
+        let col = u16::try_from(k).unwrap_or(0);
+        sheet.write_string_with_format(0, col, *name, &bold)?;
+        sheet.set_column_width(col, if k == 2 { 22 } else { 14 })?;
+    }
+    sheet.set_column_format(2, &text)?;
+    sheet.set_column_format(3, &text)?;
+    sheet.set_freeze_panes(1, 0)?;
+    Ok(book)
+}
+
+/// Writes [`template`] to `path`.
+pub fn write_template(path: &std::path::Path) -> Result<(), XlsxError> {
+    template()?.save(path)?;
+    Ok(())
 }
 
 /// A row ready to store: its password hashed (empty: no password yet).
@@ -346,36 +551,75 @@ impl crate::store::Store {
             .collect()
     }
 
+    /// A learner's `(face photo, ID-card photo)` references (SHA-256 hex in the
+    /// blob store, R-ID-1), by login name.
+    pub async fn learner_photo_refs(
+        &self,
+        user: &str,
+    ) -> Result<Option<(Option<String>, Option<String>)>, crate::store::StoreError> {
+        use sqlx::Row as _;
+        sqlx::query("SELECT face_photo_ref, idcard_photo_ref FROM learners WHERE username = $1")
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+    }
+
+    /// The blind index of every learner's ID number (what an import must not
+    /// reuse, R-ID-1): see [`crate::datakey::DataKey::blind_index`].
+    pub async fn learner_id_indexes(&self) -> Result<HashSet<String>, crate::store::StoreError> {
+        use sqlx::Row as _;
+        sqlx::query("SELECT id_number_index FROM learners WHERE id_number_index IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
     /// Stores `rows` as learners of `institution_id` in one transaction, with one
-    /// audit entry (`learner.import`) by `actor`. Returns how many.
+    /// audit entry (`learner.import`) by `actor`: ID numbers and phones encrypted
+    /// (R-SV-2), each row's photos from `photos` (by ID number) linked (R-ID-1).
+    /// Returns how many.
     pub async fn import_learners(
         &self,
         actor: &str,
         institution_id: &str,
         rows: &[Ready],
+        photos: &std::collections::HashMap<String, crate::photos::LearnerPhotos>,
         now: i64,
     ) -> Result<u64, crate::store::StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut linked = 0u64;
         for r in rows {
+            let id = crate::store::random_id();
+            let p = photos.get(&r.row.id_number);
+            linked += p.map_or(0, |p| {
+                u64::from(p.face.is_some()) + u64::from(p.idcard.is_some())
+            });
             sqlx::query(
                 "INSERT INTO learners(id, institution_id, username, real_name, id_number, face_photo_ref, \
-                 password_hash, created_ms, phone, class, must_set_password) \
-                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10)",
+                 password_hash, created_ms, phone, class, must_set_password, id_number_index, idcard_photo_ref) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
-            .bind(crate::store::random_id())
+            .bind(&id)
             .bind(institution_id)
             .bind(&r.row.user)
             .bind(&r.row.real_name)
-            .bind(&r.row.id_number)
+            .bind(self.data_key.encrypt("id_number", &id, &r.row.id_number)?)
+            .bind(p.and_then(|p| p.face.as_ref().map(|f| f.sha256.clone())))
             .bind(&r.password_hash)
             .bind(now)
-            .bind(&r.row.phone)
+            .bind(self.data_key.encrypt("phone", &id, &r.row.phone)?)
             .bind(&r.row.class)
             .bind(i64::from(r.password_hash.is_empty()))
+            .bind(self.data_key.blind_index(&r.row.id_number))
+            .bind(p.and_then(|p| p.idcard.as_ref().map(|f| f.sha256.clone())))
             .execute(&mut *tx)
             .await?;
         }
-        let after = serde_json::json!({"imported": rows.len()});
+        let after = serde_json::json!({"imported": rows.len(), "photos": linked});
         crate::staff::append_audit(
             &mut tx,
             &crate::staff::AuditRow {
@@ -429,7 +673,13 @@ mod tests {
                    a5,钱七,320106199003071234,,二班,short\n\
                    a6,孙八,320106199003071234,,二班\n\
                    taken,周九,320106199003071234,,二班,\n";
-        let c = check_csv(csv.as_bytes(), &|u| u == "taken");
+        let c = check_csv(
+            csv.as_bytes(),
+            Taken {
+                user: &|u| u == "taken",
+                id_number: &|_| false,
+            },
+        );
         let got: Vec<(u64, &str)> = c
             .rejected
             .iter()
@@ -454,12 +704,57 @@ mod tests {
 
     #[test]
     fn a_header_without_a_column_refuses_the_file() {
-        let c = check_csv("user,real_name\na,b\n".as_bytes(), &|_| false);
+        let c = check_csv("user,real_name\na,b\n".as_bytes(), Taken::NONE);
         assert!(c.rows.is_empty());
         assert!(c
             .rejected
             .iter()
             .all(|r| r.row == 1 && r.code == RowCode::MissingColumn));
         assert_eq!(c.rejected.len(), 4);
+    }
+
+    #[test]
+    fn the_template_with_rows_added_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.xlsx");
+        let mut book = template().unwrap();
+        let sheet = book.worksheet_from_index(0).unwrap();
+        // As typed: the ID number as text, the phone as a number (Excel's habit).
+        sheet.write_string(1, 0, "a1").unwrap();
+        sheet.write_string(1, 1, "张三").unwrap();
+        sheet.write_string(1, 2, "11010519491231002x").unwrap();
+        sheet.write_number(1, 3, 13_800_138_000.0).unwrap();
+        sheet.write_string(1, 4, "一班").unwrap();
+        sheet.write_string(1, 5, "password-1").unwrap();
+        sheet.write_string(3, 0, "a2").unwrap();
+        sheet.write_string(3, 1, "李四").unwrap();
+        sheet.write_number(3, 2, 320_106_199_003_071_234.0).unwrap();
+        book.save(&path).unwrap();
+        let c = check_xlsx(&path, Taken::NONE).unwrap();
+        assert_eq!(c.rows.len(), 1, "{:?}", c.rejected);
+        let r = &c.rows[0];
+        assert_eq!(
+            (
+                r.row,
+                r.user.as_str(),
+                r.id_number.as_str(),
+                r.phone.as_str()
+            ),
+            (2, "a1", "11010519491231002X", "13800138000")
+        );
+        assert_eq!(
+            (r.class.as_str(), r.password.as_str()),
+            ("一班", "password-1")
+        );
+        // An 18-digit ID number typed as a number lost its last digits in Excel:
+        // refused by its checksum, on the row Excel shows (the empty row skipped).
+        assert_eq!(c.rejected.len(), 1);
+        assert_eq!(
+            (c.rejected[0].row, c.rejected[0].code),
+            (4, RowCode::BadIdNumber)
+        );
+        write_template(&path).unwrap();
+        let c = check_xlsx(&path, Taken::NONE).unwrap();
+        assert!(c.rows.is_empty() && c.rejected.is_empty());
     }
 }

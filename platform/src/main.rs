@@ -5,10 +5,17 @@
 //! keshi-platform admin create-institution --db URL --name NAME
 //! keshi-platform admin create-learner --db URL --institution NAME|ID --user U --password P \
 //!     --real-name NAME --id-number ID [--face-photo-ref REF]
+//! keshi-platform admin import-learners --db URL --institution NAME FILE.csv|FILE.xlsx \
+//!     [--photos PHOTOS.zip] [--blobs DIR] [--partial] --json
+//! keshi-platform admin learner-template --out FILE.xlsx
 //! keshi-platform admin records --db URL --learner U --json
 //! keshi-platform admin publish-course --db URL --institution NAME --manifest course.json --media DIR --json
 //! keshi-platform admin enrol --db URL --course ID (--learner U ... | --class NAME)
 //! ```
+//!
+//! Every command that opens the database takes `--data-key FILE` (env
+//! `KESHI_DATA_KEY`): the key of ID numbers and phones at rest (R-SV-2, see
+//! `keshi_platform::datakey`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -71,9 +78,17 @@ enum Command {
         /// credit is marked simulated and never reaches reports.
         #[arg(long)]
         accept_simulated: bool,
+        /// Key file of ID numbers and phones at rest (R-SV-2; default: beside a
+        /// SQLite database as `<file>.datakey`, else ./keshi-data.key; created,
+        /// mode 0600, when missing).
+        #[arg(long, env = "KESHI_DATA_KEY")]
+        data_key: Option<PathBuf>,
     },
     /// Administration (direct database access).
     Admin {
+        /// Key file of ID numbers and phones at rest (as `serve --data-key`).
+        #[arg(long, env = "KESHI_DATA_KEY", global = true)]
+        data_key: Option<PathBuf>,
         #[command(subcommand)]
         command: Admin,
     },
@@ -125,27 +140,39 @@ enum Admin {
         #[arg(long)]
         face_photo_ref: Option<String>,
     },
-    /// Import learners from a CSV file (issue 12): columns `user,real_name,
-    /// id_number,phone,class,password` by header name. Prints
-    /// `{"imported":N,"rejected":[{"row":R,"code":"…","message":"…"}]}`; exits 1 when
-    /// a row was rejected. Without `--partial` a file with a bad row imports nothing.
+    /// Import learners from a CSV or XLSX file (issue 12): columns `user,real_name,
+    /// id_number,phone,class,password` by header name (XLSX: the first worksheet).
+    /// Prints `{"imported":N,"rejected":[{"row":R,"code":"…","message":"…"}]}`;
+    /// exits 1 when a row or photo was rejected. Without `--partial` a file with a
+    /// bad row imports nothing.
     ImportLearners {
         #[arg(long, env = "KESHI_PLATFORM_DB")]
         db: String,
         /// Institution name or id.
         #[arg(long)]
         institution: String,
-        /// The file (`.csv`, UTF-8).
+        /// The file (`.csv`, UTF-8, or `.xlsx`).
         file: PathBuf,
-        /// A ZIP of face and ID-card photos named by ID number.
+        /// A ZIP of face and ID-card photos named by ID number (R-ID-1):
+        /// `<ID>.jpg|.png` or `<ID>-face.jpg` and `<ID>-idcard.jpg`.
         #[arg(long)]
         photos: Option<PathBuf>,
+        /// Directory for photos (default: beside a SQLite database, else ./keshi-blobs).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
         /// Import the good rows even when others are rejected.
         #[arg(long)]
         partial: bool,
         /// Print JSON (one line).
         #[arg(long)]
         json: bool,
+    },
+    /// Write the XLSX template of `import-learners`: the header row, the ID number
+    /// and phone columns formatted as text.
+    LearnerTemplate {
+        /// The file to write (`.xlsx`).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Publish a course into the catalogue (a new immutable version): its manifest,
     /// its lesson media checked against the manifest's SHA-256, its quiz bank.
@@ -379,8 +406,9 @@ async fn run(cli: Cli) -> Result<()> {
             max_records_per_day,
             max_photos_per_day,
             accept_simulated,
+            data_key,
         } => {
-            let store = Store::connect(&db)
+            let store = Store::connect_with_key(&db, data_key.as_deref())
                 .await
                 .with_context(|| format!("database {db}"))?;
             let blob_dir = blob_dir(&db, blobs);
@@ -485,10 +513,11 @@ async fn run(cli: Cli) -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Admin { command } => {
+        Command::Admin { data_key, command } => {
+            let data_key = data_key.as_deref();
             match command {
                 Admin::CreateInstitution { db, name, region } => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let existed = store.institution(&name).await?.is_some();
                     let id = institution_id(&store, &name).await?;
                     let region = region
@@ -531,7 +560,7 @@ async fn run(cli: Cli) -> Result<()> {
                     id_number,
                     face_photo_ref,
                 } => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let inst = institution_id(&store, &institution).await?;
                     let id = keshi_platform::create_learner(
                         &store,
@@ -591,7 +620,7 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                     let hash = keshi_platform::auth::hash_password(&password)
                         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let id = store
                         .create_staff("cli", &user, role, &scope, &hash, now())
                         .await
@@ -607,39 +636,71 @@ async fn run(cli: Cli) -> Result<()> {
                     institution,
                     file,
                     photos,
+                    blobs,
                     partial,
                     json,
                 } => {
-                    let ext = file
+                    let xlsx = file
                         .extension()
                         .and_then(|e| e.to_str())
-                        .map(str::to_lowercase)
-                        .unwrap_or_default();
-                    anyhow::ensure!(
-                        ext != "xlsx",
-                        "XLSX import is not built yet: save the sheet as CSV (UTF-8) and import that"
-                    );
-                    anyhow::ensure!(
-                        photos.is_none(),
-                        "--photos is not built yet: import the learners, then their photos one by one"
-                    );
-                    let input = std::fs::File::open(&file)
-                        .with_context(|| format!("reading {}", file.display()))?;
-                    let store = Store::connect(&db).await?;
+                        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let inst = institution_id(&store, &institution).await?;
                     let taken = store.learner_names().await?;
-                    let checked =
-                        keshi_platform::import::check_csv(std::io::BufReader::new(input), &|u| {
-                            taken.contains(u)
-                        });
+                    let taken_ids = store.learner_id_indexes().await?;
+                    let key = store.data_key();
+                    let lookups = keshi_platform::import::Taken {
+                        user: &|u| taken.contains(u),
+                        id_number: &|id| taken_ids.contains(&key.blind_index(id)),
+                    };
+                    let mut checked = if xlsx {
+                        keshi_platform::import::check_xlsx(&file, lookups)
+                            .with_context(|| format!("reading {}", file.display()))?
+                    } else {
+                        let input = std::fs::File::open(&file)
+                            .with_context(|| format!("reading {}", file.display()))?;
+                        keshi_platform::import::check_csv(std::io::BufReader::new(input), lookups)
+                    };
+                    let limits = keshi_platform::photos::Limits::default();
+                    let good: std::collections::HashSet<String> =
+                        checked.rows.iter().map(|r| r.id_number.clone()).collect();
+                    let held = match &photos {
+                        Some(zip) => {
+                            let c = keshi_platform::photos::check_zip(
+                                zip,
+                                &checked.id_rows,
+                                &good,
+                                &limits,
+                            )
+                            .with_context(|| format!("photos {}", zip.display()))?;
+                            checked.rejected.extend(c.rejected);
+                            c.photos
+                        }
+                        None => std::collections::HashMap::new(),
+                    };
                     let imported = if checked.rejected.is_empty() || partial {
+                        if let Some(zip) = &photos {
+                            let dir = blob_dir(&db, blobs);
+                            let blobs = blob::DiskBlobStore::new(&dir)
+                                .with_context(|| format!("blob directory {}", dir.display()))?;
+                            keshi_platform::photos::store_photos(
+                                zip,
+                                &held,
+                                &|id| good.contains(id),
+                                &blobs,
+                                &limits,
+                            )?;
+                        }
                         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                        let rows = std::mem::take(&mut checked.rows);
                         let ready = tokio::task::spawn_blocking(move || {
-                            keshi_platform::import::hash_passwords(checked.rows, threads)
+                            keshi_platform::import::hash_passwords(rows, threads)
                         })
                         .await?
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                        store.import_learners("cli", &inst, &ready, now()).await?
+                        store
+                            .import_learners("cli", &inst, &ready, &held, now())
+                            .await?
                     } else {
                         0
                     };
@@ -661,6 +722,15 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(())
                 }
+                Admin::LearnerTemplate { out } => {
+                    keshi_platform::import::write_template(&out)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"template": out, "columns": keshi_platform::import::COLUMNS})
+                    );
+                    Ok(())
+                }
                 Admin::PublishCourse {
                     db,
                     institution,
@@ -670,7 +740,7 @@ async fn run(cli: Cli) -> Result<()> {
                     blobs,
                     json,
                 } => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let inst = institution_id(&store, &institution).await?;
                     let blobs = blob::DiskBlobStore::new(blob_dir(&db, blobs))?;
                     let r = publish(&store, &blobs, &inst, &manifest, &media, &profile).await?;
@@ -688,7 +758,7 @@ async fn run(cli: Cli) -> Result<()> {
                     class,
                     json,
                 } => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let req = keshi_protocol::staff::EnrolRequest {
                         course,
                         learners: learner,
@@ -719,7 +789,7 @@ async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 Admin::ApproveDevice(LearnerArgs { db, learner, json }) => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let l = find_learner(&store, &learner).await?;
                     let extra = store.approve_extra_device(&l.id).await?;
                     let enrolled = store.devices_of(&l.id).await?.len();
@@ -743,7 +813,7 @@ async fn run(cli: Cli) -> Result<()> {
                     skew_secs,
                     json,
                 } => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let catalogue = keshi_platform::load_catalogue(&store).await?;
                     let learners = match learner {
                         Some(l) => vec![find_learner(&store, &l).await?.id],
@@ -770,7 +840,7 @@ async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 Admin::Records(LearnerArgs { db, learner, json }) => {
-                    let store = Store::connect(&db).await?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
                     let catalogue = keshi_platform::load_catalogue(&store).await?;
                     let s = keshi_platform::summary(&store, &catalogue, &learner).await?;
                     if json {

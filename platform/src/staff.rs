@@ -298,7 +298,7 @@ impl Store {
         q.fetch_all(&self.pool)
             .await?
             .iter()
-            .map(learner_row)
+            .map(|r| learner_row(&self.data_key, r))
             .collect()
     }
 
@@ -320,7 +320,7 @@ impl Store {
         q.fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(learner_row)
+            .map(|r| learner_row(&self.data_key, r))
             .transpose()
     }
 
@@ -351,7 +351,7 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                let (id, learner) = learner_row(r)?;
+                let (id, learner) = learner_row(&self.data_key, r)?;
                 Ok(LiveRow {
                     learner_id: id,
                     learner,
@@ -443,10 +443,16 @@ impl Store {
     }
 }
 
-fn learner_row(r: &sqlx::any::AnyRow) -> Result<(String, StaffLearner), StoreError> {
-    let id_number: String = r.try_get(3)?;
+/// A learner row for staff: the ID number decrypted (R-SV-2), then masked — staff
+/// never see it whole (R-ID-1).
+fn learner_row(
+    key: &crate::datakey::DataKey,
+    r: &sqlx::any::AnyRow,
+) -> Result<(String, StaffLearner), StoreError> {
+    let id: String = r.try_get(0)?;
+    let id_number = key.decrypt("id_number", &id, &r.try_get::<String, _>(3)?)?;
     Ok((
-        r.try_get(0)?,
+        id,
         StaffLearner {
             user: r.try_get(1)?,
             real_name: r.try_get(2)?,

@@ -36,6 +36,12 @@ pub enum StoreError {
     /// A stored value does not parse.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The data key file (ID numbers and phones at rest) failed.
+    #[error(transparent)]
+    DataKey(#[from] crate::datakey::DataKeyError),
+    /// The data key is not the one the database's values were encrypted with.
+    #[error("the data key {0} is not the one this database was encrypted with: name the right key file (--data-key, KESHI_DATA_KEY)")]
+    WrongDataKey(std::path::PathBuf),
 }
 
 /// The append-only migration list: `(version, statements)`.
@@ -156,8 +162,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE INDEX enrolments_learner ON enrolments(learner_id, course_id)",
     ],
 ), (
+    // ID numbers and phones encrypted at rest (R-ID-1, R-SV-2): the blind index of
+    // the ID number for duplicate checks, the ID-card photo, and the check value of
+    // the data key the values are encrypted with (see `datakey.rs`). Rows of an
+    // older database are encrypted when the store connects.
+    13,
+    &[
+        "ALTER TABLE learners ADD COLUMN id_number_index TEXT",
+        "ALTER TABLE learners ADD COLUMN idcard_photo_ref TEXT",
+        "CREATE INDEX learners_id_number_index ON learners(id_number_index)",
+        "CREATE TABLE data_key_check (id TEXT PRIMARY KEY, check_value TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+    ],
+), (
     // Today's capture photos of the learners in the live view (issue 12).
-    30,
+    14,
     &["CREATE INDEX captures_learner ON captures(learner_id, stored_ms)"],
 )];
 
@@ -191,6 +209,8 @@ pub struct Store {
     /// Whether this is SQLite (single writer: fewer connections).
     pub sqlite: bool,
     writer: Option<tokio::sync::mpsc::Sender<(CommitJob, Reply)>>,
+    /// The key of ID numbers and phones at rest.
+    pub(crate) data_key: std::sync::Arc<crate::datakey::DataKey>,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), StoreError>>;
@@ -643,8 +663,32 @@ fn parse_hash(s: &str) -> Result<Hash, StoreError> {
 }
 
 impl Store {
-    /// Connect (creating a SQLite file if needed) and apply migrations.
+    /// Connect (creating a SQLite file if needed) and apply migrations, with the
+    /// data key file at its default place
+    /// ([`crate::datakey::default_key_path`]): see [`Store::connect_with_key`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with_key(url, None).await
+    }
+
+    /// Connect (creating a SQLite file if needed), apply migrations, and load the
+    /// data key (R-ID-1, R-SV-2) from `key_file` (default:
+    /// [`crate::datakey::default_key_path`]; created when missing). A key other
+    /// than the one the database's values were encrypted with is refused. ID
+    /// numbers and phones still in plaintext (an older database) are encrypted
+    /// here, and their blind index filled in.
+    pub async fn connect_with_key(
+        url: &str,
+        key_file: Option<&std::path::Path>,
+    ) -> Result<Store, StoreError> {
+        let key_path = key_file
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| crate::datakey::default_key_path(url));
+        let data_key = {
+            let p = key_path.clone();
+            tokio::task::spawn_blocking(move || crate::datakey::DataKey::load_or_create(&p))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("loading the data key: {e}")))??
+        };
         sqlx::any::install_default_drivers();
         let (url, sqlite) = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
@@ -685,9 +729,82 @@ impl Store {
             pool,
             sqlite,
             writer,
+            data_key: std::sync::Arc::new(data_key),
         };
         store.migrate().await?;
+        store.check_data_key(&key_path).await?;
+        store.encrypt_plaintext().await?;
         Ok(store)
+    }
+
+    /// Records the data key's check value on first use; refuses another key.
+    async fn check_data_key(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        sqlx::query(
+            "INSERT INTO data_key_check(id, check_value, created_ms) VALUES ('current', $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(self.data_key.check_value())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let held: String =
+            sqlx::query("SELECT check_value FROM data_key_check WHERE id = 'current'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+        if held != self.data_key.check_value() {
+            return Err(StoreError::WrongDataKey(path.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Encrypts the ID numbers and phones still held in plaintext (a database from
+    /// before migration 13) and fills in their blind index. Returns how many
+    /// learners. A row changed meanwhile by another process is left to it.
+    pub async fn encrypt_plaintext(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, id_number, phone FROM learners WHERE id_number_index IS NULL \
+             OR id_number NOT LIKE 'v1:%' OR (phone <> '' AND phone NOT LIKE 'v1:%')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let id_number: String = r.try_get(1)?;
+            let phone: String = r.try_get(2)?;
+            let plain_id = self.data_key.decrypt("id_number", &id, &id_number)?;
+            let plain_phone = self.data_key.decrypt("phone", &id, &phone)?;
+            sqlx::query(
+                "UPDATE learners SET id_number = $1, phone = $2, id_number_index = $3 \
+                 WHERE id = $4 AND id_number = $5 AND phone = $6",
+            )
+            .bind(self.data_key.encrypt("id_number", &id, &plain_id)?)
+            .bind(self.data_key.encrypt("phone", &id, &plain_phone)?)
+            .bind(self.data_key.blind_index(&plain_id))
+            .bind(&id)
+            .bind(&id_number)
+            .bind(&phone)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::warn!(
+            learners = rows.len(),
+            "encrypted ID numbers and phones held in plaintext"
+        );
+        Ok(rows.len() as u64)
+    }
+
+    /// The data key (ID numbers and phones at rest).
+    pub fn data_key(&self) -> &crate::datakey::DataKey {
+        &self.data_key
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -788,17 +905,18 @@ impl Store {
     /// Create a learner; returns its id.
     pub async fn create_learner(&self, l: &Learner, now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO learners(id, institution_id, username, real_name, id_number, face_photo_ref, password_hash, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO learners(id, institution_id, username, real_name, id_number, face_photo_ref, password_hash, created_ms, id_number_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&l.id)
         .bind(&l.institution_id)
         .bind(&l.username)
         .bind(&l.real_name)
-        .bind(&l.id_number)
+        .bind(self.data_key.encrypt("id_number", &l.id, &l.id_number)?)
         .bind(l.face_photo_ref.clone())
         .bind(&l.password_hash)
         .bind(now)
+        .bind(self.data_key.blind_index(&l.id_number))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -814,12 +932,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
+            let id: String = r.try_get(0)?;
+            let id_number: String = r.try_get(4)?;
             Ok(Learner {
-                id: r.try_get(0)?,
+                id_number: self.data_key.decrypt("id_number", &id, &id_number)?,
+                id,
                 institution_id: r.try_get(1)?,
                 username: r.try_get(2)?,
                 real_name: r.try_get(3)?,
-                id_number: r.try_get(4)?,
                 face_photo_ref: r.try_get(5)?,
                 password_hash: r.try_get(6)?,
             })

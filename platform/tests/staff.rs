@@ -508,3 +508,344 @@ fn a_csv_with_bad_rows_imports_nothing_or_only_the_good_rows() {
         srv.kill();
     }
 }
+
+/// A valid ID number (17 digits with a birth date, then the GB 11643 check).
+fn valid_id(k: u32) -> String {
+    let base = format!("3201061990030{:04}", 1000 + k);
+    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = base
+        .bytes()
+        .zip(w)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{base}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// Runs `admin import-learners` on `file` with `extra` flags: (exit code, JSON).
+fn import(db: &str, file: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+        .args([
+            "admin",
+            "import-learners",
+            "--db",
+            db,
+            "--institution",
+            "太原职校",
+            "--json",
+        ])
+        .args(extra)
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text} / {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
+fn rejected_codes(v: &Value) -> Vec<(u64, String)> {
+    v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["row"].as_u64().unwrap(),
+                r["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// XLSX (issue 12): the template (`admin learner-template`) with 50 learners
+/// typed in — phones as numbers, as Excel keeps them — and three bad rows, each
+/// named by row and code; all or nothing, then `--partial`; staff see the 47.
+#[test]
+fn an_xlsx_with_bad_rows_imports_nothing_or_only_the_good_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "xlsx") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        let file = dir.path().join(format!("learners-{name}.xlsx"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+            .args(["admin", "learner-template", "--out"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let mut book = keshi_platform::import::template().unwrap();
+        let sheet = book.worksheet_from_index(0).unwrap();
+        for k in 0..50u32 {
+            let row = k + 1;
+            let mut id = valid_id(k);
+            if k == 10 {
+                id.replace_range(17..18, if id.ends_with('0') { "1" } else { "0" });
+            }
+            sheet.write_string(row, 0, format!("x{k:02}")).unwrap();
+            sheet.write_string(row, 1, format!("学员{k}")).unwrap();
+            sheet.write_string(row, 2, &id).unwrap();
+            if k == 20 {
+                sheet.write_number(row, 3, 12345.0).unwrap();
+            } else {
+                sheet
+                    .write_number(row, 3, 13_800_000_000.0 + f64::from(k))
+                    .unwrap();
+            }
+            sheet.write_string(row, 4, "一班").unwrap();
+            let pw = match k {
+                30 => "short".to_owned(),
+                k if k % 10 == 1 => format!("password-{k}"),
+                _ => String::new(),
+            };
+            sheet.write_string(row, 5, pw).unwrap();
+        }
+        book.save(&file).unwrap();
+        let (code, v) = import(&db, &file, &[]);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["imported"], 0);
+        assert_eq!(
+            rejected_codes(&v),
+            vec![
+                (12, "bad_id_number".to_owned()),
+                (22, "bad_phone".to_owned()),
+                (32, "weak_password".to_owned())
+            ]
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "institution",
+                "--scope",
+                "太原职校",
+                "--user",
+                "school",
+            ],
+        );
+        let (token, _, _) = sign_in(&srv.url, "school");
+        assert_eq!(
+            get(&srv.url, &token, "/v1/staff/learners").1["learners"],
+            serde_json::json!([])
+        );
+        let (code, v) = import(&db, &file, &["--partial"]);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["imported"], 47);
+        let list = get(&srv.url, &token, "/v1/staff/learners").1;
+        assert_eq!(list["learners"].as_array().unwrap().len(), 47);
+        // The phone typed as a number was read as its digits; the learner signs in.
+        let key = common::DeviceKey::generate().unwrap();
+        let ok = client()
+            .post(format!("{}/v1/login", srv.url))
+            .json(&serde_json::json!({"user": "x01", "password": "password-1", "public_key": key.public_key_hex()}))
+            .send()
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        srv.kill();
+    }
+}
+
+/// Photos in bulk (R-ID-1): a ZIP of face and ID-card photos named by ID number.
+/// A bad image and a photo of nobody refuse the import (all or nothing); with
+/// `--partial` the learners come in, with their good photos linked and stored in
+/// the blob store by SHA-256; folders inside the ZIP do not count.
+#[test]
+fn a_photos_zip_links_face_and_id_card_photos() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "photos") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        let csv = dir.path().join(format!("p-{name}.csv"));
+        let mut text = String::from("user,real_name,id_number,phone,class,password\n");
+        for k in 0..3u32 {
+            text.push_str(&format!("p{k},学员{k},{},,一班,\n", valid_id(100 + k)));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let jpeg = b"\xff\xd8\xff\xe0 face of p0".to_vec();
+        let png = b"\x89PNG\r\n\x1a\n card of p0".to_vec();
+        let zip_path = dir.path().join(format!("p-{name}.zip"));
+        {
+            let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+            let opts = zip::write::SimpleFileOptions::default();
+            for (entry, bytes) in [
+                (format!("../photos/{}.jpg", valid_id(100)), jpeg.clone()),
+                (format!("{}-idcard.png", valid_id(100)), png.clone()),
+                (
+                    format!("{}-face.jpg", valid_id(101)),
+                    b"not an image".to_vec(),
+                ),
+                (format!("{}.jpg", valid_id(999)), jpeg.clone()),
+            ] {
+                w.start_file(entry, opts).unwrap();
+                w.write_all(&bytes).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let blobs = dir.path().join(format!("photo-blobs-{name}"));
+        let flags = [
+            "--photos",
+            zip_path.to_str().unwrap(),
+            "--blobs",
+            blobs.to_str().unwrap(),
+        ];
+        let (code, v) = import(&db, &csv, &flags);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["imported"], 0);
+        assert_eq!(
+            rejected_codes(&v),
+            vec![
+                (3, "bad_photo".to_owned()),
+                (0, "photo_without_learner".to_owned())
+            ]
+        );
+        assert_eq!(
+            v["rejected"][1]["entry"],
+            format!("{}.jpg", valid_id(999)),
+            "the ZIP entry is named"
+        );
+        let (code, v) = import(&db, &csv, &[&flags[..], &["--partial"]].concat());
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["imported"], 3);
+        let refs = |user: &str| {
+            srv.rt
+                .block_on(srv.store.learner_photo_refs(user))
+                .unwrap()
+                .unwrap()
+        };
+        let sha = |b: &[u8]| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b))
+        };
+        assert_eq!(refs("p0"), (Some(sha(&jpeg)), Some(sha(&png))));
+        assert_eq!(refs("p1"), (None, None), "its bad photo was not linked");
+        assert_eq!(refs("p2"), (None, None));
+        let store = keshi_platform::blob::DiskBlobStore::new(&blobs).unwrap();
+        use keshi_platform::blob::BlobStore;
+        assert_eq!(store.get(&sha(&jpeg)).unwrap().unwrap(), jpeg);
+        assert_eq!(store.get(&sha(&png)).unwrap().unwrap(), png);
+        srv.kill();
+    }
+}
+
+/// Data at rest (R-SV-2): the database holds no ID number or phone in plaintext
+/// (neither the SQLite file nor its columns), a second learner with an imported
+/// ID number is refused against the database, staff see the masked number, and
+/// a plaintext row of an older database is encrypted when the store connects.
+#[test]
+fn id_numbers_and_phones_are_encrypted_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "atrest") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        let csv = dir.path().join(format!("r-{name}.csv"));
+        let id = valid_id(200);
+        std::fs::write(
+            &csv,
+            format!(
+                "user,real_name,id_number,phone,class,password\nr0,学员,{id},13912345678,一班,\n"
+            ),
+        )
+        .unwrap();
+        let (code, v) = import(&db, &csv, &[]);
+        assert_eq!((code, v["imported"].as_u64()), (Some(0), Some(1)), "{v}");
+        // The same ID number under another login name: refused by the database.
+        let again = dir.path().join(format!("r2-{name}.csv"));
+        std::fs::write(
+            &again,
+            format!(
+                "user,real_name,id_number,phone,class,password\nr1,学员,{},,一班,\n",
+                id.to_lowercase()
+            ),
+        )
+        .unwrap();
+        let (_, v) = import(&db, &again, &[]);
+        assert_eq!(
+            rejected_codes(&v),
+            vec![(2, "duplicate_id_number".to_owned())]
+        );
+        let rows = srv.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+                "SELECT id, id_number, phone, COALESCE(id_number_index, '') FROM learners",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows
+        });
+        assert_eq!(rows.len(), 1);
+        let (learner_id, stored_id, stored_phone, index) = &rows[0];
+        assert!(
+            stored_id.starts_with("v1:") && !stored_id.contains(&id),
+            "{stored_id}"
+        );
+        assert!(stored_phone.starts_with("v1:") && !stored_phone.contains("13912345678"));
+        assert_eq!(index.len(), 64);
+        if let Some(path) = db.strip_prefix("sqlite:") {
+            for file in [path.to_owned(), format!("{path}-wal")] {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                for plain in [id.as_str(), "13912345678"] {
+                    assert!(
+                        !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
+                        "{plain} in plaintext in {file}"
+                    );
+                }
+            }
+        }
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "operator",
+                "--scope",
+                "*",
+                "--user",
+                "op",
+            ],
+        );
+        let (token, _, _) = sign_in(&srv.url, "op");
+        let list = get(&srv.url, &token, "/v1/staff/learners").1;
+        assert_eq!(
+            list["learners"][0]["id_number"],
+            keshi_protocol::staff::mask_id_number(&id)
+        );
+        // An older database's plaintext row: read as it is, encrypted at connect.
+        srv.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            sqlx::query("UPDATE learners SET id_number = $1, phone = $2, id_number_index = NULL WHERE id = $3")
+                .bind(&id)
+                .bind("13912345678")
+                .bind(learner_id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            assert_eq!(srv.store.learner("r0").await.unwrap().unwrap().id_number, id);
+            let store = keshi_platform::Store::connect(&db).await.unwrap();
+            assert_eq!(store.learner("r0").await.unwrap().unwrap().id_number, id);
+            assert_eq!(store.encrypt_plaintext().await.unwrap(), 0, "done at connect");
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            let (stored,): (String,) = sqlx::query_as("SELECT id_number FROM learners")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert!(stored.starts_with("v1:"));
+            // Another data key is refused rather than mixed in.
+            let other = dir.path().join(format!("other-{name}.key"));
+            let err = keshi_platform::Store::connect_with_key(&db, Some(&other))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, keshi_platform::StoreError::WrongDataKey(_)), "{err}");
+        });
+        srv.kill();
+    }
+}
+
+/// The URL sqlx's Any driver takes for a test database URL.
+fn any_url(db: &str) -> String {
+    sqlx::any::install_default_drivers();
+    match db.strip_prefix("sqlite:") {
+        Some(p) => format!("sqlite://{}", p.trim_start_matches("//")),
+        None => db.to_owned(),
+    }
+}
