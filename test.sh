@@ -118,9 +118,26 @@ e2e_pass="$(grep -E '^ℹ pass [0-9]+' "$e2e" | awk '{print $3}' | tail -1)"
 e2e_fail="$(grep -E '^ℹ fail [0-9]+' "$e2e" | awk '{print $3}' | tail -1)"
 printf 'test result: e2e. %s passed; %s failed;\n' "${e2e_pass:-0}" "${e2e_fail:-1}" >> "$results"
 
+# --- the institution console in a real Chromium (issue 12) ---------------------------
+log "console tests in headless Chromium (playwright-core)"
+console_log="$(mktemp)"
+cleanups+=('rm -f "$console_log"')
+set +e
+KESHI_CONSOLE_SHOTS="$CARGO_TARGET_DIR/console-screenshots" \
+  node --test --test-concurrency=1 --test-reporter=spec tests/console/ 2>&1 | tee "$console_log"
+console_status=${PIPESTATUS[0]}
+set -e
+console_pass="$(grep -E '^ℹ pass [0-9]+' "$console_log" | awk '{print $3}' | tail -1)"
+console_fail="$(grep -E '^ℹ fail [0-9]+' "$console_log" | awk '{print $3}' | tail -1)"
+printf 'test result: console. %s passed; %s failed;\n' "${console_pass:-0}" "${console_fail:-1}" >> "$results"
+
 # One closing line for CI: totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$results"
 if [ "${e2e_status:-1}" -ne 0 ]; then
   echo "end-to-end tests failed" >&2
+  exit 1
+fi
+if [ "${console_status:-1}" -ne 0 ]; then
+  echo "console tests failed" >&2
   exit 1
 fi

@@ -40,11 +40,13 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A table; on a phone each row becomes a card whose cells carry their column's name. */
 function table(cols, rows, attrs = {}) {
+  for (const row of rows) [...row.children].forEach((td, i) => td.setAttribute("data-label", t(cols[i])));
   return h(
     "div",
     { class: "table-wrap" },
-    h("table", attrs, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, t(c))))), h("tbody", {}, rows)),
+    h("table", { ...attrs, class: "cards" }, h("thead", {}, h("tr", {}, cols.map((c) => h("th", {}, t(c))))), h("tbody", {}, rows)),
   );
 }
 
@@ -114,6 +116,7 @@ const ROUTES = [
   ["courses", "nav.courses", () => true],
   ["import", "nav.import", (r) => ["operator", "institution", "enterprise"].includes(r)],
   ["audit", "nav.audit", (r) => ["operator", "auditor"].includes(r)],
+  ["org", "nav.org", (r) => r === "operator"],
 ];
 
 function drawShell() {
@@ -139,7 +142,7 @@ async function route() {
   const [name, arg] = location.hash.slice(1).split("/");
   const main = $("#main");
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
-  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, audit: showAudit }[name || "learners"] || showLearners;
+  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, audit: showAudit, org: showOrg }[name || "learners"] || showLearners;
   const out = h("section", { id: `screen-${name || "learners"}` });
   try {
     await screen(out, arg ? decodeURIComponent(arg) : undefined);
@@ -219,10 +222,14 @@ function photo(src, caption) {
   return h("figure", {}, h("img", { src, alt: caption, loading: "lazy" }), h("figcaption", {}, caption));
 }
 
+/** The fact's telling fields (positions in seconds). */
 function factDetail(e) {
   const f = e.fact || {};
+  const sec = (ms) => (Number(ms) / 1000).toFixed(0);
   const parts = [];
-  for (const k of ["course", "class_hour", "lesson", "start_ms", "end_ms", "rate", "passed", "ok", "reason", "kind", "attempt", "correct", "total", "position_ms"]) {
+  if (f.pos0_ms !== undefined && f.pos_ms !== undefined) parts.push(`${sec(f.pos0_ms)}s→${sec(f.pos_ms)}s`);
+  if (f.credited_ms !== undefined) parts.push(`+${sec(f.credited_ms)}s`);
+  for (const k of ["course", "class_hour", "state", "rate", "passed", "ok", "reason", "kind", "attempt", "correct", "total"]) {
     if (f[k] !== undefined && typeof f[k] !== "object") parts.push(`${k}=${f[k]}`);
   }
   return parts.join(" ");
@@ -267,12 +274,12 @@ async function showLearner(out, user) {
   }
   out.append(
     table(
-      ["col.time", "col.device", "col.kind", "col.detail", "col.flags"],
+      ["col.received", "col.device", "col.kind", "col.detail", "col.flags"],
       tl.entries.map((e) =>
         h(
           "tr",
           { "data-kind": e.kind },
-          h("td", {}, fmtTime(e.received_ms)),
+          h("td", {}, fmtTime(e.received_ms), h("br"), h("span", { class: "muted small", title: t("col.device_time") }, fmtTime(e.wall_ms))),
           h("td", { class: "small" }, `${e.device_id.slice(0, 8)}#${e.seq}`),
           h("td", {}, e.kind),
           h("td", { class: "small" }, factDetail(e)),
@@ -312,8 +319,8 @@ async function showLive(out) {
             h("td", {}, o.course || h("span", { class: "muted" }, t("live.no_course"))),
             h("td", {}, fmtTime(o.last_contact_ms)),
             h("td", { class: "small" }, o.device_id.slice(0, 12)),
-            h("td", { class: "photos" }, o.enrolment_photo ? h("img", { src: `/v1/staff/learners/${encodeURIComponent(o.learner.user)}/photo`, alt: t("learner.enrolment") }) : "—"),
-            h("td", { class: "photos live-photos" }, o.photos_today.slice(0, 4).map((sha) => h("img", { src: `/v1/staff/captures/${sha}`, alt: t("col.photos") }))),
+            h("td", {}, o.enrolment_photo ? h("div", { class: "photos" }, h("img", { src: `/v1/staff/learners/${encodeURIComponent(o.learner.user)}/photo`, alt: t("learner.enrolment") })) : "—"),
+            h("td", {}, h("div", { class: "photos live-photos" }, o.photos_today.slice(0, 4).map((sha) => h("img", { src: `/v1/staff/captures/${sha}`, alt: t("col.photos") })))),
           ),
         ),
         { id: "live" },
@@ -501,6 +508,70 @@ async function showAudit(out) {
       { id: "audit" },
     ),
   );
+}
+
+// ---- institutions and staff (operator) -------------------------------------------
+const ROLES = ["institution", "enterprise", "authority", "auditor", "operator"];
+
+async function showOrg(out) {
+  out.append(h("h1", {}, t("org.title")));
+  const r = await api("GET", "/v1/staff/institutions");
+  out.append(
+    table(["col.institution", "org.region"], r.institutions.map((i) => h("tr", { "data-institution": i.name }, h("td", {}, i.name), h("td", {}, i.region || "—"))), { id: "institutions" }),
+  );
+  const instStatus = h("div", { id: "institution-status", "aria-live": "polite" });
+  const inst = h(
+    "form",
+    { class: "card", id: "new-institution" },
+    h("h2", {}, t("org.new_institution")),
+    h("label", { for: "institution-name" }, t("org.name")),
+    h("input", { type: "text", id: "institution-name", required: true }),
+    h("label", { for: "institution-region" }, t("org.region")),
+    h("input", { type: "text", id: "institution-region", placeholder: "shanxi/taiyuan" }),
+    instStatus,
+    h("div", { class: "row" }, h("button", { class: "primary", type: "submit", id: "institution-submit" }, t("org.create"))),
+  );
+  inst.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("POST", "/v1/staff/institutions", { name: $("#institution-name").value.trim(), region: $("#institution-region").value.trim() });
+      await route();
+    } catch (e) {
+      instStatus.replaceChildren(errorLine(e));
+    }
+  });
+  const staffStatus = h("div", { id: "account-status", "aria-live": "polite" });
+  const acct = h(
+    "form",
+    { class: "card", id: "new-account" },
+    h("h2", {}, t("org.new_account")),
+    h("label", { for: "account-user" }, t("login.user")),
+    h("input", { type: "text", id: "account-user", required: true, autocomplete: "off" }),
+    h("label", { for: "account-role" }, t("org.role")),
+    h("select", { id: "account-role" }, ROLES.map((x) => h("option", { value: x }, t(`role.${x}`)))),
+    h("label", { for: "account-scope" }, t("org.scope")),
+    h("input", { type: "text", id: "account-scope", placeholder: t("org.scope_hint") }),
+    h("label", { for: "account-password" }, t("org.password")),
+    h("input", { type: "password", id: "account-password", required: true, autocomplete: "new-password", minlength: 8 }),
+    staffStatus,
+    h("div", { class: "row" }, h("button", { class: "primary", type: "submit", id: "account-submit" }, t("org.create"))),
+  );
+  acct.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const v = await api("POST", "/v1/staff/accounts", {
+        user: $("#account-user").value.trim(),
+        role: $("#account-role").value,
+        scope: $("#account-scope").value.trim() || "*",
+        password: $("#account-password").value,
+      });
+      acct.reset();
+      staffStatus.replaceChildren(h("p", { class: "okay", id: "account-done" }, t("org.account_done", { user: v.user })));
+    } catch (e) {
+      staffStatus.replaceChildren(errorLine(e));
+    }
+  });
+  out.append(inst, acct);
 }
 
 // ---- start -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ use keshi_protocol::staff::{StaffSession, StaffTimeline, TimelineEntry, Timeline
 use sqlx::Row;
 
 use crate::api::{AppState, Failure};
-use crate::staff::{before_ms, photo_blob, staff, Scope};
+use crate::staff::{before_ms, photo_blob, query_value, staff, Scope};
 use crate::store::{Store, StoreError};
 
 const INDEX: &str = include_str!("../console/index.html");
@@ -55,6 +55,15 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/learners/{user}/timeline", get(timeline))
         .route("/v1/staff/learners/{user}/photo", get(enrolment_photo))
         .route("/v1/staff/captures/{sha256}", get(capture))
+        .route(
+            "/v1/staff/learners/import",
+            axum::routing::post(import_learners),
+        )
+        .route(
+            "/v1/staff/institutions",
+            get(institutions).post(create_institution),
+        )
+        .route("/v1/staff/accounts", axum::routing::post(create_account))
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
@@ -360,4 +369,261 @@ async fn enrolment_photo(
         "image/jpeg"
     };
     Ok(image(bytes, ct))
+}
+
+/// `POST /v1/staff/learners/import?format=csv|xlsx&partial=0|1&dry_run=0|1[&institution=NAME]`:
+/// the same checks and transaction as `admin import-learners` on an uploaded file
+/// (at most the platform's body limit; larger files go through the command line).
+/// `dry_run=1` only checks, so the console can show every bad row and offer
+/// "import the good rows" before anything is committed.
+async fn import_learners(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    let q = query.as_deref();
+    let flag = |name: &str| query_value(q, name).is_some_and(|v| v == "1" || v == "true");
+    let institution = crate::courses::publisher(
+        &state,
+        &s,
+        query_value(q, "institution")
+            .map(|v| v.replace('+', " "))
+            .as_deref(),
+    )
+    .await?;
+    let bytes = body.map_err(|e| {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiCode::BodyTooLarge,
+            format!("{e}: import larger files with `keshi-platform admin import-learners`"),
+        )
+    })?;
+    let xlsx = query_value(q, "format").is_some_and(|f| f == "xlsx");
+    let taken = state.store.learner_names().await?;
+    let taken_ids = state.store.learner_id_indexes().await?;
+    let key = state.store.data_key.clone();
+    let mut checked = tokio::task::spawn_blocking(move || {
+        let lookups = crate::import::Taken {
+            user: &|u| taken.contains(u),
+            id_number: &|id| taken_ids.contains(&key.blind_index(id)),
+        };
+        if xlsx {
+            crate::import::check_xlsx_bytes(&bytes, lookups).map_err(|e| e.to_string())
+        } else {
+            Ok(crate::import::check_csv(bytes.as_ref(), lookups))
+        }
+    })
+    .await
+    .map_err(|e| internal("checking the file", e))?
+    .map_err(|e| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, ApiCode::MalformedBody, e))?;
+    let good = checked.rows.len();
+    let commit = !flag("dry_run") && (checked.rejected.is_empty() || flag("partial"));
+    let imported = if commit {
+        let rows = std::mem::take(&mut checked.rows);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ready =
+            tokio::task::spawn_blocking(move || crate::import::hash_passwords(rows, threads))
+                .await
+                .map_err(|e| internal("hashing passwords", e))?
+                .map_err(|e| internal("hashing passwords", e))?;
+        let now = (state.clock)();
+        state
+            .store
+            .import_learners(
+                &format!("staff:{}", s.username),
+                &institution,
+                &ready,
+                &std::collections::HashMap::new(),
+                now,
+            )
+            .await?
+    } else {
+        0
+    };
+    Ok(Json(serde_json::json!({
+        "imported": imported, "rejected": checked.rejected, "good": good,
+    })))
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ApiCode::Internal,
+        format!("{what}: {e}"),
+    )
+}
+
+fn operator_only(s: &crate::staff::Staff) -> Result<(), Failure> {
+    if s.role == keshi_protocol::staff::StaffRole::Operator {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ApiCode::Forbidden,
+            "only the platform operator creates institutions and staff accounts",
+        ))
+    }
+}
+
+impl Store {
+    /// The institutions in `scope`: `(id, name, region)` by name.
+    pub async fn institutions_in_scope(
+        &self,
+        scope: &Scope,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let (cond, values) = scope.condition(1);
+        let sql = format!(
+            "SELECT i.id, i.name, i.region FROM institutions i WHERE {cond} ORDER BY i.name"
+        );
+        let mut q = sqlx::query(&sql);
+        for v in &values {
+            q = q.bind(v);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}
+
+/// `GET /v1/staff/institutions`: the institutions in scope.
+async fn institutions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    let list: Vec<serde_json::Value> = state
+        .store
+        .institutions_in_scope(&s.scope)
+        .await?
+        .into_iter()
+        .map(|(id, name, region)| serde_json::json!({"id": id, "name": name, "region": region}))
+        .collect();
+    Ok(Json(serde_json::json!({ "institutions": list })))
+}
+
+/// `POST /v1/staff/institutions {name, region}` (operator): creates an institution
+/// in a region, audited as `admin create-institution` is.
+async fn create_institution(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        name: String,
+        #[serde(default)]
+        region: String,
+    }
+    let s = staff(&state, &headers, &method).await?;
+    operator_only(&s)?;
+    let req: Req = crate::api::body_json(body)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            ApiCode::MalformedBody,
+            "an institution's name has 1 to 100 characters",
+        ));
+    }
+    if state.store.institution(name).await?.is_some() {
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            ApiCode::MalformedBody,
+            format!("an institution named {name:?} exists"),
+        ));
+    }
+    let now = (state.clock)();
+    let id = state.store.create_institution(name, now).await?;
+    let region = crate::staff::normalize_region(&req.region);
+    state.store.set_institution_region(&id, &region).await?;
+    let after = serde_json::json!({"name": name, "region": region});
+    state
+        .store
+        .audit(
+            &crate::staff::AuditRow {
+                actor: &format!("staff:{}", s.username),
+                action: "institution.create",
+                target: &format!("institution:{name}"),
+                institution_id: Some(&id),
+                region: None,
+                before: None,
+                after: Some(&after),
+            },
+            now,
+        )
+        .await?;
+    Ok(Json(
+        serde_json::json!({"institution_id": id, "name": name, "region": region}),
+    ))
+}
+
+/// `POST /v1/staff/accounts {user, role, scope, password}` (operator): a staff
+/// account, as `admin create-staff` makes one (password at least 8 characters,
+/// Argon2id, audited).
+async fn create_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Req {
+        user: String,
+        role: keshi_protocol::staff::StaffRole,
+        #[serde(default)]
+        scope: String,
+        password: String,
+    }
+    let s = staff(&state, &headers, &method).await?;
+    operator_only(&s)?;
+    let req: Req = crate::api::body_json(body)?;
+    let bad = |m: &str| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            ApiCode::MalformedBody,
+            m.to_owned(),
+        )
+    };
+    let user = req.user.trim().to_owned();
+    if user.is_empty() || user.len() > crate::api::MAX_LOGIN_NAME_BYTES {
+        return Err(bad("a login name has 1 to 128 bytes"));
+    }
+    if req.password.chars().count() < 8 || req.password.len() > 1024 {
+        return Err(bad("a staff password has 8 to 1024 characters"));
+    }
+    let password = req.password;
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+        .await
+        .map_err(|e| internal("hashing the password", e))?
+        .map_err(|e| internal("hashing the password", e))?;
+    let now = (state.clock)();
+    let id = state
+        .store
+        .create_staff(
+            &format!("staff:{}", s.username),
+            &user,
+            req.role,
+            &req.scope,
+            &hash,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::staff::StaffError::Store(e) => Failure::from(e),
+            e => Failure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ApiCode::MalformedBody,
+                e.to_string(),
+            ),
+        })?;
+    Ok(Json(
+        serde_json::json!({"staff_id": id, "user": user, "role": req.role}),
+    ))
 }

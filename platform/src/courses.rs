@@ -643,7 +643,7 @@ async fn media(
 
 /// A staff member who may publish and enrol (not an authority or an auditor), and
 /// the institution they act for: their own, or for the operator the one named.
-async fn publisher(
+pub(crate) async fn publisher(
     state: &AppState,
     s: &Staff,
     institution: Option<&str>,

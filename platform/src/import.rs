@@ -419,8 +419,22 @@ fn cell_text(cell: &calamine::Data) -> Result<String, String> {
 /// stream: calamine loads the whole worksheet (about 100 bytes a cell, some
 /// 60 MB for 100,000 learners) before the rows are checked.
 pub fn check_xlsx(path: &std::path::Path, taken: Taken<'_>) -> Result<Checked, XlsxError> {
+    let book: calamine::Xlsx<_> = calamine::open_workbook(path)?;
+    check_workbook(book, taken)
+}
+
+/// [`check_xlsx`] on a workbook's bytes (an upload through the console).
+pub fn check_xlsx_bytes(bytes: &[u8], taken: Taken<'_>) -> Result<Checked, XlsxError> {
     use calamine::Reader as _;
-    let mut book: calamine::Xlsx<_> = calamine::open_workbook(path)?;
+    let book = calamine::Xlsx::new(std::io::Cursor::new(bytes))?;
+    check_workbook(book, taken)
+}
+
+fn check_workbook<R: std::io::Read + std::io::Seek>(
+    mut book: calamine::Xlsx<R>,
+    taken: Taken<'_>,
+) -> Result<Checked, XlsxError> {
+    use calamine::Reader as _;
     let range = book.worksheet_range_at(0).ok_or(XlsxError::NoSheet)??;
     drop(book);
     let first = range.start().map_or(0, |(r, _)| u64::from(r));

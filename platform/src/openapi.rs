@@ -330,6 +330,46 @@ const OPS: &[Op] = &[
         errors: &["401", "404", "503"],
         params: &["sha256"],
     },
+    Op {
+        path: "/v1/staff/learners/import",
+        method: "post",
+        summary: "learners in bulk from an uploaded CSV or XLSX file (`format`), the same checks as `admin import-learners`: `dry_run=1` only checks; otherwise all or nothing, or the good rows with `partial=1`; the operator names `institution` → `{imported, rejected:[{row, code, message}], good}`",
+        bearer: true,
+        request: None,
+        ok: ("200", "the report", Body::Json("")),
+        errors: &["400", "401", "403", "404", "413", "422", "503"],
+        params: &["?format", "?partial", "?dry_run", "?institution"],
+    },
+    Op {
+        path: "/v1/staff/institutions",
+        method: "get",
+        summary: "the institutions in scope `{institutions:[{id, name, region}]}`",
+        bearer: true,
+        request: None,
+        ok: ("200", "the institutions", Body::Json("")),
+        errors: &["401", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/institutions",
+        method: "post",
+        summary: "the operator creates an institution `{name, region}` (audited `institution.create`; 409 when the name exists)",
+        bearer: true,
+        request: Some(""),
+        ok: ("200", "`{institution_id, name, region}`", Body::Json("")),
+        errors: &["400", "401", "403", "409", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/staff/accounts",
+        method: "post",
+        summary: "the operator creates a staff account `{user, role, scope, password}` as `admin create-staff` does (audited `staff.create`)",
+        bearer: true,
+        request: Some(""),
+        ok: ("200", "`{staff_id, user, role}`", Body::Json("")),
+        errors: &["400", "401", "403", "422", "503"],
+        params: &[],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {
@@ -366,7 +406,7 @@ fn operation(op: &Op) -> Value {
             "requestBody".into(),
             json!({"required": true, "content": json_body(req)}),
         );
-    } else if op.method == "put" && op.path.contains("/media/") {
+    } else if op.path.ends_with("/import") || (op.method == "put" && op.path.contains("/media/")) {
         o.insert(
             "requestBody".into(),
             json!({"required": true, "content": {

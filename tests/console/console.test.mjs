@@ -1,0 +1,302 @@
+// The institution console in a real Chromium (issue 12), against a real platform
+// on loopback (SQLite), driven by playwright-core. Scenarios run in order as the
+// people who run training would go: the operator creates two institutions and their
+// staff; staff A imports 50 learners from an XLSX file with three bad rows (each
+// named), imports the good rows, publishes a course (chunked upload), enrols a
+// class; a learner's client (`keshi`) downloads the course, studies with
+// `keshi simulate` taking a real photo, syncs; staff A's live view shows the learner
+// with today's photo and the learner's timeline; staff B sees none of it, through
+// the console and the API alike. Screenshots of each screen go to
+// docs/screenshots/console-*.png. After every scenario: no page error, no CSP
+// violation, no horizontal scroll.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+import ExcelJS from "exceljs";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, "target");
+const PLATFORM = join(TARGET, "debug", "keshi-platform");
+const KESHI = join(TARGET, "debug", "keshi");
+const SHOTS = process.env.KESHI_CONSOLE_SHOTS ?? join(ROOT, "docs", "screenshots");
+const CHROMIUM = process.env.KESHI_CHROMIUM ?? "/usr/bin/chromium";
+const IMAGES = process.env.KESHI_TEST_IMAGES;
+const PASSWORD = "console-pass-1";
+
+const children = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Valid GB 11643 ID numbers: 17 digits with a birth date, then the check. */
+function idNumber(k) {
+  const base = `3201061990030${String(1000 + k).padStart(4, "0")}`;
+  const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  const sum = [...base].reduce((s, d, i) => s + Number(d) * w[i], 0);
+  return base + "10X98765432"[sum % 11];
+}
+
+let dir, url, proc, browser, ctx, page, errors, courseId;
+
+before(async () => {
+  for (const [p, what] of [[PLATFORM, "keshi-platform"], [KESHI, "keshi"], [CHROMIUM, "Chromium"]]) {
+    assert.ok(existsSync(p), `${what} missing: ${p}`);
+  }
+  assert.ok(IMAGES && existsSync(join(IMAGES, "astronaut.png")), "KESHI_TEST_IMAGES must hold scikit-image's photos");
+  dir = mkdtempSync(join(tmpdir(), "keshi-console-"));
+  mkdirSync(SHOTS, { recursive: true });
+  const db = `sqlite:${join(dir, "platform.db")}`;
+  proc = spawn(PLATFORM, ["serve", "--db", db, "--listen", "127.0.0.1:0", "--accept-simulated"], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(proc);
+  const line = await new Promise((res, rej) => {
+    createInterface({ input: proc.stdout }).once("line", (l) => res(JSON.parse(l)));
+    proc.once("exit", (c) => rej(new Error(`keshi-platform exited ${c}`)));
+  });
+  url = line.url;
+  run(PLATFORM, ["admin", "create-staff", "--db", db, "--role", "operator", "--scope", "*", "--user", "op"], { env: { ...process.env, KESHI_PASSWORD: PASSWORD } });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+  await newContext(1280);
+});
+
+after(async () => {
+  await browser?.close();
+  proc?.kill();
+});
+
+async function newContext(width) {
+  await ctx?.close();
+  ctx = await browser.newContext({ viewport: { width, height: 800 }, locale: "zh-CN" });
+  page = await ctx.newPage();
+  errors = [];
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of 40[134]/.test(m.text())) errors.push(`console: ${m.text()}`);
+  });
+}
+
+function scenario(name, steps) {
+  test(name, async () => {
+    await steps();
+    assert.deepEqual(errors, [], "page errors or CSP violations");
+    const scroll = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(scroll <= 0, `horizontal scroll of ${scroll} px`);
+  });
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
+}
+
+async function signIn(user) {
+  await page.goto(`${url}/console`);
+  await page.waitForSelector("#login, #nav a");
+  if (await page.$("#logout:not([hidden])")) {
+    await page.click("#logout");
+  }
+  await page.waitForSelector("#login");
+  await page.fill("#user", user);
+  await page.fill("#password", PASSWORD);
+  await page.click("#login-submit");
+  await page.waitForSelector("#nav a");
+}
+
+async function go(hash, ready) {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.waitForSelector(ready);
+}
+
+scenario("the operator signs in and creates two institutions and their staff", async () => {
+  await page.goto(`${url}/console`);
+  await page.waitForSelector("#login");
+  assert.equal(await page.textContent("#login h1"), "工作人员登录");
+  await shot("01-sign-in");
+  // A wrong password is refused in words.
+  await page.fill("#user", "op");
+  await page.fill("#password", "wrong-password");
+  await page.click("#login-submit");
+  await page.waitForSelector("#login .error");
+  await signIn("op");
+  await go("#org", "#new-institution");
+  for (const [name, region] of [["太原职业培训学校", "shanxi/taiyuan"], ["济南技工学校", "shandong/jinan"]]) {
+    await page.fill("#institution-name", name);
+    await page.fill("#institution-region", region);
+    await page.click("#institution-submit");
+    await page.waitForSelector(`#institutions tr[data-institution="${name}"]`);
+  }
+  for (const [user, scope] of [["staff-a", "太原职业培训学校"], ["staff-b", "济南技工学校"]]) {
+    await page.fill("#account-user", user);
+    await page.selectOption("#account-role", "institution");
+    await page.fill("#account-scope", scope);
+    await page.fill("#account-password", PASSWORD);
+    await page.click("#account-submit");
+    await page.waitForSelector("#account-done");
+  }
+  await shot("02-institutions-and-staff");
+});
+
+scenario("staff A imports 50 learners from XLSX: three bad rows are named, the good rows go in", async () => {
+  const book = new ExcelJS.Workbook();
+  const sheet = book.addWorksheet("学员");
+  sheet.addRow(["user", "real_name", "id_number", "phone", "class", "password"]);
+  for (let k = 1; k <= 50; k++) {
+    let id = idNumber(k);
+    let phone = `138${String(k).padStart(8, "0")}`;
+    let pw = `password-${k}`;
+    if (k === 10) id = id.slice(0, 17) + (id[17] === "1" ? "2" : "1"); // bad checksum
+    if (k === 20) phone = "12345";
+    if (k === 30) pw = "short";
+    sheet.addRow([`u${String(k).padStart(2, "0")}`, `学员${k}`, id, phone, "电工1班", pw]);
+  }
+  const xlsx = join(dir, "learners.xlsx");
+  await book.xlsx.writeFile(xlsx);
+  await signIn("staff-a");
+  await go("#import", "#import-file");
+  await page.setInputFiles("#import-file", xlsx);
+  await page.click("#import-check");
+  await page.waitForSelector("#import-rejected");
+  const rows = await page.$$eval("#import-rejected tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  // Row 1 is the header: learner k is on row k + 1.
+  assert.deepEqual(
+    rows.map((r) => [Number(r[0]), r[1]]),
+    [[11, "bad_id_number"], [21, "bad_phone"], [31, "weak_password"]],
+  );
+  assert.match(await page.textContent("#import-summary"), /47/);
+  await shot("03-import-checked");
+  // Nothing was imported by the check.
+  const before = await page.evaluate(() => fetch("/v1/staff/learners").then((r) => r.json()));
+  assert.equal(before.learners.length, 0);
+  await page.click("#import-good");
+  await page.waitForSelector("#import-done");
+  assert.match(await page.textContent("#import-done"), /47/);
+  await go("#learners", "#learners");
+  assert.equal(await page.$$eval("#learners tbody tr", (t) => t.length), 47);
+  assert.equal(await page.textContent('#learners tr[data-user="u01"] td:nth-child(3)'), `${idNumber(1).slice(0, 6)}********${idNumber(1).slice(14)}`);
+  await shot("04-learners");
+});
+
+scenario("staff A publishes a course with its videos and enrols a class", async () => {
+  const inst = join(dir, "institution");
+  mkdirSync(inst, { recursive: true });
+  run(KESHI, ["course", "demo", "--class-hours", "1", "--class-hour-minutes", "2", "--render-media", "--out", join(inst, "course.json")]);
+  const manifest = JSON.parse(readFileSync(join(inst, "course.json"), "utf8"));
+  courseId = manifest.id;
+  await go("#courses", "#publish");
+  await page.setInputFiles("#publish-manifest", join(inst, "course.json"));
+  await page.setInputFiles("#publish-media", manifest.lessons.map((l) => join(inst, l.media.path)));
+  await page.selectOption("#publish-profile", "demo");
+  await page.click("#publish-submit");
+  await page.waitForSelector("#publish-done", { timeout: 60000 });
+  assert.match(await page.textContent("#publish-done"), new RegExp(`${courseId}.*1`));
+  await page.waitForSelector(`#courses tr[data-course="${courseId}"]`);
+  await page.fill("#enrol-class", "电工1班");
+  await page.click("#enrol-submit");
+  await page.waitForSelector("#enrol-done");
+  assert.match(await page.textContent("#enrol-done"), /47/);
+  await go("#learners", "#learners");
+  await go("#courses", `#courses tr[data-course="${courseId}"]`);
+  assert.equal(await page.textContent(`#courses tr[data-course="${courseId}"] td.enrolled`), "47");
+  await shot("05-courses");
+});
+
+scenario("a learner downloads the course, studies with a photo and syncs; staff A sees them live", async () => {
+  const home = join(dir, "learner-home");
+  const journal = join(dir, "u01.db");
+  const env = { ...process.env, KESHI_HOME: home, KESHI_KEYSTORE: "file", KESHI_PASSWORD: "password-1" };
+  run(KESHI, ["login", "--platform", url, "--user", "u01", "--journal", journal, "--simulated"], { env });
+  const listed = JSON.parse(run(KESHI, ["courses", "--platform", url, "--journal", journal, "--json"], { env }));
+  assert.deepEqual(listed.courses.map((c) => c.id), [courseId]);
+  const out = join(home, "courses", courseId);
+  run(KESHI, ["course", "fetch", "--platform", url, "--journal", journal, "--course", courseId, "--out", out], { env });
+  const copy = JSON.parse(readFileSync(join(out, "course.json"), "utf8"));
+  assert.ok(copy.quizzes.every((b) => b.questions.every((q) => !("answer" in q))), "the learner's copy has answer keys");
+  copyFileSync(join(IMAGES, "astronaut.png"), join(dir, "face.png"));
+  const timeline = join(dir, "study.jsonl");
+  writeFileSync(
+    timeline,
+    [
+      // The class hour's capture comes at a random moment: answer it with a real
+      // photo whenever it is asked, and study the whole (two-minute) hour.
+      { t: 0, event: "play" },
+      { t: 1, event: "capture", ok: true, image: "face.png" },
+      { t: 30, event: "activity" },
+      { t: 60, event: "activity" },
+      { t: 60, event: "position", pos: 60 },
+      { t: 90, event: "activity" },
+      { t: 119, event: "activity" },
+      { t: 119, event: "position", pos: 119 },
+    ]
+      .map((e) => JSON.stringify(e))
+      .join("\n") + "\n",
+  );
+  run(KESHI, ["simulate", "--course", join(out, "course.json"), "--profile", "demo", "--timeline", timeline, "--journal", journal, "--seed", "3"], { env });
+  const synced = JSON.parse(run(KESHI, ["sync", "--platform", url, "--journal", journal], { env }).trim().split("\n").pop());
+  assert.equal(synced.status, "synced");
+  assert.equal(synced.photos, 1, "the capture photo was not uploaded");
+  await go("#live", "#live, #live-empty");
+  await page.waitForSelector('#live tr[data-user="u01"] .live-photos img', { timeout: 15000 });
+  const loaded = await page.$eval('#live tr[data-user="u01"] .live-photos img', (img) => img.complete && img.naturalWidth > 0);
+  assert.ok(loaded, "today's photo does not display");
+  await shot("06-live");
+  await page.click('#live tr[data-user="u01"] a');
+  await page.waitForSelector("#timeline");
+  const kinds = await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => tr.dataset.kind));
+  assert.ok(kinds.includes("session_start") && kinds.includes("segment"), kinds.join(","));
+  assert.ok(await page.$eval("#learner-photos img", (img) => img.complete && img.naturalWidth > 0), "the capture photo does not display");
+  await shot("07-learner-timeline");
+});
+
+scenario("staff B sees none of it, through the console and the API alike", async () => {
+  await signIn("staff-b");
+  await page.waitForSelector("#learners-empty");
+  await go("#live", "#live-empty");
+  await go("#courses", "#courses-empty");
+  const api = await page.evaluate(async (course) => {
+    const get = (p) => fetch(p).then((r) => r.status);
+    const live = await fetch("/v1/staff/live").then((r) => r.json());
+    return {
+      learner: await get("/v1/staff/learners/u01"),
+      timeline: await get("/v1/staff/learners/u01/timeline"),
+      photo: await get("/v1/staff/learners/u01/photo"),
+      online: live.online.length,
+      enrol: await fetch("/v1/staff/enrolments", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ course, learners: ["u01"] }) }).then((r) => r.status),
+    };
+  }, courseId);
+  // The enrolment without the anti-CSRF token is refused before the scope is asked.
+  assert.deepEqual(api, { learner: 404, timeline: 404, photo: 404, online: 0, enrol: 403 });
+  await shot("08-staff-b-empty");
+});
+
+scenario("the operator's audit trail; every screen at phone width (360 px)", async () => {
+  await signIn("op");
+  await go("#audit", "#audit");
+  const actions = await page.$$eval("#audit tbody tr", (trs) => trs.map((tr) => tr.dataset.action));
+  for (const a of ["institution.create", "staff.create", "learner.import", "course.publish", "course.enrol"]) {
+    assert.ok(actions.includes(a), `${a} missing from ${actions}`);
+  }
+  await shot("09-audit");
+  await newContext(360);
+  await signIn("staff-a");
+  for (const [hash, ready] of [["#learners", "#learners"], ["#live", "#live"], ["#courses", "#publish"], ["#import", "#import-file"], ["#learner/u01", "#timeline"]]) {
+    await go(hash, ready);
+    const scroll = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(scroll <= 0, `${hash}: horizontal scroll of ${scroll} px at 360 px`);
+  }
+  await go("#live", "#live");
+  await shot("10-live-phone");
+  // English too.
+  await page.click("#lang");
+  await page.waitForFunction(() => document.documentElement.lang === "en");
+  assert.equal(await page.textContent("#nav-live"), "Live");
+});
