@@ -198,6 +198,7 @@ async function showLearners(out) {
           h("td", {}, h("a", { href: `#learner/${encodeURIComponent(l.user)}` }, l.user)),
           h("td", {}, l.real_name),
           h("td", {}, l.id_number),
+          h("td", {}, l.class || "—"),
           h("td", {}, l.institution),
         ),
       );
@@ -213,7 +214,7 @@ async function showLearners(out) {
   }
   more.addEventListener("click", load);
   out.append(
-    h("div", { class: "table-wrap" }, h("table", { id: "learners" }, h("thead", {}, h("tr", {}, ["col.user", "col.name", "col.id_number", "col.institution"].map((c) => h("th", {}, t(c))))), body)),
+    h("div", { class: "table-wrap" }, h("table", { id: "learners" }, h("thead", {}, h("tr", {}, ["col.user", "col.name", "col.id_number", "col.class", "col.institution"].map((c) => h("th", {}, t(c))))), body)),
     more,
   );
 }
@@ -257,6 +258,23 @@ async function showLearner(out, user) {
   photos.append(tl.enrolment_photo ? photo(`/v1/staff/learners/${encodeURIComponent(user)}/photo`, t("learner.enrolment")) : h("p", { class: "muted small" }, t("learner.no_photo")));
   for (const [sha, at] of tl.photos) photos.append(photo(`/v1/staff/captures/${sha}`, fmtTime(at)));
   out.append(h("h2", {}, t("learner.photos")), photos);
+  if (["operator", "institution", "enterprise"].includes(state.session.role)) {
+    // The enrolment photos, one by one (R-ID-1).
+    const status = h("div", { id: "photo-status", "aria-live": "polite" });
+    const file = h("input", { type: "file", id: "photo-file", accept: "image/jpeg,image/png" });
+    const kind = h("select", { id: "photo-kind" }, h("option", { value: "face" }, t("learner.enrolment")), h("option", { value: "idcard" }, t("learner.idcard")));
+    const upload = async () => {
+      const f = file.files[0];
+      if (!f) return;
+      try {
+        await api("PUT", `/v1/staff/learners/${encodeURIComponent(user)}/photo?kind=${kind.value}`, await f.arrayBuffer(), { raw: true });
+        await route();
+      } catch (e) {
+        status.replaceChildren(errorLine(e));
+      }
+    };
+    out.append(h("div", { class: "row" }, kind, file, h("button", { id: "photo-upload", onclick: upload }, t("learner.upload_photo"))), status);
+  }
   if (tl.grades.length) {
     out.append(
       h("h2", {}, t("learner.grades")),
@@ -292,6 +310,12 @@ async function showLearner(out, user) {
 }
 
 // ---- live ------------------------------------------------------------------------
+/** Why the platform is not crediting a learner, in words. */
+function whyNot(code) {
+  const key = `why.${code}`;
+  return state.dict[key] ? t(key) : t("why.finding", { kind: code || "?" });
+}
+
 async function showLive(out) {
   out.append(h("h1", {}, t("live.title")));
   const filter = h("input", { type: "text", id: "live-filter", placeholder: t("live.filter"), "aria-label": t("live.filter") });
@@ -301,7 +325,7 @@ async function showLive(out) {
   let last = null;
   const draw = () => {
     const q = filter.value.trim().toLowerCase();
-    const rows = last.online.filter((o) => !q || o.learner.institution.toLowerCase().includes(q) || (o.course || "").toLowerCase().includes(q));
+    const rows = last.online.filter((o) => !q || [o.learner.institution, o.learner.class, o.course || ""].some((x) => (x || "").toLowerCase().includes(q)));
     stamp.textContent = `${t("live.count", { n: rows.length })} · ${t("live.refreshed", { time: fmtTime(last.now_ms) })}`;
     if (!rows.length) {
       holder.replaceChildren(h("p", { class: "muted", id: "live-empty" }, t("live.empty")));
@@ -309,7 +333,7 @@ async function showLive(out) {
     }
     holder.replaceChildren(
       table(
-        ["col.name", "col.institution", "col.course", "col.last_contact", "col.device", "col.enrolment", "col.photos"],
+        ["col.name", "col.institution", "col.course", "col.lesson", "col.crediting", "col.last_contact", "col.device", "col.enrolment", "col.photos"],
         rows.map((o) =>
           h(
             "tr",
@@ -317,6 +341,8 @@ async function showLive(out) {
             h("td", {}, h("a", { href: `#learner/${encodeURIComponent(o.learner.user)}` }, `${o.learner.real_name} (${o.learner.user})`)),
             h("td", {}, o.learner.institution),
             h("td", {}, o.course || h("span", { class: "muted" }, t("live.no_course"))),
+            h("td", {}, o.lesson || "—"),
+            h("td", { class: o.crediting ? "okay crediting" : "error crediting" }, o.crediting ? t("live.crediting") : whyNot(o.why_not)),
             h("td", {}, fmtTime(o.last_contact_ms)),
             h("td", { class: "small" }, o.device_id.slice(0, 12)),
             h("td", {}, o.enrolment_photo ? h("div", { class: "photos" }, h("img", { src: `/v1/staff/learners/${encodeURIComponent(o.learner.user)}/photo`, alt: t("learner.enrolment") })) : "—"),

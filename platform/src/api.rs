@@ -557,7 +557,18 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::routes())
         .merge(crate::staff::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_response(no_store))
         .with_state(state)
+}
+
+/// Every API answer is personal or changes by the second: no cache keeps one
+/// (a browser's cache outlives the staff member who signed in). Answers that set
+/// their own policy (the console's files) keep it.
+async fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    r
 }
 
 /// Liveness, and whether this platform accepts simulated devices (a demo or test

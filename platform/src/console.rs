@@ -53,7 +53,10 @@ pub fn routes() -> Router<AppState> {
     }
     r.route("/v1/staff/session", get(session))
         .route("/v1/staff/learners/{user}/timeline", get(timeline))
-        .route("/v1/staff/learners/{user}/photo", get(enrolment_photo))
+        .route(
+            "/v1/staff/learners/{user}/photo",
+            get(enrolment_photo).put(put_enrolment_photo),
+        )
         .route("/v1/staff/captures/{sha256}", get(capture))
         .route(
             "/v1/staff/learners/import",
@@ -298,6 +301,9 @@ async fn timeline(
     }))
 }
 
+/// A photo answer. `no-store`: a photo is personal data, and a browser's cache is
+/// not scoped to the staff member who signed in (the next one on the same computer
+/// would be shown it).
 fn image(bytes: Vec<u8>, content_type: &str) -> Response {
     let ct = if content_type == "image/png" {
         "image/png"
@@ -311,10 +317,7 @@ fn image(bytes: Vec<u8>, content_type: &str) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=3600"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -626,4 +629,144 @@ async fn create_account(
     Ok(Json(
         serde_json::json!({"staff_id": id, "user": user, "role": req.role}),
     ))
+}
+
+/// Largest enrolment photo accepted.
+pub const MAX_ENROLMENT_PHOTO_BYTES: usize = 2 << 20;
+
+/// `PUT /v1/staff/learners/{user}/photo?kind=face|idcard`: a learner's enrolment
+/// face photo or ID-card photo, one by one (R-ID-1; a ZIP of many goes through
+/// `admin import-learners --photos`). JPEG or PNG, at most 2 MiB; institutions and
+/// enterprises for their learners, the operator for any; audited (`learner.photo`,
+/// before and after).
+async fn put_enrolment_photo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    Path(user): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    crate::courses::publisher(&state, &s, Some(""))
+        .await
+        .or_else(|f| {
+            if s.role == keshi_protocol::staff::StaffRole::Operator {
+                Ok(String::new())
+            } else {
+                Err(f)
+            }
+        })?;
+    let column = match query_value(query.as_deref(), "kind").as_deref() {
+        None | Some("face") => "face_photo_ref",
+        Some("idcard") => "idcard_photo_ref",
+        Some(_) => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                ApiCode::MalformedBody,
+                "kind is face or idcard",
+            ))
+        }
+    };
+    let (learner_id, _) = state
+        .store
+        .learner_in_scope(&s.scope, &user)
+        .await?
+        .ok_or_else(|| not_found("no such learner in your scope"))?;
+    let bytes = body.map_err(|e| {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiCode::CaptureTooLarge,
+            e.to_string(),
+        )
+    })?;
+    if bytes.len() > MAX_ENROLMENT_PHOTO_BYTES {
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiCode::CaptureTooLarge,
+            "an enrolment photo is at most 2 MiB",
+        ));
+    }
+    if crate::photos::sniff(&bytes).is_none() {
+        return Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiCode::UnsupportedCaptureType,
+            "an enrolment photo is a JPEG or PNG image",
+        ));
+    }
+    let sha = keshi_protocol::ids::Hash::of(&bytes).to_hex();
+    let blobs = state.blobs.clone();
+    let key = sha.clone();
+    tokio::task::spawn_blocking(move || blobs.put(&key, &bytes))
+        .await
+        .map_err(|e| internal("storing the photo", e))?
+        .map_err(|e| internal("storing the photo", e))?;
+    let now = (state.clock)();
+    let before = state
+        .store
+        .set_learner_photo(&learner_id, column, &sha)
+        .await?;
+    let (before, after) = (
+        serde_json::json!({ column: before }),
+        serde_json::json!({ column: sha }),
+    );
+    state
+        .store
+        .audit(
+            &crate::staff::AuditRow {
+                actor: &format!("staff:{}", s.username),
+                action: "learner.photo",
+                target: &format!("learner:{user}"),
+                institution_id: state
+                    .store
+                    .learner_institution(&learner_id)
+                    .await?
+                    .as_deref(),
+                region: None,
+                before: Some(&before),
+                after: Some(&after),
+            },
+            now,
+        )
+        .await?;
+    Ok(Json(
+        serde_json::json!({"user": user, "kind": column, "sha256": sha}),
+    ))
+}
+
+impl Store {
+    /// Sets a learner's enrolment photo reference (`column` is `face_photo_ref` or
+    /// `idcard_photo_ref`); answers the one it replaces.
+    async fn set_learner_photo(
+        &self,
+        learner_id: &str,
+        column: &'static str,
+        sha: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let before: Option<String> =
+            sqlx::query(&format!("SELECT {column} FROM learners WHERE id = $1"))
+                .bind(learner_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        sqlx::query(&format!("UPDATE learners SET {column} = $1 WHERE id = $2"))
+            .bind(sha)
+            .bind(learner_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(before)
+    }
+
+    /// A learner's institution id.
+    async fn learner_institution(&self, learner_id: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT institution_id FROM learners WHERE id = $1")
+            .bind(learner_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(StoreError::from)
+    }
 }

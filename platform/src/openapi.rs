@@ -370,6 +370,16 @@ const OPS: &[Op] = &[
         errors: &["400", "401", "403", "422", "503"],
         params: &[],
     },
+    Op {
+        path: "/v1/staff/learners/{user}/photo",
+        method: "put",
+        summary: "a learner's enrolment face photo (`kind=face`) or ID-card photo (`kind=idcard`), one by one (JPEG or PNG, at most 2 MiB; institutions and enterprises for their learners, the operator for any; audited `learner.photo`)",
+        bearer: true,
+        request: None,
+        ok: ("200", "`{user, kind, sha256}`", Body::Json("")),
+        errors: &["400", "401", "403", "404", "413", "415", "503"],
+        params: &["user", "?kind"],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {

@@ -63,6 +63,24 @@ pub struct DeviceFold {
     pub floor_ms: i64,
     /// Contacts whose reported head is above what the platform holds.
     pub contacts: Vec<Contact>,
+    /// The device's last segment as the platform judged it (the live view: where
+    /// the learner is and whether it counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_segment: Option<LastSegment>,
+}
+
+/// The platform's verdict on a device's newest segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSegment {
+    /// Course position at its end, ms.
+    pub pos_ms: u64,
+    /// Its end (the device's wall time, bounded by the platform's clock), Unix ms.
+    pub end_ms: i64,
+    /// Course time it credited on the platform, ms.
+    pub credited_ms: u64,
+    /// Why it earned nothing: the platform's finding, or `not_credited_on_device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
 }
 
 impl DeviceFold {
@@ -368,11 +386,23 @@ pub fn replay(
                             Anomaly::BadRanges { error } => ("bad_ranges", error),
                             Anomaly::Malformed { error } => ("malformed_payload", error),
                         };
+                        device.last_segment = Some(LastSegment {
+                            pos_ms: seg.pos_ms,
+                            end_ms: row.wall_ms,
+                            credited_ms: 0,
+                            why_not: Some(kind.to_owned()),
+                        });
                         out.flags.push(flag(kind, detail));
                         continue;
                     }
                 };
                 if ranges.is_empty() {
+                    device.last_segment = Some(LastSegment {
+                        pos_ms: seg.pos_ms,
+                        end_ms: row.wall_ms,
+                        credited_ms: 0,
+                        why_not: Some("not_credited_on_device".to_owned()),
+                    });
                     p.apply(&fact, &rules, &evidence);
                     continue;
                 }
@@ -386,6 +416,12 @@ pub fn replay(
                 let end = row.wall_ms;
                 let start = end.saturating_sub(clock);
                 if let Some((kind, detail, other)) = time_check(device, row.seq, start, end, cx) {
+                    device.last_segment = Some(LastSegment {
+                        pos_ms: seg.pos_ms,
+                        end_ms: end,
+                        credited_ms: 0,
+                        why_not: Some(kind.to_owned()),
+                    });
                     out.flags.push(flag(kind, detail));
                     if let Some(o) = other {
                         // Both sides of a concurrent overlap are flagged; the one that
@@ -403,6 +439,12 @@ pub fn replay(
                     continue;
                 }
                 device.last_end_ms = device.last_end_ms.max(end);
+                device.last_segment = Some(LastSegment {
+                    pos_ms: seg.pos_ms,
+                    end_ms: end,
+                    credited_ms: covered,
+                    why_not: None,
+                });
                 out.intervals.push(Interval {
                     device_id: cx.device_id.to_owned(),
                     seq: row.seq,

@@ -15,6 +15,8 @@
 //!   appends an entry (who, what, when, before and after); the operator and
 //!   auditors read it within their scope. Nothing updates or deletes an entry.
 
+use std::time::Duration;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -287,7 +289,7 @@ impl Store {
     ) -> Result<Vec<(String, StaffLearner)>, StoreError> {
         let (cond, values) = scope.condition(2);
         let sql = format!(
-            "SELECT l.id, l.username, l.real_name, l.id_number, i.name FROM learners l \
+            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, l.class FROM learners l \
              JOIN institutions i ON i.id = l.institution_id WHERE l.username > $1 AND {cond} \
              ORDER BY l.username LIMIT {limit}"
         );
@@ -310,7 +312,7 @@ impl Store {
     ) -> Result<Option<(String, StaffLearner)>, StoreError> {
         let (cond, values) = scope.condition(2);
         let sql = format!(
-            "SELECT l.id, l.username, l.real_name, l.id_number, i.name FROM learners l \
+            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, l.class FROM learners l \
              JOIN institutions i ON i.id = l.institution_id WHERE l.username = $1 AND {cond}"
         );
         let mut q = sqlx::query(&sql).bind(user);
@@ -336,7 +338,7 @@ impl Store {
     ) -> Result<Vec<LiveRow>, StoreError> {
         let (cond, values) = scope.condition(3);
         let sql = format!(
-            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, x.device_id, x.expires_ms, f.state, l.face_photo_ref \
+            "SELECT l.id, l.username, l.real_name, l.id_number, i.name, x.device_id, x.expires_ms, f.state, l.face_photo_ref, l.class \
              FROM leases x JOIN learners l ON l.id = x.learner_id \
              JOIN institutions i ON i.id = l.institution_id \
              LEFT JOIN device_folds f ON f.device_id = x.device_id \
@@ -458,6 +460,7 @@ fn learner_row(
             real_name: r.try_get(2)?,
             id_number: mask_id_number(&id_number),
             institution: r.try_get(4)?,
+            class: r.try_get("class")?,
         },
     ))
 }
@@ -745,6 +748,10 @@ pub(crate) fn before_ms(query: Option<&str>) -> Result<i64, Failure> {
     }
 }
 
+/// A learner counts as being credited now when the last credited segment ended
+/// this recently.
+pub const LIVE_CREDITING_MS: i64 = 3 * 60_000;
+
 /// Learners online now per page of the live view.
 pub const LIVE_PAGE: u32 = 1_000;
 
@@ -764,6 +771,7 @@ async fn live(
         .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.learner_id.clone()).collect();
     let mut photos = state.store.photos_since(&ids, day_start_cst(now)).await?;
+    let catalogue = state.catalogue_for(&[]).await?;
     let online = rows
         .into_iter()
         .map(|row| {
@@ -781,10 +789,33 @@ async fn live(
             // A heartbeat or login renews the online lease to now + ttl.
             let renewed = expires_ms.saturating_sub(ttl);
             let contact = fold.contacts.iter().map(|c| c.at_ms).max().unwrap_or(0);
+            let course = fold.active.map(|(c, _)| c);
+            let lesson = course
+                .as_deref()
+                .and_then(|c| catalogue.get(c))
+                .zip(fold.last_segment.as_ref())
+                .and_then(|(p, seg)| {
+                    let pos = Duration::from_millis(seg.pos_ms).as_secs_f64();
+                    p.course
+                        .lesson_at(pos)
+                        .and_then(|(i, _)| p.course.lessons.get(i))
+                        .map(|l| l.title.clone())
+                });
+            let (crediting, why_not) = match &fold.last_segment {
+                None => (false, Some("no_study_yet".to_owned())),
+                Some(seg) if seg.why_not.is_some() => (false, seg.why_not.clone()),
+                Some(seg) if now.saturating_sub(seg.end_ms) > LIVE_CREDITING_MS => {
+                    (false, Some("no_recent_study".to_owned()))
+                }
+                Some(_) => (true, None),
+            };
             LiveLearner {
                 learner,
                 device_id,
-                course: fold.active.map(|(c, _)| c),
+                course,
+                lesson,
+                crediting,
+                why_not,
                 last_contact_ms: renewed.max(contact).max(fold.floor_ms),
                 online_until_ms: expires_ms,
                 photos_today: photos.remove(&learner_id).unwrap_or_default(),

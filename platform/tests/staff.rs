@@ -262,6 +262,9 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             assert_eq!(online.len(), usize::from(sees), "{user}: {online:?}");
             if sees {
                 assert_eq!(online[0]["course"], "c1", "{user}");
+                // A session opened, no segment yet: not crediting, and why.
+                assert_eq!(online[0]["crediting"], false);
+                assert_eq!(online[0]["why_not"], "no_study_yet");
             }
         }
 
@@ -361,6 +364,11 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             .send()
             .unwrap();
         assert_eq!(list.status(), 200, "reading with the cookie needs no token");
+        assert_eq!(
+            list.headers()["cache-control"],
+            "no-store",
+            "a browser must not keep personal data past the session"
+        );
         assert_eq!(logout(Some(&csrf)), 204);
         assert_eq!(logout(Some(&csrf)), 401, "the session ended");
 

@@ -106,6 +106,9 @@ pub struct StaffLearner {
     pub id_number: String,
     /// The institution's name.
     pub institution: String,
+    /// The learner's class (班级) in the institution, if any.
+    #[serde(default)]
+    pub class: String,
 }
 
 /// Answer to `GET /v1/staff/learners?after=USER`: the learners in scope by login
@@ -157,6 +160,17 @@ pub struct LiveLearner {
     /// (`GET /v1/staff/learners/{user}/photo`).
     #[serde(default)]
     pub enrolment_photo: bool,
+    /// The lesson at the device's last segment (its title), when known.
+    #[serde(default)]
+    pub lesson: Option<String>,
+    /// Whether the platform is crediting the learner now: the last segment earned
+    /// time and ended less than three minutes ago.
+    #[serde(default)]
+    pub crediting: bool,
+    /// Why not, when not: the platform's finding on the last segment (a flag
+    /// kind), `not_credited_on_device`, `no_recent_study` or `no_study_yet`.
+    #[serde(default)]
+    pub why_not: Option<String>,
 }
 
 /// Answer to `GET /v1/staff/live?after=USER`: learners in scope with an online

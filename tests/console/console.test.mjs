@@ -247,6 +247,9 @@ scenario("a learner downloads the course, studies with a photo and syncs; staff 
   await go("#live", "#live, #live-empty");
   await page.waitForSelector('#live tr[data-user="u01"] .live-photos img', { timeout: 15000 });
   const loaded = await page.$eval('#live tr[data-user="u01"] .live-photos img', (img) => img.complete && img.naturalWidth > 0);
+  // Where the learner is and whether it counts, in words.
+  assert.match(await page.textContent('#live tr[data-user="u01"] td.crediting'), /\S/);
+  assert.notEqual(await page.textContent('#live tr[data-user="u01"] td[data-label="课件"]'), "—", "the lesson is not shown");
   assert.ok(loaded, "today's photo does not display");
   await shot("06-live");
   await page.click('#live tr[data-user="u01"] a');
@@ -254,7 +257,12 @@ scenario("a learner downloads the course, studies with a photo and syncs; staff 
   const kinds = await page.$$eval("#timeline tbody tr", (trs) => trs.map((tr) => tr.dataset.kind));
   assert.ok(kinds.includes("session_start") && kinds.includes("segment"), kinds.join(","));
   assert.ok(await page.$eval("#learner-photos img", (img) => img.complete && img.naturalWidth > 0), "the capture photo does not display");
+  // The enrolment photo, uploaded one by one, shows beside today's photos.
+  await page.setInputFiles("#photo-file", join(IMAGES, "astronaut.png"));
+  await page.click("#photo-upload");
+  await page.waitForFunction(() => document.querySelectorAll("#learner-photos img").length === 2);
   await shot("07-learner-timeline");
+  await go("#live", '#live tr[data-user="u01"] td[data-label="注册照片"] img');
 });
 
 scenario("staff B sees none of it, through the console and the API alike", async () => {
