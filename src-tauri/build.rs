@@ -26,6 +26,7 @@ const COMMANDS: &[&str] = &[
     "learning_proof",
     "platform_courses",
     "course_fetch",
+    "set_first_password",
 ];
 
 fn main() {

@@ -36,10 +36,12 @@ fn env_usize(k: &str, d: usize) -> usize {
 }
 
 fn id_number(k: usize) -> String {
-    // Birth dates spread over 1970–1999 so 100,000 numbers are distinct.
-    let year = 1970 + (k / 3000) % 30;
-    let day = 1 + (k / 1000) % 3;
-    let base = format!("320106{year}01{day:02}{:03}", k % 1000);
+    // Birth dates spread over days, months and years so 336,000 numbers are
+    // distinct (1,000 a day).
+    let day = 1 + (k / 1000) % 28;
+    let month = 1 + (k / 28_000) % 12;
+    let year = 1970 + k / 336_000;
+    let base = format!("320106{year}{month:02}{day:02}{:03}", k % 1000);
     let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let sum: u32 = base
         .bytes()

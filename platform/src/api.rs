@@ -546,6 +546,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .route("/v1/login", post(login))
+        .route("/v1/password/first", post(first_password))
         .route("/v1/heartbeat", post(heartbeat))
         .route("/v1/records", post(push))
         .route("/v1/devices/{device_id}/head", get(device_head))
@@ -792,6 +793,67 @@ pub(crate) async fn authenticate(
     Ok(lease)
 }
 
+/// `POST /v1/password/first`: a learner imported without a password sets one,
+/// proving who they are with the ID number and phone on record; throttled and
+/// locked out like a sign-in; audited (`learner.password_set`). Once set, the
+/// account signs in as any other and this answers `401` for it.
+async fn first_password(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let req: keshi_protocol::wire::FirstPasswordRequest = body_json(body)?;
+    let user = req.user.trim().to_owned();
+    let bad = || {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            ApiCode::InvalidCredentials,
+            "unknown user, or the ID number or phone is not the one on record",
+        )
+    };
+    if user.len() > MAX_LOGIN_NAME_BYTES || req.password.len() > MAX_PASSWORD_BYTES {
+        return Err(bad());
+    }
+    if req.password.chars().count() < 8 {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            ApiCode::MalformedBody,
+            "a password has at least 8 characters",
+        ));
+    }
+    state
+        .guard
+        .begin(&user, addr, (state.clock)())
+        .map_err(throttled)?;
+    let on_record = state.store.first_password_check(&user).await?;
+    let matches = on_record.as_ref().is_some_and(|(_, id, phone)| {
+        id.eq_ignore_ascii_case(req.id_number.trim()) && phone == req.phone.trim()
+    });
+    let Some((learner_id, _, _)) = on_record.filter(|_| matches) else {
+        return Err(bad());
+    };
+    let password = req.password.clone();
+    let hash = state
+        .guard
+        .hash(move || crate::auth::hash_password(&password).map_err(|e| e.to_string()))
+        .await
+        .map_err(throttled)?
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ApiCode::Internal,
+                format!("hashing the password: {e}"),
+            )
+        })?;
+    state
+        .store
+        .set_first_password(&learner_id, &user, &hash, (state.clock)())
+        .await?;
+    state.guard.succeeded(&user, addr);
+    tracing::info!(learner = %learner_id, "first password set");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Longest login name accepted (bytes).
 pub(crate) const MAX_LOGIN_NAME_BYTES: usize = 128;
 /// Longest password accepted (bytes).
@@ -862,6 +924,15 @@ async fn login(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LoginResponse>, Failure> {
     let req: LoginRequest = body_json(body)?;
+    // An account imported without a password cannot sign in until one is set
+    // (the answer says so: the learner's app offers to set it).
+    if state.store.must_set_password(req.user.trim()).await? {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ApiCode::PasswordNotSet,
+            "this account has no password yet: set one with the ID number and phone on record (POST /v1/password/first)",
+        ));
+    }
     let learner = check_password(
         &state,
         &state.guard,

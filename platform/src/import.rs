@@ -554,6 +554,92 @@ pub fn hash_passwords(
 }
 
 impl crate::store::Store {
+    /// Whether `user` is a learner imported without a password (it must set one
+    /// before signing in).
+    pub async fn must_set_password(&self, user: &str) -> Result<bool, crate::store::StoreError> {
+        use sqlx::Row;
+        Ok(
+            sqlx::query("SELECT must_set_password FROM learners WHERE username = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get::<i64, _>(0))
+                .transpose()?
+                .is_some_and(|v| v != 0),
+        )
+    }
+
+    /// For a learner still to set a password: `(id, ID number, phone)` on record,
+    /// decrypted.
+    pub async fn first_password_check(
+        &self,
+        user: &str,
+    ) -> Result<Option<(String, String, String)>, crate::store::StoreError> {
+        use sqlx::Row;
+        let Some(r) = sqlx::query(
+            "SELECT id, id_number, phone FROM learners WHERE username = $1 AND must_set_password <> 0",
+        )
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: String = r.try_get(0)?;
+        let id_number = self
+            .data_key
+            .decrypt("id_number", &id, &r.try_get::<String, _>(1)?)?;
+        let phone = self
+            .data_key
+            .decrypt("phone", &id, &r.try_get::<String, _>(2)?)?;
+        Ok(Some((id, id_number, phone)))
+    }
+
+    /// Sets the first password of a learner imported without one (only while it
+    /// has none), with an audit entry.
+    pub async fn set_first_password(
+        &self,
+        learner_id: &str,
+        user: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<(), crate::store::StoreError> {
+        use sqlx::Row;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE learners SET password_hash = $1, must_set_password = 0 WHERE id = $2 AND must_set_password <> 0",
+        )
+        .bind(hash)
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 1 {
+            let institution: String =
+                sqlx::query("SELECT institution_id FROM learners WHERE id = $1")
+                    .bind(learner_id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            crate::staff::append_audit(
+                &mut tx,
+                &crate::staff::AuditRow {
+                    actor: &format!("learner:{user}"),
+                    action: "learner.password_set",
+                    target: &format!("learner:{user}"),
+                    institution_id: Some(&institution),
+                    region: None,
+                    before: None,
+                    after: None,
+                },
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every learner's login name (what an import must not reuse).
     pub async fn learner_names(&self) -> Result<HashSet<String>, crate::store::StoreError> {
         use sqlx::Row as _;

@@ -380,6 +380,16 @@ const OPS: &[Op] = &[
         errors: &["400", "401", "403", "404", "413", "415", "503"],
         params: &["user", "?kind"],
     },
+    Op {
+        path: "/v1/password/first",
+        method: "post",
+        summary: "a learner imported without a password sets one, proving who they are with the ID number and phone on record (throttled like a sign-in; audited `learner.password_set`); then signs in as usual",
+        bearer: false,
+        request: Some("FirstPasswordRequest"),
+        ok: ("204", "the password is set", Body::Empty),
+        errors: &["400", "401", "429", "503"],
+        params: &[],
+    },
 ];
 
 fn json_body(schema: &str) -> Value {
@@ -489,6 +499,7 @@ pub fn document() -> Value {
     generator.subschema_for::<keshi_protocol::staff::EnrolRequest>();
     generator.subschema_for::<keshi_protocol::staff::EnrolResponse>();
     generator.subschema_for::<keshi_protocol::staff::StaffSession>();
+    generator.subschema_for::<keshi_protocol::wire::FirstPasswordRequest>();
     generator.subschema_for::<keshi_protocol::staff::StaffTimeline>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();

@@ -512,7 +512,10 @@ fn a_csv_with_bad_rows_imports_nothing_or_only_the_good_rows() {
             .json(&serde_json::json!({"user": "u02", "password": "", "public_key": key.public_key_hex()}))
             .send()
             .unwrap();
-        assert_eq!(none.status(), 401);
+        // No password yet: the answer says so (the app then asks for the ID number,
+        // the phone and a new password).
+        assert_eq!(none.status(), 403);
+        assert_eq!(none.json::<Value>().unwrap()["code"], "password_not_set");
         srv.kill();
     }
 }
@@ -855,5 +858,100 @@ fn any_url(db: &str) -> String {
     match db.strip_prefix("sqlite:") {
         Some(p) => format!("sqlite://{}", p.trim_start_matches("//")),
         None => db.to_owned(),
+    }
+}
+
+/// A learner imported without a password (issue 12) cannot sign in until they set
+/// one, proving who they are with the ID number and phone on record; then they
+/// sign in as anyone else, and the first-password door is shut (SQLite and
+/// PostgreSQL).
+#[test]
+fn an_imported_learner_sets_a_first_password_with_the_id_number_and_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "firstpw") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        let csv = dir.path().join(format!("first-{name}.csv"));
+        std::fs::write(
+            &csv,
+            "user,real_name,id_number,phone,class,password\nnew1,王五,11010519491231002X,13800000001,一班,\n",
+        )
+        .unwrap();
+        let r = admin(
+            &db,
+            &[
+                "import-learners",
+                "--institution",
+                "太原职校",
+                csv.to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_eq!(r["imported"], 1, "{r}");
+        let key = common::DeviceKey::generate().unwrap();
+        let login = |password: &str| {
+            client()
+                .post(format!("{}/v1/login", srv.url))
+                .json(&serde_json::json!({"user": "new1", "password": password,
+                    "public_key": key.public_key_hex()}))
+                .send()
+                .unwrap()
+        };
+        let r = login("");
+        assert_eq!(r.status(), 403);
+        assert_eq!(r.json::<Value>().unwrap()["code"], "password_not_set");
+        let first = |id: &str, phone: &str| {
+            client()
+                .post(format!("{}/v1/password/first", srv.url))
+                .json(
+                    &serde_json::json!({"user": "new1", "id_number": id, "phone": phone,
+                    "password": "my-new-password"}),
+                )
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(
+            first("11010519491231002X", "13800000009"),
+            401,
+            "wrong phone"
+        );
+        assert_eq!(
+            first("110105194912310011", "13800000001"),
+            401,
+            "wrong ID number"
+        );
+        assert_eq!(first("11010519491231002x", "13800000001"), 204);
+        assert_eq!(login("my-new-password").status(), 200);
+        assert_eq!(
+            first("11010519491231002X", "13800000001"),
+            401,
+            "the door is shut"
+        );
+        let (token, _, _) = {
+            admin(
+                &db,
+                &[
+                    "create-staff",
+                    "--role",
+                    "operator",
+                    "--scope",
+                    "*",
+                    "--user",
+                    "op1",
+                ],
+            );
+            sign_in(&srv.url, "op1")
+        };
+        let (_, trail) = get(&srv.url, &token, "/v1/staff/audit");
+        assert!(
+            trail["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "learner.password_set"),
+            "{trail}"
+        );
+        srv.kill();
     }
 }

@@ -122,6 +122,25 @@ impl HttpTransport {
         Err(failure(status, &bytes))
     }
 
+    /// POSTs `body` (JSON) to `path` expecting an empty answer (`204`).
+    pub fn post_empty(&self, path: &str, body: Vec<u8>) -> Result<(), TransportError> {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .map_err(|e| TransportError::Retryable(format!("request failed: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .map_err(|e| TransportError::Retryable(format!("reading the answer failed: {e}")))?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(failure(status, &bytes))
+    }
+
     /// GETs `path` and answers the body's bytes (errors as [`Self::call`]).
     pub fn get_bytes(&self, path: &str, token: Option<&str>) -> Result<Vec<u8>, TransportError> {
         let mut req = self.client.get(format!("{}{path}", self.base));
@@ -244,6 +263,25 @@ impl Transport for HttpTransport {
             status: status.as_u16(),
             error,
         })
+    }
+}
+
+/// Sets the first password of a learner imported without one
+/// (`POST /v1/password/first`), proving who they are with the ID number and phone
+/// on record. Then the learner signs in as usual.
+pub fn set_first_password(
+    platform: &str,
+    request: &crate::wire::FirstPasswordRequest,
+    timeout: Duration,
+) -> Result<(), LoginError> {
+    let http = HttpTransport::new(platform, timeout)
+        .map_err(|e| LoginError::Unreachable(e.to_string()))?;
+    let body = serde_json::to_vec(request)
+        .map_err(|e| LoginError::Unreachable(format!("encoding the request: {e}")))?;
+    match http.post_empty("/v1/password/first", body) {
+        Ok(()) => Ok(()),
+        Err(TransportError::Refused { error, .. }) => Err(LoginError::Refused(error)),
+        Err(TransportError::Retryable(e)) => Err(LoginError::Unreachable(e)),
     }
 }
 

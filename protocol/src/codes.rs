@@ -141,6 +141,9 @@ codes! {
         MediaMissing = "media_missing",
         /// A download range beyond the file's end.
         RangeNotSatisfiable = "range_not_satisfiable",
+        /// The learner was imported without a password: set one first
+        /// (`POST /v1/password/first` with the ID number and phone on record).
+        PasswordNotSet = "password_not_set",
         /// Record refusal: see [`RefusalCode::MalformedRecord`].
         MalformedRecord = "malformed_record",
         /// Record refusal: see [`RefusalCode::BadHeader`].

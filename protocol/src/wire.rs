@@ -350,3 +350,19 @@ pub struct CoursesResponse {
     /// The learner's courses, by id.
     pub courses: Vec<EnrolledCourse>,
 }
+
+/// `POST /v1/password/first`: a learner imported without a password sets one at
+/// first sign-in, proving who they are with the ID number and the phone on record
+/// (issue 12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct FirstPasswordRequest {
+    /// Login name.
+    pub user: String,
+    /// The ID number on record.
+    pub id_number: String,
+    /// The phone on record.
+    pub phone: String,
+    /// The new password (at least 8 characters).
+    pub password: String,
+}

@@ -33,6 +33,25 @@ pub async fn sign_in<R: Runtime>(
     crate::flows::blocking(app, move |state| state.sign_in(user.trim(), &password)).await
 }
 
+/// Sets the first password of an account imported without one (ID number and
+/// phone on record), then signs in with it. A network call, off the async workers.
+#[tauri::command]
+#[instrument(skip(app, password, id_number, phone), err(Debug))]
+pub async fn set_first_password<R: Runtime>(
+    app: AppHandle<R>,
+    user: String,
+    id_number: String,
+    phone: String,
+    password: String,
+) -> AppResult<Account> {
+    crate::flows::blocking(app, move |state| {
+        state
+            .service
+            .set_first_password(user.trim(), &id_number, &phone, &password)
+    })
+    .await
+}
+
 /// Signs out (closes any open course first).
 #[tauri::command(async)]
 #[instrument(skip_all, err(Debug))]

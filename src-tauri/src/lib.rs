@@ -129,6 +129,7 @@ pub fn run_app<R: Runtime>(
             commands::learning_proof,
             commands::platform_courses,
             commands::course_fetch,
+            commands::set_first_password,
         ])
         .build(context)
 }

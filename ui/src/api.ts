@@ -20,6 +20,8 @@ export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   signIn: (user: string, password: string) => invoke<Account>("sign_in", { user, password }),
   signOut: () => invoke<void>("sign_out"),
+  setFirstPassword: (user: string, idNumber: string, phone: string, password: string) =>
+    invoke<Account>("set_first_password", { user, idNumber, phone, password }),
   cameraStatus: () => invoke<CameraStatus>("camera_status"),
   cameraPreview: () => invoke<string>("camera_preview"),
   livenessStart: () => invoke<Challenge>("liveness_start"),

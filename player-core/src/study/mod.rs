@@ -358,6 +358,29 @@ impl StudyService {
         Ok(())
     }
 
+    /// Sets the first password of an account imported without one (the ID number
+    /// and phone on record prove who the learner is), then signs in with it.
+    #[cfg(feature = "http")]
+    pub fn set_first_password(
+        &self,
+        user: &str,
+        id_number: &str,
+        phone: &str,
+        password: &str,
+    ) -> AppResult<view::Account> {
+        crate::http::set_first_password(
+            &self.platform_url,
+            &crate::wire::FirstPasswordRequest {
+                user: user.to_owned(),
+                id_number: id_number.trim().to_owned(),
+                phone: phone.trim().to_owned(),
+                password: password.to_owned(),
+            },
+            std::time::Duration::from_secs(15),
+        )?;
+        self.sign_in(user, password)
+    }
+
     /// Signs out (closes any open course first).
     pub fn sign_out(&self) -> AppResult<()> {
         let mut inner = lock(&self.inner);

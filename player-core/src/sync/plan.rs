@@ -194,6 +194,7 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::InvalidCourse
         | ApiCode::MediaMissing
         | ApiCode::RangeNotSatisfiable
+        | ApiCode::PasswordNotSet
         | ApiCode::Unrecognised => SyncStatus::Refused,
     }
 }
