@@ -488,7 +488,8 @@ async function showImport(out) {
     if (!f) return;
     const format = f.name.toLowerCase().endsWith(".xlsx") ? "xlsx" : "csv";
     const q = mode === "check" ? "dry_run=1" : mode === "good" ? "partial=1" : "partial=0";
-    return api("POST", `/v1/staff/learners/import?format=${format}&${q}`, await f.arrayBuffer(), { raw: true });
+    const inst = state.session.role === "operator" ? `&institution=${encodeURIComponent($("#import-institution").value.trim())}` : "";
+    return api("POST", `/v1/staff/learners/import?format=${format}&${q}${inst}`, await f.arrayBuffer(), { raw: true });
   };
   const check = async () => {
     result.replaceChildren();
@@ -515,7 +516,12 @@ async function showImport(out) {
     }
   };
   out.append(
-    h("div", { class: "card" }, h("label", { for: "import-file" }, t("import.file")), file, h("div", { class: "row" }, h("button", { class: "primary", id: "import-check", onclick: check }, t("import.check"))), result),
+    h(
+      "div",
+      { class: "card" },
+      state.session.role === "operator" ? [h("label", { for: "import-institution" }, t("import.institution")), h("input", { type: "text", id: "import-institution" })] : null,
+      h("label", { for: "import-file" }, t("import.file")),
+      file, h("div", { class: "row" }, h("button", { class: "primary", id: "import-check", onclick: check }, t("import.check"))), result),
   );
 }
 

@@ -826,8 +826,12 @@ async fn first_password(
         .begin(&user, addr, (state.clock)())
         .map_err(throttled)?;
     let on_record = state.store.first_password_check(&user).await?;
+    // Both must match, and a phone must be on record: an account imported without
+    // one cannot be claimed with the ID number alone (staff set its password).
     let matches = on_record.as_ref().is_some_and(|(_, id, phone)| {
-        id.eq_ignore_ascii_case(req.id_number.trim()) && phone == req.phone.trim()
+        !phone.is_empty()
+            && id.eq_ignore_ascii_case(req.id_number.trim())
+            && phone == req.phone.trim()
     });
     let Some((learner_id, _, _)) = on_record.filter(|_| matches) else {
         return Err(bad());
@@ -845,10 +849,14 @@ async fn first_password(
                 format!("hashing the password: {e}"),
             )
         })?;
-    state
+    if !state
         .store
         .set_first_password(&learner_id, &user, &hash, (state.clock)())
-        .await?;
+        .await?
+    {
+        // Another request set it first.
+        return Err(bad());
+    }
     state.guard.succeeded(&user, addr);
     tracing::info!(learner = %learner_id, "first password set");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -925,8 +933,13 @@ async fn login(
 ) -> Result<Json<LoginResponse>, Failure> {
     let req: LoginRequest = body_json(body)?;
     // An account imported without a password cannot sign in until one is set
-    // (the answer says so: the learner's app offers to set it).
+    // (the answer says so: the learner's app offers to set it). Asking costs an
+    // attempt of the sign-in throttle, so it cannot list such accounts quickly.
     if state.store.must_set_password(req.user.trim()).await? {
+        state
+            .guard
+            .begin(req.user.trim(), addr, (state.clock)())
+            .map_err(throttled)?;
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
             ApiCode::PasswordNotSet,

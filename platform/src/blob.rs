@@ -45,6 +45,9 @@ pub trait BlobStore: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct DiskBlobStore {
     dir: PathBuf,
+    /// Serialises upload appends: the offset check and the write are one step (two
+    /// retries of one chunk must not both append).
+    uploads: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl DiskBlobStore {
@@ -52,7 +55,10 @@ impl DiskBlobStore {
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<DiskBlobStore> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
-        Ok(DiskBlobStore { dir })
+        Ok(DiskBlobStore {
+            dir,
+            uploads: std::sync::Arc::default(),
+        })
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
@@ -114,6 +120,7 @@ impl BlobStore for DiskBlobStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        let _one_at_a_time = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -134,6 +141,11 @@ impl BlobStore for DiskBlobStore {
         use sha2::Digest;
         use std::io::Read;
         let part = self.part(key)?;
+        let _one_at_a_time = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        if !part.exists() && self.path(key)?.exists() {
+            // Another request finished it.
+            return Ok(true);
+        }
         let mut f = std::fs::File::open(&part)?;
         let mut hasher = sha2::Sha256::new();
         let mut buf = vec![0u8; 1 << 16];

@@ -389,14 +389,8 @@ async fn import_learners(
     let s = staff(&state, &headers, &method).await?;
     let q = query.as_deref();
     let flag = |name: &str| query_value(q, name).is_some_and(|v| v == "1" || v == "true");
-    let institution = crate::courses::publisher(
-        &state,
-        &s,
-        query_value(q, "institution")
-            .map(|v| v.replace('+', " "))
-            .as_deref(),
-    )
-    .await?;
+    let institution =
+        crate::courses::publisher(&state, &s, query_value(q, "institution").as_deref()).await?;
     let bytes = body.map_err(|e| {
         Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,

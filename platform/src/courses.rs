@@ -105,7 +105,16 @@ pub async fn publish(
         )));
     }
     for l in &course.lessons {
-        if matches!(l.media.source, MediaSource::Path(_)) && blobs.size(&l.media.sha256).is_none() {
+        // A learner's photo is never course media, whoever names its hash.
+        let personal = sqlx::query("SELECT 1 FROM captures WHERE sha256 = $1")
+            .bind(&l.media.sha256)
+            .fetch_optional(&store.pool)
+            .await
+            .map_err(StoreError::from)?
+            .is_some();
+        if matches!(l.media.source, MediaSource::Path(_))
+            && (personal || blobs.size(&l.media.sha256).is_none())
+        {
             return Err(PublishError::MediaMissing {
                 lesson: l.id.clone(),
                 sha256: l.media.sha256.clone(),
@@ -532,24 +541,32 @@ fn range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, Failure> {
             format!("the range {v:?} is not within the file's {len} bytes"),
         )
     };
-    let spec = v
+    // A range this does not serve (another unit, several ranges, unreadable) is
+    // ignored: the whole file is sent (RFC 9110 §14.2).
+    let Some((a, b)) = v
         .strip_prefix("bytes=")
         .filter(|s| !s.contains(','))
-        .ok_or_else(unsatisfiable)?;
-    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let (start, end) = if a.is_empty() {
+        .and_then(|spec| spec.split_once('-'))
+    else {
+        return Ok(None);
+    };
+    let (start, end) = if a.trim().is_empty() {
         // The last N bytes.
-        let n: u64 = b.trim().parse().map_err(|_| unsatisfiable())?;
+        let Ok(n) = b.trim().parse::<u64>() else {
+            return Ok(None);
+        };
         (len.saturating_sub(n), len.saturating_sub(1))
     } else {
-        let start: u64 = a.trim().parse().map_err(|_| unsatisfiable())?;
+        let Ok(start) = a.trim().parse::<u64>() else {
+            return Ok(None);
+        };
         let end = if b.trim().is_empty() {
             len.saturating_sub(1)
         } else {
-            b.trim()
-                .parse::<u64>()
-                .map_err(|_| unsatisfiable())?
-                .min(len.saturating_sub(1))
+            match b.trim().parse::<u64>() {
+                Ok(e) => e.min(len.saturating_sub(1)),
+                Err(_) => return Ok(None),
+            }
         };
         (start, end)
     };
@@ -924,8 +941,10 @@ mod tests {
         assert_eq!(range(&h("bytes=-3"), 10).ok().flatten(), Some((7, 9)));
         assert!(range(&h("bytes=10-"), 10).is_err());
         assert!(range(&h("bytes=5-2"), 10).is_err());
-        assert!(range(&h("bytes=0-1,4-5"), 10).is_err());
-        assert!(range(&h("items=0-1"), 10).is_err());
+        // What is not served is ignored (the whole file), not refused.
+        assert_eq!(range(&h("bytes=0-1,4-5"), 10).ok().flatten(), None);
+        assert_eq!(range(&h("items=0-1"), 10).ok().flatten(), None);
+        assert_eq!(range(&h("bytes=x-"), 10).ok().flatten(), None);
     }
 
     #[test]

@@ -290,6 +290,13 @@ impl<'a> RowChecker<'a> {
                 RowCode::BadPhone,
                 format!("phone {:?} is not an 11-digit mobile number", r.phone),
             ))
+        } else if r.password.is_empty() && r.phone.is_empty() {
+            // Without a password the learner sets one with the ID number and the
+            // phone on record: without either, nobody could ever sign in.
+            Some((
+                RowCode::EmptyField,
+                "`phone` is needed when `password` is empty (the learner sets a password with the ID number and phone)".into(),
+            ))
         } else if !r.password.is_empty() && r.password.chars().count() < 8 {
             Some((
                 RowCode::WeakPassword,
@@ -430,21 +437,93 @@ pub fn check_xlsx_bytes(bytes: &[u8], taken: Taken<'_>) -> Result<Checked, XlsxE
     check_workbook(book, taken)
 }
 
+/// Rows of a worksheet as they are read: the first non-empty one is the header.
+struct SheetRows<'a> {
+    taken: Option<Taken<'a>>,
+    checker: Option<RowChecker<'a>>,
+    refused: Option<Vec<Rejected>>,
+}
+
+impl SheetRows<'_> {
+    /// One finished row (`row` 0-based as calamine counts; Excel shows `row + 1`).
+    fn row(&mut self, row: u32, cells: Vec<String>, error: Option<String>) {
+        if self.refused.is_some() || (error.is_none() && cells.iter().all(String::is_empty)) {
+            return;
+        }
+        let number = u64::from(row) + 1;
+        match &mut self.checker {
+            Some(c) => match error {
+                Some(e) => c.bad_row(number, e),
+                None => c.row(number, &cells),
+            },
+            None => {
+                if let Some(t) = self.taken.take() {
+                    match RowChecker::new(&cells, number, t) {
+                        Ok(c) => self.checker = Some(c),
+                        Err(r) => self.refused = Some(r),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Columns read from a worksheet: cells further right are ignored (a learner row
+/// has six), so a sheet claiming 16,384 columns costs nothing.
+const MAX_XLSX_COLUMNS: u32 = 32;
+
+/// Reads the first worksheet cell by cell (calamine's cell reader): one row is held
+/// at a time, whatever the sheet's declared dimensions say — building the whole
+/// grid first lets a 2 KB file with two far-apart cells ask for hundreds of GB.
 fn check_workbook<R: std::io::Read + std::io::Seek>(
     mut book: calamine::Xlsx<R>,
     taken: Taken<'_>,
 ) -> Result<Checked, XlsxError> {
     use calamine::Reader as _;
-    let range = book.worksheet_range_at(0).ok_or(XlsxError::NoSheet)??;
-    drop(book);
-    let first = range.start().map_or(0, |(r, _)| u64::from(r));
-    let mut rows = range
-        .rows()
-        .enumerate()
-        .map(|(k, cells)| (first + k as u64 + 1, cells))
-        .filter(|(_, cells)| cells.iter().any(|c| !matches!(c, calamine::Data::Empty)));
-    let Some((header_row, header)) = rows.next() else {
+    let name = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(XlsxError::NoSheet)?;
+    let mut reader = book.worksheet_cells_reader(&name)?;
+    let mut sheet = SheetRows {
+        taken: Some(taken),
+        checker: None,
+        refused: None,
+    };
+    let mut current: Option<(u32, Vec<String>, Option<String>)> = None;
+    while let Some(cell) = reader.next_cell()? {
+        let (row, col) = cell.get_position();
+        if col >= MAX_XLSX_COLUMNS {
+            continue;
+        }
+        if current.as_ref().is_some_and(|(r, _, _)| *r != row) {
+            if let Some((r, cells, error)) = current.take() {
+                sheet.row(r, cells, error);
+            }
+        }
+        let (_, cells, error) = current.get_or_insert_with(|| (row, Vec::new(), None));
+        let width = usize::try_from(col).unwrap_or(usize::MAX).saturating_add(1);
+        if cells.len() < width {
+            cells.resize(width, String::new());
+        }
+        match cell_text(&calamine::Data::from(cell.get_value().clone())) {
+            Ok(text) => cells[width - 1] = text,
+            Err(e) => *error = Some(e),
+        }
+    }
+    if let Some((r, cells, error)) = current.take() {
+        sheet.row(r, cells, error);
+    }
+    if let Some(rejected) = sheet.refused {
         return Ok(Checked {
+            rejected,
+            ..Checked::default()
+        });
+    }
+    match sheet.checker {
+        Some(c) => Ok(c.finish()),
+        None => Ok(Checked {
             rejected: vec![Rejected {
                 row: 1,
                 code: RowCode::MissingColumn,
@@ -452,28 +531,8 @@ fn check_workbook<R: std::io::Read + std::io::Seek>(
                 entry: None,
             }],
             ..Checked::default()
-        });
-    };
-    let header: Vec<String> = header
-        .iter()
-        .map(|c| cell_text(c).unwrap_or_default())
-        .collect();
-    let mut checker = match RowChecker::new(&header, header_row, taken) {
-        Ok(c) => c,
-        Err(rejected) => {
-            return Ok(Checked {
-                rejected,
-                ..Checked::default()
-            })
-        }
-    };
-    for (row, cells) in rows {
-        match cells.iter().map(cell_text).collect::<Result<Vec<_>, _>>() {
-            Ok(fields) => checker.row(row, &fields),
-            Err(e) => checker.bad_row(row, e),
-        }
+        }),
     }
-    Ok(checker.finish())
 }
 
 /// The import template (issue 12): one worksheet with the header row, the ID
@@ -596,14 +655,14 @@ impl crate::store::Store {
     }
 
     /// Sets the first password of a learner imported without one (only while it
-    /// has none), with an audit entry.
+    /// has none), with an audit entry; `false` when it had one already.
     pub async fn set_first_password(
         &self,
         learner_id: &str,
         user: &str,
         hash: &str,
         now: i64,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<bool, crate::store::StoreError> {
         use sqlx::Row;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -637,7 +696,7 @@ impl crate::store::Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     /// Every learner's login name (what an import must not reuse).
@@ -767,12 +826,12 @@ mod tests {
         let csv = "\u{feff}user,real_name,id_number,phone,class,password\n\
                    a1,张三,11010519491231002X,13800138000,一班,password-1\n\
                    a2,李四,110105194912310021,,一班,\n\
-                   a1,王五,320106199003071234,,二班,\n\
+                   a1,王五,320106199003071234,13800138001,二班,\n\
                    a3,,320106199003071234,,二班,\n\
                    a4,赵六,320106199003071234,1234,二班,\n\
                    a5,钱七,320106199003071234,,二班,short\n\
                    a6,孙八,320106199003071234,,二班\n\
-                   taken,周九,320106199003071234,,二班,\n";
+                   taken,周九,320106199003071234,13800138002,二班,\n";
         let c = check_csv(
             csv.as_bytes(),
             Taken {
@@ -811,6 +870,35 @@ mod tests {
             .iter()
             .all(|r| r.row == 1 && r.code == RowCode::MissingColumn));
         assert_eq!(c.rejected.len(), 4);
+    }
+
+    #[test]
+    fn a_sheet_claiming_the_whole_grid_is_read_cell_by_cell() {
+        // Two far-apart cells make calamine's whole-sheet grid ask for hundreds of
+        // GB; read cell by cell, the file costs what its cells cost.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, name) in COLUMNS.iter().enumerate() {
+            sheet
+                .write_string(0, u16::try_from(c).unwrap(), *name)
+                .unwrap();
+        }
+        sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+        sheet.write_string(1_048_575, 0, "far-user").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let no = |_: &str| false;
+        let checked = check_xlsx_bytes(
+            &bytes,
+            Taken {
+                user: &no,
+                id_number: &no,
+            },
+        )
+        .unwrap();
+        assert!(checked.rows.is_empty());
+        assert_eq!(checked.rejected.len(), 1, "{:?}", checked.rejected);
+        assert_eq!(checked.rejected[0].row, 1_048_576);
+        assert_eq!(checked.rejected[0].code, RowCode::EmptyField);
     }
 
     #[test]

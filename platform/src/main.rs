@@ -3,7 +3,7 @@
 //! ```text
 //! keshi-platform serve --db sqlite:PATH|postgres://… --listen ADDR [--demo] [--blobs DIR]
 //! keshi-platform admin create-institution --db URL --name NAME
-//! keshi-platform admin create-learner --db URL --institution NAME|ID --user U --password P \
+//! KESHI_PASSWORD=… keshi-platform admin create-learner --db URL --institution NAME|ID --user U \
 //!     --real-name NAME --id-number ID [--face-photo-ref REF]
 //! keshi-platform admin import-learners --db URL --institution NAME FILE.csv|FILE.xlsx \
 //!     [--photos PHOTOS.zip] [--blobs DIR] [--partial] --json
@@ -122,7 +122,8 @@ enum Admin {
         #[arg(long)]
         user: String,
     },
-    /// Create a learner (R-ID-1; prints the id).
+    /// Create a learner (R-ID-1; prints the id). The password comes from
+    /// `KESHI_PASSWORD` or standard input, never from the command line.
     CreateLearner {
         #[arg(long, env = "KESHI_PLATFORM_DB")]
         db: String,
@@ -131,8 +132,6 @@ enum Admin {
         institution: String,
         #[arg(long)]
         user: String,
-        #[arg(long)]
-        password: String,
         #[arg(long)]
         real_name: String,
         #[arg(long)]
@@ -250,6 +249,19 @@ struct LearnerArgs {
     /// Print JSON (one line).
     #[arg(long)]
     json: bool,
+}
+
+/// A password from `KESHI_PASSWORD`, else one line of standard input (issue 12: a
+/// password never goes on a command line, where process lists and shell history
+/// keep it).
+fn read_password(whose: &str) -> Result<String> {
+    if let Ok(p) = std::env::var("KESHI_PASSWORD") {
+        return Ok(p);
+    }
+    eprintln!("password for {whose} (or set KESHI_PASSWORD):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// The learner `name` (login name or id) names, or an error saying there is none.
@@ -555,11 +567,11 @@ async fn run(cli: Cli) -> Result<()> {
                     db,
                     institution,
                     user,
-                    password,
                     real_name,
                     id_number,
                     face_photo_ref,
                 } => {
+                    let password = read_password(&format!("learner {user}"))?;
                     let store = Store::connect_with_key(&db, data_key).await?;
                     let inst = institution_id(&store, &institution).await?;
                     let id = keshi_platform::create_learner(
@@ -605,15 +617,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let role = keshi_protocol::staff::StaffRole::parse(&role).with_context(|| {
                         format!("unknown role {role:?}: operator, authority, auditor, enterprise or institution")
                     })?;
-                    let password = match std::env::var("KESHI_PASSWORD") {
-                        Ok(p) => p,
-                        Err(_) => {
-                            eprintln!("password for staff {user}:");
-                            let mut line = String::new();
-                            std::io::stdin().read_line(&mut line)?;
-                            line.trim_end_matches(['\r', '\n']).to_owned()
-                        }
-                    };
+                    let password = read_password(&format!("staff {user}"))?;
                     anyhow::ensure!(
                         password.len() >= 8,
                         "a staff password has at least 8 characters"

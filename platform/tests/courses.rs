@@ -328,6 +328,29 @@ fn courses_are_published_from_checked_chunks_and_enrolled_within_scope() {
             Some(json!({"manifest": manifest("other", &media(2, 99)), "profile": "shanxi"})),
         );
         assert_eq!((s, v["code"].as_str()), (422, Some("media_missing")), "{v}");
+        // A learner's capture photo is never course media, even named by its hash.
+        let key = common::DeviceKey::generate().unwrap();
+        let lease = common::login(&url, "a1", "password-0x", &key);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend((0..3000u32).map(|i| (i * 13) as u8));
+        let photo = keshi_protocol::ids::Hash::of(&png).to_hex();
+        let r = client()
+            .put(format!("{url}/v1/captures/{photo}"))
+            .bearer_auth(&lease.token)
+            .header("content-type", "image/png")
+            .body(png.clone())
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        let mut stolen = manifest("photo-course", &files);
+        stolen["lessons"][0]["media"]["sha256"] = json!(photo);
+        let (s, v) = call(
+            "POST",
+            &format!("{url}/v1/staff/courses"),
+            &a,
+            Some(json!({"manifest": stolen, "profile": "shanxi"})),
+        );
+        assert_eq!((s, v["code"].as_str()), (422, Some("media_missing")), "{v}");
         // Another institution cannot publish over a course id it does not own.
         let b = sign_in(&url, "firm-b");
         for (_, bytes) in &files {

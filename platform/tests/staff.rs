@@ -117,8 +117,6 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
                     inst,
                     "--user",
                     user,
-                    "--password",
-                    "pw",
                     "--real-name",
                     "王五",
                     "--id-number",
@@ -221,7 +219,7 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
         std::fs::write(&manifest, course.to_string()).unwrap();
         srv.publish(&manifest, "shanxi");
         let key = common::DeviceKey::generate().unwrap();
-        let lease = common::login(&srv.url, "a1", "pw", &key);
+        let lease = common::login(&srv.url, "a1", PASSWORD, &key);
         let live = |user: &str| -> Vec<Value> {
             let (token, _, _) = sign_in(&srv.url, user);
             let (s, v) = get(&srv.url, &token, "/v1/staff/live");
@@ -668,7 +666,10 @@ fn a_photos_zip_links_face_and_id_card_photos() {
         let csv = dir.path().join(format!("p-{name}.csv"));
         let mut text = String::from("user,real_name,id_number,phone,class,password\n");
         for k in 0..3u32 {
-            text.push_str(&format!("p{k},学员{k},{},,一班,\n", valid_id(100 + k)));
+            text.push_str(&format!(
+                "p{k},学员{k},{},1391234560{k},一班,\n",
+                valid_id(100 + k)
+            ));
         }
         std::fs::write(&csv, text).unwrap();
         let jpeg = b"\xff\xd8\xff\xe0 face of p0".to_vec();
@@ -762,7 +763,7 @@ fn id_numbers_and_phones_are_encrypted_at_rest() {
         std::fs::write(
             &again,
             format!(
-                "user,real_name,id_number,phone,class,password\nr1,学员,{},,一班,\n",
+                "user,real_name,id_number,phone,class,password\nr1,学员,{},13912345679,一班,\n",
                 id.to_lowercase()
             ),
         )

@@ -55,7 +55,10 @@ impl Check<'_> {
 }
 
 fn is_id(s: &str) -> bool {
+    // Not only dots: an id names a directory and a URL path segment (`.`/`..`
+    // would climb out of either).
     !s.is_empty()
+        && !s.bytes().all(|b| b == b'.')
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
