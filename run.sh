@@ -36,7 +36,7 @@ npm run --silent ui:build >/dev/null
 cargo test --quiet --workspace --all-features --no-run
 keshi="$bin/keshi"
 
-rm -f "$state"/platform.db*
+rm -rf "$state"/platform.db*
 rm -rf "$state/platform.db.blobs"
 echo "== local platform (SQLite: $state/platform.db)"
 # --replay uploads a `keshi simulate` journal: the platform accepts it only with
