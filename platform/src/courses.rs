@@ -6,8 +6,9 @@
 //!   resumable chunks (`PUT /v1/staff/media/{sha256}?offset=N&total=T`), hashed
 //!   when complete and dropped when the bytes are not the name's. Versions are
 //!   immutable: each publication adds one, publishing the same manifest again
-//!   answers the version held, and a course id belongs to the institution that
-//!   first published it.
+//!   answers the version held, a course id belongs to the institution that first
+//!   published it, and once learners started a course no new version replaces
+//!   the one they study (`409`: publish the change under a new id).
 //! - **Enrolment.** Staff enrol learners of the course's institution by login name
 //!   or by class; an unknown name enrols nobody.
 //! - **Download.** A signed-in learner lists the courses they are enrolled in
@@ -53,6 +54,9 @@ pub enum PublishError {
     /// The course id belongs to another institution.
     #[error("course {0:?} belongs to another institution")]
     NotOwner(String),
+    /// Learners have started the course: its version is fixed.
+    #[error("learners have started course {0:?}: its version is immutable now; publish the change under a new course id")]
+    Started(String),
     /// The storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,6 +73,9 @@ impl From<PublishError> for Failure {
                 ApiCode::MediaMissing,
                 e.to_string(),
             ),
+            e @ PublishError::Started(_) => {
+                Failure::new(StatusCode::CONFLICT, ApiCode::InvalidCourse, e.to_string())
+            }
             e @ PublishError::NotOwner(_) => {
                 Failure::new(StatusCode::FORBIDDEN, ApiCode::Forbidden, e.to_string())
             }
@@ -142,6 +149,17 @@ pub async fn publish(
                 course_id: course.id,
                 version: u32::try_from(held).unwrap_or(u32::MAX),
             });
+        }
+        // Once learners started, the version they study is the course: a change
+        // goes under a new course id, never under their feet.
+        let started = sqlx::query("SELECT 1 FROM learner_progress WHERE course = $1 LIMIT 1")
+            .bind(&course.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .is_some();
+        if started {
+            return Err(PublishError::Started(course.id));
         }
         version = held + 1;
     }

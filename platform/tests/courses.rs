@@ -351,6 +351,36 @@ fn courses_are_published_from_checked_chunks_and_enrolled_within_scope() {
             Some(json!({"manifest": stolen, "profile": "shanxi"})),
         );
         assert_eq!((s, v["code"].as_str()), (422, Some("media_missing")), "{v}");
+        // Once a learner started a course, its version is fixed.
+        let start = keshi_protocol::record::seal(
+            &key,
+            None,
+            &keshi_protocol::record::NewRecord::new(
+                "session_start",
+                json!({"session": 1, "course": "cli-course", "profile": "shanxi",
+                    "class_hours": 1, "course_ms": 2_700_000}),
+                common::now_ms(),
+                1,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            common::push(&url, &lease.token, common::wire(&[start])).0,
+            200
+        );
+        let mut changed = manifest("cli-course", &media(2, 1));
+        changed["title"] = json!("电工安全（改）");
+        let (s, v) = call(
+            "POST",
+            &format!("{url}/v1/staff/courses"),
+            &a,
+            Some(json!({"manifest": changed, "profile": "shanxi"})),
+        );
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (409, Some("invalid_course")),
+            "{v}"
+        );
         // Another institution cannot publish over a course id it does not own.
         let b = sign_in(&url, "firm-b");
         for (_, bytes) in &files {
