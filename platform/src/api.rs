@@ -530,13 +530,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::serve::serve(
+    // The log's sequencer runs as long as the service (issue 13 item 8).
+    let sequencer = tokio::spawn(crate::ledger::run_sequencer(
+        state.store.clone(),
+        state.clock.clone(),
+    ));
+    let served = crate::serve::serve(
         listener,
         router(state),
         crate::serve::Limits::default(),
         shutdown,
     )
-    .await
+    .await;
+    sequencer.abort();
+    served
 }
 
 /// The router.
@@ -557,6 +564,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::courses::routes())
         .merge(crate::console::routes())
         .merge(crate::staff::routes())
+        .merge(crate::ledger::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)

@@ -716,7 +716,7 @@ impl Store {
         column: &'static str,
         sha: &str,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let before: Option<String> =
             sqlx::query(&format!("SELECT {column} FROM learners WHERE id = $1"))
                 .bind(learner_id)

@@ -128,7 +128,7 @@ pub async fn publish(
             });
         }
     }
-    let mut tx = store.pool.begin().await.map_err(StoreError::from)?;
+    let mut tx = store.begin_write().await.map_err(StoreError::from)?;
     let newest = sqlx::query(
         "SELECT version, institution_id, profile, manifest FROM courses WHERE id = $1 ORDER BY version DESC LIMIT 1",
     )
@@ -285,7 +285,7 @@ pub async fn enrol(
     }
     ids.sort();
     ids.dedup();
-    let mut tx = store.pool.begin().await.map_err(StoreError::from)?;
+    let mut tx = store.begin_write().await.map_err(StoreError::from)?;
     let (mut enrolled, mut already) = (0u64, 0u64);
     for id in &ids {
         let held = sqlx::query("SELECT 1 FROM enrolments WHERE course_id = $1 AND learner_id = $2")

@@ -664,7 +664,7 @@ impl crate::store::Store {
         now: i64,
     ) -> Result<bool, crate::store::StoreError> {
         use sqlx::Row;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE learners SET password_hash = $1, must_set_password = 0 WHERE id = $2 AND must_set_password <> 0",
         )
@@ -749,7 +749,7 @@ impl crate::store::Store {
         photos: &std::collections::HashMap<String, crate::photos::LearnerPhotos>,
         now: i64,
     ) -> Result<u64, crate::store::StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut linked = 0u64;
         for r in rows {
             let id = crate::store::random_id();

@@ -26,6 +26,7 @@ pub mod credit;
 pub mod datakey;
 pub mod import;
 pub mod ingest;
+pub mod ledger;
 pub mod openapi;
 pub mod photos;
 pub mod replay;

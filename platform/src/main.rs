@@ -84,6 +84,27 @@ enum Command {
         #[arg(long, env = "KESHI_DATA_KEY")]
         data_key: Option<PathBuf>,
     },
+    /// Check the platform's records against a checkpoint kept outside it (issue 13,
+    /// read-only): every record re-verified, the log rebuilt from the records and
+    /// compared with the checkpoint and every checkpoint signed since; a learner's
+    /// records proven included. Exit 0 consistent, 1 not (each problem named).
+    Audit {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// A checkpoint JSON file (from `admin checkpoint --json` or
+        /// `GET /v1/ledger/checkpoint`).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Also prove this learner's records included (login name).
+        #[arg(long)]
+        learner: Option<String>,
+        /// Key file of ID numbers and phones at rest (as `serve --data-key`).
+        #[arg(long, env = "KESHI_DATA_KEY")]
+        data_key: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Administration (direct database access).
     Admin {
         /// Key file of ID numbers and phones at rest (as `serve --data-key`).
@@ -236,6 +257,16 @@ enum Admin {
     },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
     Records(LearnerArgs),
+    /// Sequence every accepted record into the log and sign a checkpoint of it
+    /// (issue 13, R-SV-4): keep the JSON outside the platform; `audit --from` checks
+    /// the platform against it later.
+    Checkpoint {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Print the checkpoint as JSON (one line).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The arguments of an admin command about one learner.
@@ -523,6 +554,69 @@ async fn run(cli: Cli) -> Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+            Ok(())
+        }
+        Command::Audit {
+            db,
+            from,
+            learner,
+            data_key,
+            json,
+        } => {
+            let from = match from {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading the checkpoint {}", p.display()))?;
+                    Some(
+                        serde_json::from_str::<keshi_protocol::merkle::Checkpoint>(&text)
+                            .with_context(|| format!("{} is not a checkpoint", p.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let store = Store::connect_with_key(&db, data_key.as_deref())
+                .await
+                .with_context(|| format!("database {db}"))?;
+            let report =
+                keshi_platform::ledger::audit(&store, from.as_ref(), learner.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "audit: {} records re-verified, log of {} leaves (root {}), {} checkpoints compared, {} not yet sequenced",
+                    report.records_checked,
+                    report.tree_size,
+                    report.root,
+                    report.checkpoints_checked,
+                    report.unsequenced
+                );
+                if let Some(l) = &report.learner {
+                    println!(
+                        "learner {}: {} of {} records proven included in the checkpoint of {} leaves",
+                        l.user, l.proven, l.records, l.tree_size
+                    );
+                }
+                for p in &report.problems {
+                    let at = match (&p.device, p.seq, p.leaf) {
+                        (Some(d), Some(s), Some(l)) => format!(" (leaf {l}, device {d}, seq {s})"),
+                        (Some(d), Some(s), None) => format!(" (device {d}, seq {s})"),
+                        (_, _, Some(l)) => format!(" (leaf {l})"),
+                        _ => String::new(),
+                    };
+                    println!("PROBLEM {:?}{at}: {}", p.code, p.message);
+                }
+                println!(
+                    "{}",
+                    if report.ok {
+                        "consistent".to_owned()
+                    } else {
+                        format!("NOT consistent: {} problem(s)", report.problem_count)
+                    }
+                );
+            }
+            if !report.ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Admin { data_key, command } => {
@@ -840,6 +934,20 @@ async fn run(cli: Cli) -> Result<()> {
                                 r.learner_id, r.records, r.credited_seconds, r.flags
                             );
                         }
+                    }
+                    Ok(())
+                }
+                Admin::Checkpoint { db, json } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let cp = keshi_platform::ledger::checkpoint(&store, &key, now()).await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&cp)?);
+                    } else {
+                        println!(
+                            "checkpoint: {} records, root {}, signed at {} by {}",
+                            cp.size, cp.root, cp.time_ms, cp.key
+                        );
                     }
                     Ok(())
                 }

@@ -211,6 +211,36 @@ const OPS: &[Op] = &[
         params: &["?before_ms"],
     },
     Op {
+        path: "/v1/ledger/checkpoint",
+        method: "get",
+        summary: "the newest checkpoint the platform signed of its log of accepted records (issue 13): size, root, time, key, signature; 404 before the first",
+        bearer: false,
+        request: None,
+        ok: ("200", "the checkpoint", Body::Json("Checkpoint")),
+        errors: &["404", "503"],
+        params: &[],
+    },
+    Op {
+        path: "/v1/ledger/consistency",
+        method: "get",
+        summary: "RFC 9162 consistency proof that the log's tree of `second` leaves extends the tree of `first` leaves",
+        bearer: false,
+        request: None,
+        ok: ("200", "the proof", Body::Json("ConsistencyProof")),
+        errors: &["400", "503"],
+        params: &["?first", "?second"],
+    },
+    Op {
+        path: "/v1/ledger/inclusion",
+        method: "get",
+        summary: "RFC 9162 audit path of record (`device`, `seq`) in the tree of `size` leaves (default: the newest checkpoint's); 404 when not in it",
+        bearer: false,
+        request: None,
+        ok: ("200", "the proof", Body::Json("InclusionProof")),
+        errors: &["400", "404", "503"],
+        params: &["?device", "?seq", "?size"],
+    },
+    Op {
         path: "/v1/courses",
         method: "get",
         summary: "the courses the learner is enrolled in (issue 12), each with the SHA-256 of the manifest it downloads and the size of its media",
@@ -501,6 +531,9 @@ pub fn document() -> Value {
     generator.subschema_for::<keshi_protocol::staff::StaffSession>();
     generator.subschema_for::<keshi_protocol::wire::FirstPasswordRequest>();
     generator.subschema_for::<keshi_protocol::staff::StaffTimeline>();
+    generator.subschema_for::<keshi_protocol::merkle::Checkpoint>();
+    generator.subschema_for::<crate::ledger::ConsistencyProof>();
+    generator.subschema_for::<crate::ledger::InclusionProof>();
     let schemas: Map<String, Value> = generator.take_definitions(true);
     let mut paths = Map::new();
     for op in OPS {

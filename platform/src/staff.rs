@@ -166,7 +166,7 @@ impl Store {
             return Err(StaffError::Taken(username.to_owned()));
         }
         let id = random_id();
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin_write().await.map_err(StoreError::from)?;
         sqlx::query(
             "INSERT INTO staff(id, username, role, scope, password_hash, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -395,7 +395,7 @@ impl Store {
 
     /// Appends an audit entry on its own (the administration command line).
     pub async fn audit(&self, row: &AuditRow<'_>, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         append_audit(&mut tx, row, now).await?;
         tx.commit().await?;
         Ok(())

@@ -177,6 +177,24 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // Today's capture photos of the learners in the live view (issue 12).
     14,
     &["CREATE INDEX captures_learner ON captures(learner_id, stored_ms)"],
+), (
+    // The append-only log of accepted records and its signed checkpoints (issue 13
+    // item 8, see `ledger.rs`): each record's leaf index, the leaves (naming their
+    // record), the perfect subtrees proofs are built from, the tree's size and
+    // root, and every checkpoint signed.
+    15,
+    &[
+        "ALTER TABLE records ADD COLUMN leaf_index BIGINT",
+        "CREATE UNIQUE INDEX records_leaf ON records(leaf_index)",
+        "CREATE INDEX records_unsequenced ON records(received_ms, device_id, seq) WHERE leaf_index IS NULL",
+        "CREATE TABLE merkle_leaves (idx BIGINT PRIMARY KEY, device_id TEXT NOT NULL, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
+        "CREATE TABLE merkle_nodes (level BIGINT NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))",
+        "CREATE TABLE merkle_state (id BIGINT PRIMARY KEY, size BIGINT NOT NULL, root TEXT NOT NULL, updated_ms BIGINT NOT NULL)",
+        "INSERT INTO merkle_state(id, size, root, updated_ms) VALUES \
+         (1, 0, 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 0)",
+        "CREATE TABLE merkle_checkpoints (size BIGINT PRIMARY KEY, root TEXT NOT NULL, time_ms BIGINT NOT NULL, \
+         key TEXT NOT NULL, signature TEXT NOT NULL)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
@@ -270,7 +288,7 @@ async fn writer_task(pool: AnyPool, mut rx: tokio::sync::mpsc::Receiver<(CommitJ
             }
         }
         let (jobs, replies): (Vec<CommitJob>, Vec<Reply>) = group.into_iter().unzip();
-        match run_group(&pool, &jobs).await {
+        match run_group(&pool, true, &jobs).await {
             Ok(()) => {
                 for reply in replies {
                     let _ = reply.send(Ok(()));
@@ -284,7 +302,7 @@ async fn writer_task(pool: AnyPool, mut rx: tokio::sync::mpsc::Receiver<(CommitJ
             Err(e) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; committing its jobs one by one");
                 for (job, reply) in jobs.iter().zip(replies) {
-                    let _ = reply.send(run_group(&pool, std::slice::from_ref(job)).await);
+                    let _ = reply.send(run_group(&pool, true, std::slice::from_ref(job)).await);
                 }
             }
         }
@@ -292,8 +310,13 @@ async fn writer_task(pool: AnyPool, mut rx: tokio::sync::mpsc::Receiver<(CommitJ
 }
 
 /// Commit `jobs` in one transaction.
-async fn run_group(pool: &AnyPool, jobs: &[CommitJob]) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
+async fn run_group(pool: &AnyPool, sqlite: bool, jobs: &[CommitJob]) -> Result<(), StoreError> {
+    // On SQLite the write lock at BEGIN: see `Store::begin_write`.
+    let mut tx = if sqlite {
+        pool.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        pool.begin().await?
+    };
     for job in jobs {
         apply_job(&mut tx, job).await?;
     }
@@ -622,7 +645,7 @@ const ROWS_PER_INSERT: usize = 32;
 
 /// `{head} VALUES ($1, …), (…)…{tail}` for `rows` rows of `cols` columns (`$N`
 /// placeholders work on SQLite and PostgreSQL alike).
-fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str) -> String {
+pub(crate) fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 5 + 8);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -774,7 +797,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for r in &rows {
             let id: String = r.try_get(0)?;
             let id_number: String = r.try_get(1)?;
@@ -802,6 +825,21 @@ impl Store {
         Ok(rows.len() as u64)
     }
 
+    /// A write transaction. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
+    /// waiting the busy timeout for it: a deferred transaction that reads first and
+    /// writes later fails at once with `SQLITE_BUSY` when another connection (the
+    /// log's sequencer, an admin command) commits in between, because its snapshot
+    /// is stale — no busy timeout helps that.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
+    }
+
     /// The data key (ID numbers and phones at rest).
     pub fn data_key(&self) -> &crate::datakey::DataKey {
         &self.data_key
@@ -814,7 +852,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         for (version, stmts) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&mut *tx)
@@ -1066,7 +1104,7 @@ impl Store {
         derived: &[(String, Derived)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in [
             "learner_progress",
             "credit_intervals",
@@ -1189,7 +1227,7 @@ impl Store {
         expires_ms: i64,
         offline_until_ms: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let revoked = sqlx::query(
             "UPDATE leases SET revoked_ms = $1, \
              revoked_reason = CASE WHEN device_id = $3 THEN 'superseded by a new login on this device' \
@@ -1333,13 +1371,13 @@ impl Store {
                 rx.await
                     .map_err(|_| StoreError::Conflict("writer stopped".into()))?
             }
-            None => run_group(&self.pool, std::slice::from_ref(&job)).await,
+            None => run_group(&self.pool, self.sqlite, std::slice::from_ref(&job)).await,
         }
     }
 
     /// Quarantine a refused record outside a batch transaction.
     pub async fn quarantine(&self, qr: &QuarantineRow, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_quarantine(&mut tx, qr, now).await?;
         tx.commit().await?;
         Ok(())
@@ -1454,7 +1492,7 @@ impl Store {
 
     /// Replaces a device's fold state (a contact outside a push: login, heartbeat).
     pub async fn set_device_fold(&self, device_id: &str, state: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         upsert_device_fold(&mut tx, device_id, state).await?;
         tx.commit().await?;
         Ok(())
@@ -1587,7 +1625,7 @@ impl Store {
         manifest: &str,
         now: i64,
     ) -> Result<u32, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM courses WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -1660,7 +1698,7 @@ impl Store {
         apply: impl Fn(&str, u32, &str) -> Option<String>,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let pending = sqlx::query(
             "SELECT course, class_hour, simulated FROM pending_photos WHERE sha256 = $1 AND learner_id = $2",
         )

@@ -12,6 +12,8 @@
 //! - [`manifest`], [`policy`]: course manifests and the per-province profiles.
 //! - [`wire`], [`codes`]: the platform API's JSON shapes and its stable codes.
 //! - [`demo`]: the demo course.
+//! - [`merkle`]: the platform's append-only log of accepted records (RFC 6962
+//!   shapes) and its signed checkpoints.
 //!
 //! Architecture invariant: nothing here performs I/O or reads a clock (`clippy.toml`
 //! forbids it); `keshi-player-core` (the client) and `keshi-platform` depend on this
@@ -29,6 +31,7 @@ pub mod fold;
 pub mod fuzz;
 pub mod ids;
 pub mod manifest;
+pub mod merkle;
 pub mod policy;
 pub mod record;
 pub mod sig;

@@ -1,0 +1,327 @@
+//! The tamper-evident platform (issue 13 item 8, R-SV-4), end to end on SQLite and
+//! PostgreSQL: records pushed over HTTP enter the log; `admin checkpoint` signs it;
+//! the public proofs verify with the protocol's own checks; `audit --from` passes on
+//! an honest database, and names the record when one is edited or deleted in the
+//! database behind the platform's back.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)] // test code
+
+mod common;
+
+use common::*;
+use keshi_platform::Config;
+use keshi_protocol::merkle::{self, Checkpoint};
+use serde_json::Value;
+
+fn platform(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn checkpoint(db: &str) -> Checkpoint {
+    let (code, out, err) = platform(&["admin", "checkpoint", "--db", db, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn audit(db: &str, from: &std::path::Path, learner: &str) -> (i32, Value) {
+    let (code, out, err) = platform(&[
+        "audit",
+        "--db",
+        db,
+        "--from",
+        from.to_str().unwrap(),
+        "--learner",
+        learner,
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("audit printed no JSON ({e}): {out} {err}"));
+    (code, v)
+}
+
+fn get(url: &str) -> (u16, Value) {
+    let r = client().get(url).send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+/// sqlx's Any URL of a test database URL.
+fn any_url(db: &str) -> String {
+    sqlx::any::install_default_drivers();
+    match db.strip_prefix("sqlite:") {
+        Some(p) => format!("sqlite://{}", p.trim_start_matches("//")),
+        None => db.to_owned(),
+    }
+}
+
+fn sql(srv: &Server, db: &str, statement: &str) -> u64 {
+    srv.rt.block_on(async {
+        let pool = sqlx::AnyPool::connect(&any_url(db)).await.unwrap();
+        let n = sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        pool.close().await;
+        n
+    })
+}
+
+fn problems(v: &Value) -> Vec<(String, Option<String>, Option<u64>)> {
+    v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_owned(),
+                p["device"].as_str().map(str::to_owned),
+                p["seq"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_log_proves_every_record_and_the_audit_names_an_edit_or_a_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "ledger") {
+        eprintln!("backend: {name}");
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        srv.learner("alice", "pw-alice");
+        srv.learner("bob", "pw-bob");
+        let (ka, kb) = (
+            DeviceKey::generate().unwrap(),
+            DeviceKey::generate().unwrap(),
+        );
+        let alice = login(&srv.url, "alice", "pw-alice", &ka);
+        let bob = login(&srv.url, "bob", "pw-bob", &kb);
+        let t0 = now_ms() - 3_600_000;
+        let ra = chain(&ka, 50, t0);
+        let rb = chain(&kb, 10, t0);
+        assert_eq!(push(&srv.url, &alice.token, wire(&ra[..30])).0, 200);
+        assert_eq!(push(&srv.url, &bob.token, wire(&rb)).0, 200);
+        // Before any checkpoint: nothing to prove against.
+        assert_eq!(get(&format!("{}/v1/ledger/checkpoint", srv.url)).0, 404);
+
+        let cp1 = checkpoint(&db);
+        assert_eq!(cp1.size, 40);
+        let key: [u8; 32] = merkle::parse_digest(&cp1.key).unwrap();
+        cp1.verify(Some(&key)).unwrap();
+        // Signing again at the same size answers the same checkpoint.
+        assert_eq!(checkpoint(&db), cp1);
+        let cp1_file = dir.path().join(format!("cp1-{name}.json"));
+        std::fs::write(&cp1_file, serde_json::to_string(&cp1).unwrap()).unwrap();
+
+        assert_eq!(push(&srv.url, &alice.token, wire(&ra[30..])).0, 200);
+        let cp2 = checkpoint(&db);
+        assert_eq!(cp2.size, 60);
+        cp2.verify(Some(&key)).unwrap();
+
+        // The public endpoints, checked with the protocol's verifiers only.
+        let (s, latest) = get(&format!("{}/v1/ledger/checkpoint", srv.url));
+        assert_eq!(s, 200);
+        assert_eq!(serde_json::from_value::<Checkpoint>(latest).unwrap(), cp2);
+        let (s, c) = get(&format!(
+            "{}/v1/ledger/consistency?first=40&second=60",
+            srv.url
+        ));
+        assert_eq!(s, 200, "{c}");
+        let proof: Vec<merkle::Digest> = c["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| merkle::parse_digest(h.as_str().unwrap()).unwrap())
+            .collect();
+        let (r1, r2) = (cp1.root_digest().unwrap(), cp2.root_digest().unwrap());
+        merkle::verify_consistency(40, 60, &r1, &r2, &proof).unwrap();
+        assert!(merkle::verify_consistency(40, 60, &r2, &r1, &proof).is_err());
+        for (rec, device) in [
+            (&ra[4], &alice.device_id),
+            (&ra[44], &alice.device_id),
+            (&rb[9], &bob.device_id),
+        ] {
+            let (s, p) = get(&format!(
+                "{}/v1/ledger/inclusion?device={device}&seq={}",
+                srv.url,
+                rec.seq()
+            ));
+            assert_eq!(s, 200, "{p}");
+            assert_eq!(p["record_hash"], rec.hash.to_hex());
+            let path: Vec<merkle::Digest> = p["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| merkle::parse_digest(h.as_str().unwrap()).unwrap())
+                .collect();
+            let leaf = merkle::leaf_hash(&rec.hash.0);
+            let index = p["leaf_index"].as_u64().unwrap();
+            merkle::verify_inclusion(&leaf, index, 60, &path, &r2).unwrap();
+            // A record alice never sent does not verify on that path.
+            assert!(
+                merkle::verify_inclusion(&merkle::leaf_hash(&[1; 32]), index, 60, &path, &r2)
+                    .is_err()
+            );
+        }
+        // Not in the tree of the first checkpoint: alice's 45th record came later.
+        assert_eq!(
+            get(&format!(
+                "{}/v1/ledger/inclusion?device={}&seq=45&size=40",
+                srv.url, alice.device_id
+            ))
+            .0,
+            404
+        );
+        assert_eq!(
+            get(&format!(
+                "{}/v1/ledger/consistency?first=60&second=40",
+                srv.url
+            ))
+            .0,
+            400
+        );
+
+        // An honest database passes the audit, with alice's records proven.
+        let (code, v) = audit(&db, &cp1_file, "alice");
+        assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
+        assert_eq!(v["records_checked"], 60);
+        assert_eq!(v["checkpoints_checked"], 2);
+        assert_eq!(
+            (
+                v["learner"]["records"].as_u64(),
+                v["learner"]["proven"].as_u64()
+            ),
+            (Some(50), Some(50))
+        );
+
+        // One payload edited in the database: the audit names that record.
+        let n = sql(
+            &srv,
+            &db,
+            &format!(
+                "UPDATE records SET payload = REPLACE(payload, '\"credited_ms\":10000', '\"credited_ms\":90000') \
+                 WHERE device_id = '{}' AND seq = 7",
+                alice.device_id
+            ),
+        );
+        assert_eq!(n, 1);
+        let (code, v) = audit(&db, &cp1_file, "alice");
+        assert_eq!(code, 1, "{v}");
+        assert_eq!(
+            problems(&v),
+            vec![(
+                "record_altered".to_owned(),
+                Some(alice.device_id.clone()),
+                Some(7)
+            )],
+            "{v}"
+        );
+        sql(
+            &srv,
+            &db,
+            &format!(
+                "UPDATE records SET payload = REPLACE(payload, '\"credited_ms\":90000', '\"credited_ms\":10000') \
+                 WHERE device_id = '{}' AND seq = 7",
+                alice.device_id
+            ),
+        );
+        assert_eq!(audit(&db, &cp1_file, "alice").0, 0);
+
+        // Bob's last record deleted (a whole row, as an editor of the database
+        // would): named as missing from the log and from the device's head.
+        assert_eq!(
+            sql(
+                &srv,
+                &db,
+                &format!(
+                    "DELETE FROM records WHERE device_id = '{}' AND seq = 10",
+                    bob.device_id
+                )
+            ),
+            1
+        );
+        let (code, v) = audit(&db, &cp1_file, "bob");
+        assert_eq!(code, 1, "{v}");
+        let found = problems(&v);
+        assert!(
+            found.contains(&(
+                "record_missing".to_owned(),
+                Some(bob.device_id.clone()),
+                Some(10)
+            )),
+            "{v}"
+        );
+        assert!(
+            found.contains(&(
+                "head_missing".to_owned(),
+                Some(bob.device_id.clone()),
+                Some(10)
+            )),
+            "{v}"
+        );
+        assert_eq!(found.len(), 2, "{v}");
+
+        // A forged checkpoint (another key) is refused as such.
+        let mut forged = cp2.clone();
+        forged.size = 61;
+        let forged_file = dir.path().join(format!("forged-{name}.json"));
+        std::fs::write(&forged_file, serde_json::to_string(&forged).unwrap()).unwrap();
+        let (code, v) = audit(&db, &forged_file, "alice");
+        assert_eq!(code, 1);
+        assert!(
+            problems(&v).iter().any(|p| p.0 == "checkpoint_invalid"),
+            "{v}"
+        );
+        srv.kill();
+    }
+}
+
+/// The sequencer of the running service puts records into the log on its own
+/// (no checkpoint asked), in arrival order, each once.
+#[test]
+fn the_service_sequences_records_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("seq.db").display());
+    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    srv.learner("carol", "pw-carol");
+    let k = DeviceKey::generate().unwrap();
+    let carol = login(&srv.url, "carol", "pw-carol", &k);
+    let recs = chain(&k, 25, now_ms() - 600_000);
+    assert_eq!(push(&srv.url, &carol.token, wire(&recs)).0, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (size, root) = srv
+            .rt
+            .block_on(keshi_platform::ledger::state(&srv.store))
+            .unwrap();
+        if size == 25 {
+            let mut f = merkle::Frontier::new();
+            for r in &recs {
+                f.push(merkle::leaf_hash(&r.hash.0));
+            }
+            assert_eq!(root, f.root(), "leaves in seq order of the one push");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sequenced: {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    srv.kill();
+}
