@@ -900,3 +900,114 @@ fn a_pinned_platform_key_refuses_any_other_platform() {
     login_request(&srv.url, "pin", PASSWORD, &device, Some(&real), timeout).unwrap();
     srv.kill();
 }
+
+/// Attendance (issue 13, R-AS-5, R-AS-2) counts only what the platform credited:
+/// of a one-class-hour course, the learner whose capture photo arrived completed
+/// it (attendance 1, score from the platform's grade, qualified); the one whose
+/// photo never came completed nothing (at risk); an enrolled learner who never
+/// studied is listed at 0. Simulated study is reported only when asked for, and
+/// never written to the summary table reports read.
+#[test]
+fn attendance_counts_only_the_class_hours_the_platform_credited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tl_photo, course) = honest_hour_with_photo(dir.path());
+    for (name, db) in backends(dir.path(), "attendance") {
+        let srv = Server::start(&db, config(), &dir.path().join(format!("b-{name}")));
+        let (course_id, _) = srv.publish(&course, "shanxi");
+        for (user, tl) in [
+            ("withphoto", &tl_photo),
+            ("nophoto", &timeline("honest-1h.jsonl")),
+        ] {
+            srv.learner(user, PASSWORD);
+            let c = Client::new(dir.path(), &format!("{user}-att-{name}"));
+            c.login_simulated(&srv.url, user);
+            c.simulate(&course, tl, 1);
+            let report = c.ok(&c.sync_args(&srv.url, &[]));
+            assert_eq!(report["status"], "synced", "{report}");
+        }
+        srv.learner("absent", PASSWORD);
+        let results = srv.rt.block_on(async {
+            let req = keshi_protocol::staff::EnrolRequest {
+                course: course_id.clone(),
+                learners: vec!["absent".into()],
+                class: None,
+            };
+            keshi_platform::courses::enrol(
+                &srv.store,
+                &keshi_platform::staff::Scope::All,
+                &req,
+                "test",
+                0,
+            )
+            .await
+            .unwrap();
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            let scope = keshi_platform::staff::Scope::All;
+            let real = keshi_platform::results::summarise(
+                &srv.store,
+                &catalogue,
+                Some(&course_id),
+                &scope,
+                false,
+                1,
+            )
+            .await
+            .unwrap();
+            let simulated = keshi_platform::results::summarise(
+                &srv.store,
+                &catalogue,
+                Some(&course_id),
+                &scope,
+                true,
+                1,
+            )
+            .await
+            .unwrap();
+            (real, simulated)
+        });
+        let (real, simulated) = results;
+        // Real study: none (every device here was enrolled by `keshi simulate`).
+        assert!(
+            real.iter()
+                .all(|r| r.class_hours_completed == 0 && !r.qualified),
+            "{real:?}"
+        );
+        let by_user = |u: &str| simulated.iter().find(|r| r.user == u).unwrap().clone();
+        assert_eq!(simulated.len(), 3, "{simulated:?}");
+        let w = by_user("withphoto");
+        assert_eq!(
+            (
+                w.class_hours_completed,
+                w.class_hours_planned,
+                w.attendance,
+                w.at_risk,
+                w.qualified
+            ),
+            (1, 1, 1.0, false, true),
+            "{w:?}"
+        );
+        assert!(w.score >= 60 && w.score <= 100, "{w:?}");
+        assert!(w.credited_seconds >= 2700.0, "{w:?}");
+        let n = by_user("nophoto");
+        assert_eq!(
+            (
+                n.class_hours_completed,
+                n.attendance,
+                n.at_risk,
+                n.qualified
+            ),
+            (0, 0.0, true, false),
+            "{n:?}"
+        );
+        assert_eq!(
+            n.credited_seconds, w.credited_seconds,
+            "the same study, no photo"
+        );
+        let a = by_user("absent");
+        assert_eq!(
+            (a.credited_seconds, a.class_hours_completed, a.at_risk),
+            (0.0, 0, true)
+        );
+        srv.kill();
+    }
+}

@@ -30,6 +30,7 @@ pub mod ledger;
 pub mod openapi;
 pub mod photos;
 pub mod replay;
+pub mod results;
 pub mod serve;
 pub mod staff;
 pub mod store;

@@ -257,6 +257,23 @@ enum Admin {
     },
     /// What the platform holds for a learner: records, heads, re-derived credit, flags.
     Records(LearnerArgs),
+    /// Attendance of a course (issue 13, R-AS-5): per learner enrolled or studying,
+    /// credited time, class hours completed of planned, the to-class rate, the
+    /// quiz score and whether they qualified (R-AS-2); see docs/supervision.md.
+    Attendance {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Course id.
+        #[arg(long)]
+        course: String,
+        /// Print a JSON array, one object per learner.
+        #[arg(long)]
+        json: bool,
+        /// The study of devices `keshi simulate` enrolled instead (a demo or test
+        /// platform; never in reports).
+        #[arg(long)]
+        simulated: bool,
+    },
     /// Sequence every accepted record into the log and sign a checkpoint of it
     /// (issue 13, R-SV-4): keep the JSON outside the platform; `audit --from` checks
     /// the platform against it later.
@@ -932,6 +949,52 @@ async fn run(cli: Cli) -> Result<()> {
                             println!(
                                 "learner {}: {} records, {:.1} s credited, {} flags",
                                 r.learner_id, r.records, r.credited_seconds, r.flags
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                Admin::Attendance {
+                    db,
+                    course,
+                    json,
+                    simulated,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    if catalogue.get(&course).is_none() {
+                        anyhow::bail!("no course {course:?} is published on this platform");
+                    }
+                    let results = keshi_platform::results::summarise(
+                        &store,
+                        &catalogue,
+                        Some(&course),
+                        &keshi_platform::staff::Scope::All,
+                        simulated,
+                        now(),
+                    )
+                    .await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&results)?);
+                    } else {
+                        println!("course {course}: {} learners", results.len());
+                        for r in &results {
+                            println!(
+                                "  {:<16} {:<10} {:>5.0} s  {:>3}/{:<3} class hours  attendance {:>5.1}%  score {:>3}  {}",
+                                r.user,
+                                r.class,
+                                r.credited_seconds,
+                                r.class_hours_completed,
+                                r.class_hours_planned,
+                                r.attendance * 100.0,
+                                r.score,
+                                if r.qualified {
+                                    "qualified"
+                                } else if r.at_risk {
+                                    "at risk"
+                                } else {
+                                    "not qualified"
+                                }
                             );
                         }
                     }

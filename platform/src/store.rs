@@ -195,6 +195,18 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE TABLE merkle_checkpoints (size BIGINT PRIMARY KEY, root TEXT NOT NULL, time_ms BIGINT NOT NULL, \
          key TEXT NOT NULL, signature TEXT NOT NULL)",
     ],
+), (
+    // Effective hours, attendance and qualification per learner and course, as
+    // `results.rs` computes them (issue 13): reports read this table.
+    16,
+    &[
+        "CREATE TABLE course_results (learner_id TEXT NOT NULL, course TEXT NOT NULL, level TEXT NOT NULL, \
+         credited_ms BIGINT NOT NULL, class_hours_completed BIGINT NOT NULL, class_hours_planned BIGINT NOT NULL, \
+         attendance_permille BIGINT NOT NULL, score BIGINT NOT NULL, qualified BIGINT NOT NULL, \
+         at_risk BIGINT NOT NULL, confirmed_flags BIGINT NOT NULL, computed_ms BIGINT NOT NULL, \
+         PRIMARY KEY (learner_id, course))",
+        "CREATE INDEX course_results_course ON course_results(course, qualified)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
