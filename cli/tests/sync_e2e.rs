@@ -917,6 +917,7 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
         for (user, tl) in [
             ("withphoto", &tl_photo),
             ("nophoto", &timeline("honest-1h.jsonl")),
+            ("third", &timeline("honest-1h.jsonl")),
         ] {
             srv.learner(user, PASSWORD);
             let c = Client::new(dir.path(), &format!("{user}-att-{name}"));
@@ -973,7 +974,7 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
             "{real:?}"
         );
         let by_user = |u: &str| simulated.iter().find(|r| r.user == u).unwrap().clone();
-        assert_eq!(simulated.len(), 3, "{simulated:?}");
+        assert_eq!(simulated.len(), 4, "{simulated:?}");
         let w = by_user("withphoto");
         assert_eq!(
             (
@@ -1007,6 +1008,140 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
         assert_eq!(
             (a.credited_seconds, a.class_hours_completed, a.at_risk),
             (0.0, 0, true)
+        );
+        let found = srv.rt.block_on(async {
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            keshi_platform::farming::run(
+                &srv.store,
+                &catalogue,
+                true,
+                keshi_platform::api::wall_now_ms(),
+            )
+            .await
+            .unwrap();
+            keshi_platform::farming::list(&srv.store, &keshi_platform::staff::Scope::All, None)
+                .await
+                .unwrap()
+        });
+        // Three accounts studying at once from one address (this test's loopback):
+        // each is cited with its own credited records; the photo never sent is too.
+        let mut shared: Vec<_> = found
+            .iter()
+            .filter(|f| f.rule == "shared_address")
+            .collect();
+        shared.sort_by(|a, b| a.learner.cmp(&b.learner));
+        let who: Vec<&str> = shared.iter().map(|f| f.learner.as_str()).collect();
+        assert_eq!(who, ["nophoto", "third", "withphoto"], "{found:#?}");
+        assert!(shared
+            .iter()
+            .all(|f| f.severity == "medium" && f.status == "open" && !f.evidence.is_empty()));
+        assert!(found
+            .iter()
+            .any(|f| f.rule == "capture_missing" && f.learner == "nophoto"));
+        // Running the checks again adds nothing twice.
+        let again = srv.rt.block_on(async {
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            keshi_platform::farming::run(&srv.store, &catalogue, true, 0)
+                .await
+                .unwrap()
+        });
+        assert_eq!(again, 0);
+        // Confirmed: withphoto's study leaves credit and qualification; dismissed:
+        // third's stays; a review needs a reason and happens once.
+        let scope = keshi_platform::staff::Scope::All;
+        let (confirmed, dismissed, after) = srv.rt.block_on(async {
+            use keshi_platform::farming::{review, Decision, ReviewError};
+            let no_reason = review(
+                &srv.store,
+                &scope,
+                &shared[2].id,
+                Decision::Confirm,
+                " ",
+                "staff:lab",
+                5,
+            )
+            .await;
+            assert!(
+                matches!(no_reason, Err(ReviewError::NoReason)),
+                "{no_reason:?}"
+            );
+            let c = review(
+                &srv.store,
+                &scope,
+                &shared[2].id,
+                Decision::Confirm,
+                "one PC, three accounts",
+                "staff:lab",
+                5,
+            )
+            .await
+            .unwrap();
+            let d = review(
+                &srv.store,
+                &scope,
+                &shared[1].id,
+                Decision::Dismiss,
+                "a training room",
+                "staff:lab",
+                6,
+            )
+            .await
+            .unwrap();
+            let twice = review(
+                &srv.store,
+                &scope,
+                &shared[1].id,
+                Decision::Confirm,
+                "changed my mind",
+                "staff:lab",
+                7,
+            )
+            .await;
+            assert!(
+                matches!(twice, Err(ReviewError::Reviewed { .. })),
+                "{twice:?}"
+            );
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            let after = keshi_platform::results::summarise(
+                &srv.store,
+                &catalogue,
+                Some(&course_id),
+                &scope,
+                true,
+                8,
+            )
+            .await
+            .unwrap();
+            (c, d, after)
+        });
+        assert_eq!(
+            (confirmed.status.as_str(), dismissed.status.as_str()),
+            ("confirmed", "dismissed")
+        );
+        let w2 = after.iter().find(|r| r.user == "withphoto").unwrap();
+        assert_eq!(
+            (
+                w2.class_hours_completed,
+                w2.credited_seconds,
+                w2.qualified,
+                w2.confirmed_flags
+            ),
+            (0, 0.0, false, 1),
+            "{w2:?}"
+        );
+        let t2 = after.iter().find(|r| r.user == "third").unwrap();
+        assert_eq!(
+            (t2.confirmed_flags, t2.credited_seconds),
+            (0, w.credited_seconds)
+        );
+        let audit = srv
+            .rt
+            .block_on(srv.store.audit_in_scope(&scope, i64::MAX, 50))
+            .unwrap();
+        let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+        assert!(
+            actions.contains(&"finding.confirm") && actions.contains(&"finding.dismiss"),
+            "{actions:?}"
         );
         srv.kill();
     }

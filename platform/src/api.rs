@@ -1051,6 +1051,12 @@ async fn login(
             until,
         )
         .await?;
+    if let Some(a) = addr {
+        state
+            .store
+            .set_lease_address(&lease_id, &a.to_string())
+            .await?;
+    }
     tracing::info!(learner = %learner.id, device = %device_id, revoked, "login: lease issued");
     let draw_seed = hex::encode(state.draw_seed(&learner.id));
     Ok(Json(LoginResponse {

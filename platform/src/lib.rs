@@ -24,6 +24,7 @@ pub mod console;
 pub mod courses;
 pub mod credit;
 pub mod datakey;
+pub mod farming;
 pub mod import;
 pub mod ingest;
 pub mod ledger;

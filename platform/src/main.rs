@@ -274,6 +274,41 @@ enum Admin {
         #[arg(long)]
         simulated: bool,
     },
+    /// Run the course-farming checks (issue 13, R-SV-3; rule set `farming-rules/1`)
+    /// and list the findings, each with its rule, severity, the value it was judged
+    /// against and its evidence (device, seq range, record hashes).
+    Flags {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// One learner (login name).
+        #[arg(long)]
+        learner: Option<String>,
+        /// Check the study of devices `keshi simulate` enrolled instead (a demo or
+        /// test platform).
+        #[arg(long)]
+        simulated: bool,
+        /// List only; do not run the checks first.
+        #[arg(long)]
+        no_check: bool,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Confirm or dismiss a finding, with a reason (audit-logged as `cli`):
+    /// a confirmed finding takes its study out of credit and settlement.
+    ReviewFlag {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The finding's id (from `flags`).
+        #[arg(long)]
+        id: String,
+        /// `confirm` or `dismiss`.
+        #[arg(long)]
+        decision: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
     /// Sequence every accepted record into the log and sign a checkpoint of it
     /// (issue 13, R-SV-4): keep the JSON outside the platform; `audit --from` checks
     /// the platform against it later.
@@ -998,6 +1033,77 @@ async fn run(cli: Cli) -> Result<()> {
                             );
                         }
                     }
+                    Ok(())
+                }
+                Admin::Flags {
+                    db,
+                    learner,
+                    simulated,
+                    no_check,
+                    json,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let scope = keshi_platform::staff::Scope::All;
+                    if !no_check {
+                        let catalogue = keshi_platform::load_catalogue(&store).await?;
+                        let new =
+                            keshi_platform::farming::run(&store, &catalogue, simulated, now())
+                                .await?;
+                        tracing::info!(new, "course-farming checks run");
+                    }
+                    let found =
+                        keshi_platform::farming::list(&store, &scope, learner.as_deref()).await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&found)?);
+                    } else {
+                        println!("{} finding(s)", found.len());
+                        for f in &found {
+                            println!(
+                                "  {} [{}] {} {}: {} (limit {}; {}) — {}",
+                                f.id,
+                                f.severity,
+                                f.learner,
+                                f.rule,
+                                f.observed,
+                                f.limit,
+                                f.clause,
+                                f.status
+                            );
+                            for e in &f.evidence {
+                                println!(
+                                    "      device {} seq {}..={}",
+                                    e.device, e.seq_from, e.seq_to
+                                );
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                Admin::ReviewFlag {
+                    db,
+                    id,
+                    decision,
+                    reason,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let decision = match decision.as_str() {
+                        "confirm" => keshi_platform::farming::Decision::Confirm,
+                        "dismiss" => keshi_platform::farming::Decision::Dismiss,
+                        other => {
+                            anyhow::bail!("--decision must be confirm or dismiss, not {other:?}")
+                        }
+                    };
+                    let f = keshi_platform::farming::review(
+                        &store,
+                        &keshi_platform::staff::Scope::All,
+                        &id,
+                        decision,
+                        &reason,
+                        "cli",
+                        now(),
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string(&f)?);
                     Ok(())
                 }
                 Admin::Checkpoint { db, json } => {

@@ -177,18 +177,28 @@ async fn summarise_course(
             *slot = (correct, total);
         }
     }
-    let confirmed = confirmed_flags(store, course).await?;
+    let removed = removed_by_findings(store, catalogue, course).await?;
     let mut out = Vec::with_capacity(rows.len());
     let mut ids = Vec::with_capacity(rows.len());
     for r in &rows {
         let learner_id: String = r.try_get(0)?;
         let progress: Option<String> = r.try_get(5)?;
         let violations: Option<String> = r.try_get(6)?;
+        let none = Removed::default();
+        let gone = removed.get(&learner_id).unwrap_or(&none);
         let (credited_ms, completed) = match &progress {
             Some(text) => {
                 let p: keshi_protocol::fold::Progress = serde_json::from_str(text)
                     .map_err(|e| StoreError::Corrupt(format!("progress of {course}: {e}")))?;
-                (p.credited_ms(), p.class_hours_completed())
+                let completed = p
+                    .hours
+                    .iter()
+                    .filter(|(h, hp)| hp.completed && !gone.hours.contains(h))
+                    .count();
+                (
+                    p.credited_ms().saturating_sub(gone.ms),
+                    u32::try_from(completed).unwrap_or(u32::MAX),
+                )
             }
             None => (0, 0),
         };
@@ -198,7 +208,7 @@ async fn summarise_course(
         };
         let rate = attendance(completed, planned);
         let score = best.get(&learner_id).map_or(0, score);
-        let flags = confirmed.get(&learner_id).copied().unwrap_or(0);
+        let flags = gone.findings;
         let qualified = planned > 0
             && completed >= planned
             && f64::from(score) >= pass * 100.0 - 1e-9
@@ -231,11 +241,63 @@ async fn summarise_course(
     Ok(out)
 }
 
-/// Confirmed findings per learner for `course` (the review workflow's; none
-/// before it exists).
-async fn confirmed_flags(store: &Store, course: &str) -> Result<BTreeMap<String, u32>, StoreError> {
-    let _ = (store, course);
-    Ok(BTreeMap::new())
+/// What confirmed course-farming findings take out of one learner's course: the
+/// credited segments in their evidence ranges (as the platform credited them, in
+/// `credit_intervals`) — their credited time and the class hours their credit
+/// filled (`HourRules::hour_of` over the segment's own running total).
+#[derive(Debug, Default)]
+struct Removed {
+    findings: u32,
+    ms: u64,
+    hours: std::collections::BTreeSet<u32>,
+}
+
+async fn removed_by_findings(
+    store: &Store,
+    catalogue: &Catalogue,
+    course: &str,
+) -> Result<BTreeMap<String, Removed>, StoreError> {
+    let rules = catalogue.get(course).map(|p| p.rules);
+    let mut out: BTreeMap<String, Removed> = BTreeMap::new();
+    for (learner, (n, evidence, _)) in crate::farming::confirmed(store, course).await? {
+        let r = out.entry(learner).or_default();
+        r.findings = n;
+        let mut seen = std::collections::BTreeSet::new();
+        for e in evidence {
+            let rows = sqlx::query(
+                "SELECT ci.seq, ci.start_ms, ci.end_ms, r.payload FROM credit_intervals ci \
+                 JOIN records r ON r.device_id = ci.device_id AND r.seq = ci.seq \
+                 WHERE ci.device_id = $1 AND ci.seq >= $2 AND ci.seq <= $3 AND ci.course = $4",
+            )
+            .bind(&e.device)
+            .bind(i64::try_from(e.seq_from).unwrap_or(i64::MAX))
+            .bind(i64::try_from(e.seq_to).unwrap_or(i64::MAX))
+            .bind(course)
+            .fetch_all(&store.pool)
+            .await?;
+            for row in rows {
+                let seq: i64 = row.try_get(0)?;
+                if !seen.insert((e.device.clone(), seq)) {
+                    continue;
+                }
+                let (start, end): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
+                r.ms += u64::try_from(end - start).unwrap_or(0);
+                let payload: String = row.try_get(3)?;
+                if let (Some(rules), Ok(v)) =
+                    (&rules, serde_json::from_str::<serde_json::Value>(&payload))
+                {
+                    let total = v["total_credited_ms"].as_u64().unwrap_or(0);
+                    let credited = v["credited_ms"].as_u64().unwrap_or(0);
+                    if credited > 0 && total >= credited {
+                        for h in rules.hour_of(total - credited)..=rules.hour_of(total - 1) {
+                            r.hours.insert(h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes the results of one course (replacing the rows of those learners).

@@ -207,6 +207,19 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          PRIMARY KEY (learner_id, course))",
         "CREATE INDEX course_results_course ON course_results(course, qualified)",
     ],
+), (
+    // Course-farming findings and their review (issue 13, R-SV-3, `farming.rs`);
+    // the network address each lease was issued to (the shared-address rule).
+    17,
+    &[
+        "ALTER TABLE leases ADD COLUMN address TEXT",
+        "CREATE TABLE findings (id TEXT PRIMARY KEY, rules_version TEXT NOT NULL, rule TEXT NOT NULL, \
+         severity TEXT NOT NULL, learner_id TEXT NOT NULL, course TEXT, dedupe TEXT NOT NULL, observed TEXT NOT NULL, \
+         limit_value TEXT NOT NULL, clause TEXT NOT NULL, evidence TEXT NOT NULL, affected_ms BIGINT NOT NULL, \
+         status TEXT NOT NULL, reviewer TEXT, reason TEXT, reviewed_ms BIGINT, created_ms BIGINT NOT NULL, \
+         UNIQUE (rule, learner_id, dedupe))",
+        "CREATE INDEX findings_learner ON findings(learner_id, status)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.
@@ -1267,6 +1280,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Records the network address a lease was issued to (course-farming checks).
+    pub async fn set_lease_address(&self, lease_id: &str, address: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET address = $1 WHERE id = $2")
+            .bind(address)
+            .bind(lease_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The lease of a bearer token (by its SHA-256), with the device key.

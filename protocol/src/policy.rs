@@ -136,6 +136,9 @@ struct RawParams {
     quiz_cooldown_minutes: Cited<u32>,
     required_hours: Cited<BTreeMap<Level, RequiredHours>>,
     attendance_threshold: Cited<f64>,
+    daily_study_cap_minutes: Cited<u32>,
+    study_window_hours: Cited<[u32; 2]>,
+    subsidy_fen_per_class_hour: Cited<BTreeMap<Level, u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +188,14 @@ pub struct Policy {
     pub required_hours: Cited<BTreeMap<Level, RequiredHours>>,
     /// Attendance rate a learner must reach (R-AS-5).
     pub attendance_threshold: Cited<f64>,
+    /// Credited study in one day (China time) above which the course-farming check
+    /// flags the day for review (R-SV-3).
+    pub daily_study_cap_minutes: Cited<u32>,
+    /// `[from, to)`: the hours of the day (China time) in which study is expected;
+    /// credited study outside them is flagged for review (R-SV-3).
+    pub study_window_hours: Cited<[u32; 2]>,
+    /// Subsidy per certified learner per class hour, by level, in fen (R-QA-3).
+    pub subsidy_fen_per_class_hour: Cited<BTreeMap<Level, u32>>,
 }
 
 impl Policy {
@@ -250,6 +261,12 @@ impl Policy {
         cite("quiz_cooldown_minutes", &p.quiz_cooldown_minutes.clause)?;
         cite("required_hours", &p.required_hours.clause)?;
         cite("attendance_threshold", &p.attendance_threshold.clause)?;
+        cite("daily_study_cap_minutes", &p.daily_study_cap_minutes.clause)?;
+        cite("study_window_hours", &p.study_window_hours.clause)?;
+        cite(
+            "subsidy_fen_per_class_hour",
+            &p.subsidy_fen_per_class_hour.clause,
+        )?;
 
         let in_range = |param: &str, v: u32, lo: u32, hi: u32| {
             if (lo..=hi).contains(&v) {
@@ -316,7 +333,26 @@ impl Policy {
         };
         ratio("quiz_pass_ratio", p.quiz_pass_ratio.value)?;
         ratio("attendance_threshold", p.attendance_threshold.value)?;
+        in_range(
+            "daily_study_cap_minutes",
+            p.daily_study_cap_minutes.value,
+            60,
+            24 * 60,
+        )?;
+        let [from, to] = p.study_window_hours.value;
+        if from >= to || to > 24 {
+            return Err(bad(
+                "study_window_hours",
+                format!("[{from}, {to}] is not a window of hours 0..=24"),
+            ));
+        }
         for level in [Level::Junior, Level::Intermediate, Level::Senior] {
+            if !p.subsidy_fen_per_class_hour.value.contains_key(&level) {
+                return Err(bad(
+                    "subsidy_fen_per_class_hour",
+                    format!("missing level `{}`", level.as_str()),
+                ));
+            }
             let Some(h) = p.required_hours.value.get(&level) else {
                 return Err(bad(
                     "required_hours",
@@ -352,6 +388,9 @@ impl Policy {
             quiz_cooldown_minutes: p.quiz_cooldown_minutes,
             required_hours: p.required_hours,
             attendance_threshold: p.attendance_threshold,
+            daily_study_cap_minutes: p.daily_study_cap_minutes,
+            study_window_hours: p.study_window_hours,
+            subsidy_fen_per_class_hour: p.subsidy_fen_per_class_hour,
         })
     }
 
