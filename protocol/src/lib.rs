@@ -12,6 +12,8 @@
 //! - [`manifest`], [`policy`]: course manifests and the per-province profiles.
 //! - [`wire`], [`codes`]: the platform API's JSON shapes and its stable codes.
 //! - [`demo`]: the demo course.
+//! - [`certificate`]: certificates and learning proofs (R-AS-2, R-AS-6) — the signed
+//!   statement, its QR text and the seal of the issued PDF.
 //!
 //! Architecture invariant: nothing here performs I/O or reads a clock (`clippy.toml`
 //! forbids it); `keshi-player-core` (the client) and `keshi-platform` depend on this
@@ -19,6 +21,7 @@
 // A silently truncated number is a wrong credit: cast with try_from or say why not.
 #![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
+pub mod certificate;
 pub mod codes;
 pub mod coverage;
 pub mod demo;
