@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 mod capture_cmd;
+mod certificate_cmd;
 mod demo_media;
 mod platform_cmd;
 
@@ -88,6 +89,9 @@ enum Command {
     Sync(platform_cmd::SyncArgs),
     /// List the courses the journal's learner is enrolled in on the platform.
     Courses(platform_cmd::CoursesArgs),
+    /// Verify an issued certificate — its PDF or its QR text — under the
+    /// platform's public key (R-AS-6): exit 0 valid, 1 forged or altered.
+    VerifyCertificate(certificate_cmd::VerifyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -361,6 +365,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => platform_cmd::login(cli.home, args),
         Command::Sync(args) => platform_cmd::sync(cli.home, args),
         Command::Courses(args) => platform_cmd::courses(cli.home, args),
+        Command::VerifyCertificate(args) => certificate_cmd::verify(args),
         Command::Course { command } => match command {
             CourseCommand::Fetch(args) => platform_cmd::fetch(cli.home, args),
             CourseCommand::Demo {

@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod blob;
 pub mod catalogue;
+pub mod certificate;
 pub mod console;
 pub mod courses;
 pub mod credit;

@@ -14,6 +14,8 @@
 //! - [`demo`]: the demo course.
 //! - [`merkle`]: the platform's append-only log of accepted records (RFC 6962
 //!   shapes) and its signed checkpoints.
+//! - [`certificate`]: certificates and learning proofs (R-AS-2, R-AS-6) — the signed
+//!   statement, its QR text and the seal of the issued PDF.
 //!
 //! Architecture invariant: nothing here performs I/O or reads a clock (`clippy.toml`
 //! forbids it); `keshi-player-core` (the client) and `keshi-platform` depend on this
@@ -21,6 +23,7 @@
 // A silently truncated number is a wrong credit: cast with try_from or say why not.
 #![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
+pub mod certificate;
 pub mod codes;
 pub mod coverage;
 pub mod demo;

@@ -1,0 +1,130 @@
+//! `keshi verify-certificate`: checks an issued certificate (R-AS-6) — the PDF's
+//! seal and statement, or the text of its QR code — under the platform's public
+//! key, with `keshi_protocol::certificate`. Exit 0 valid, 1 forged or altered
+//! (what failed is printed), 2 when the command itself cannot run.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use keshi_protocol::certificate::{
+    verify_pdf, verify_qr, CertError, CertificateStatement, QR_PREFIX,
+};
+
+/// `keshi verify-certificate`.
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// An issued certificate PDF, or the text of its QR code (KESHI-CERT1.…): an
+    /// existing file is read as a PDF, anything else as QR text.
+    certificate: OsString,
+    /// The issuing platform's Ed25519 public key (64 hex digits).
+    #[arg(long)]
+    platform_key: String,
+    /// Print the result as one JSON object: `{"valid": true, "statement": …}` or
+    /// `{"valid": false, "code": …, "error": …}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `keshi verify-certificate`.
+pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    let key = hex::decode(args.platform_key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .context("--platform-key must be 64 hex digits (the platform's Ed25519 public key)")?;
+    keshi_protocol::sig::PublicKey::parse(&key)
+        .map_err(|e| anyhow::anyhow!("--platform-key is not usable: {e}"))?;
+    let path = Path::new(&args.certificate);
+    let (source, result) = if path.is_file() {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        ("pdf", verify_pdf(&bytes, &key))
+    } else {
+        let text = args.certificate.to_string_lossy();
+        ("qr", verify_qr(&text, &key))
+    };
+    match result {
+        Ok(stmt) => {
+            if args.json {
+                crate::print_json(&serde_json::json!({
+                    "valid": true, "source": source, "statement": stmt,
+                }))?;
+            } else {
+                print_summary(&stmt, source);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let mut message = e.to_string();
+            if source == "qr"
+                && matches!(e, CertError::NotKeshi)
+                && !looks_like_qr(&args.certificate)
+            {
+                message = format!(
+                    "{}: no such file, and not a certificate's QR text ({QR_PREFIX}…)",
+                    path.display()
+                );
+            }
+            if args.json {
+                crate::print_json(&serde_json::json!({
+                    "valid": false, "source": source, "code": e.code(), "error": message,
+                }))?;
+            }
+            eprintln!("keshi: certificate INVALID 证书无效: {message}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn looks_like_qr(arg: &OsString) -> bool {
+    arg.to_string_lossy().trim_start().starts_with("KESHI-")
+}
+
+fn abbreviate(hex: &str) -> String {
+    match (hex.get(..8), hex.get(hex.len().saturating_sub(8)..)) {
+        (Some(a), Some(b)) if hex.len() > 20 => format!("{a}…{b}"),
+        _ => hex.to_owned(),
+    }
+}
+
+fn print_summary(s: &CertificateStatement, source: &str) {
+    let what = if source == "pdf" {
+        "PDF sealed and statement signed"
+    } else {
+        "QR statement signed"
+    };
+    println!(
+        "valid certificate 证书有效: {} — {what} by platform key {}",
+        s.serial,
+        abbreviate(&s.platform_key)
+    );
+    println!(
+        "  学员 learner      {} ({}), ID {}",
+        s.name, s.learner, s.id_number_masked
+    );
+    println!("  机构 institution  {}", s.institution);
+    let level = if s.level.is_empty() {
+        String::new()
+    } else {
+        format!(", level 等级 {}", s.level)
+    };
+    println!(
+        "  课程 course       {} ({}){level}",
+        s.course_title, s.course_id
+    );
+    println!(
+        "  学时 class hours  {} (credited {} h {} min), score 成绩 {}/100",
+        s.class_hours,
+        s.credited_seconds / 3600,
+        s.credited_seconds % 3600 / 60,
+        s.score
+    );
+    println!("  发证 issued       {}", s.issued_date);
+    println!(
+        "  记录 record       checkpoint {} records, root {}; journal head {}",
+        s.checkpoint_size,
+        abbreviate(&s.checkpoint_root),
+        abbreviate(&s.journal_head)
+    );
+}
