@@ -1046,6 +1046,86 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
                 .unwrap()
         });
         assert_eq!(again, 0);
+        // Certificates (R-AS-2, R-AS-6): withphoto qualified (its serial says the
+        // study was simulated); nophoto is refused, saying why. The quarter's
+        // settlement (R-QA-3) of the simulated certificates (a demo platform's
+        // preview; real study is settled alike) counts it once at the level's rate,
+        // and withholds it once a finding against the learner is confirmed.
+        let scope = keshi_platform::staff::Scope::All;
+        let font =
+            keshi_platform::certificate::FontData::load(keshi_platform::certificate::DEFAULT_FONT)
+                .unwrap();
+        let quarter = {
+            let (y, m) = keshi_platform::reports::year_month(keshi_platform::api::wall_now_ms());
+            format!("{y}Q{}", (m - 1) / 3 + 1)
+        };
+        let (issued, refused, settled) = srv.rt.block_on(async {
+            use keshi_platform::reports::{certify, settlement, CertifyRequest};
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let now = keshi_platform::api::wall_now_ms();
+            let req = |user| CertifyRequest {
+                user,
+                course: &course_id,
+                simulated: true,
+            };
+            let issued = certify(&srv.store, &key, &catalogue, req("withphoto"), &font, now)
+                .await
+                .unwrap();
+            let again = certify(
+                &srv.store,
+                &key,
+                &catalogue,
+                req("withphoto"),
+                &font,
+                now + 5,
+            )
+            .await
+            .unwrap();
+            assert_eq!(again.pdf, issued.pdf, "issued once, the same bytes after");
+            let refused = certify(&srv.store, &key, &catalogue, req("nophoto"), &font, now)
+                .await
+                .unwrap_err();
+            let real = settlement(&srv.store, &key, &catalogue, &scope, &quarter, false, now)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (real.lines.len(), real.total_fen),
+                (0, 0),
+                "simulated study is never settled"
+            );
+            let settled = settlement(&srv.store, &key, &catalogue, &scope, &quarter, true, now)
+                .await
+                .unwrap()
+                .unwrap();
+            (issued, refused, settled)
+        });
+        let key_hex = issued.statement.platform_key.clone();
+        let key: [u8; 32] = hex::decode(&key_hex).unwrap().try_into().unwrap();
+        let st = keshi_protocol::certificate::verify_pdf(&issued.pdf, &key).unwrap();
+        assert!(st.serial.starts_with("SIM-"), "{st:?}");
+        assert_eq!(
+            (st.learner.as_str(), st.class_hours, st.score),
+            ("withphoto", 1, w.score)
+        );
+        assert!(st.checkpoint_size > 0);
+        assert!(
+            refused.to_string().contains("0 of 1 class hours completed"),
+            "{refused}"
+        );
+        assert_eq!(settled.lines.len(), 1, "{settled:?}");
+        let rate = settled.lines[0].rate_fen;
+        assert!([300, 400, 500].contains(&rate), "{settled:?}");
+        assert_eq!(
+            (
+                settled.lines[0].learners,
+                settled.lines[0].class_hours,
+                settled.total_fen,
+                settled.withheld
+            ),
+            (1, 1, rate, 0)
+        );
         // Confirmed: withphoto's study leaves credit and qualification; dismissed:
         // third's stays; a review needs a reason and happens once.
         let scope = keshi_platform::staff::Scope::All;
@@ -1133,6 +1213,22 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
         assert_eq!(
             (t2.confirmed_flags, t2.credited_seconds),
             (0, w.credited_seconds)
+        );
+        let after_review = srv.rt.block_on(async {
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let now = keshi_platform::api::wall_now_ms();
+            keshi_platform::reports::settlement(
+                &srv.store, &key, &catalogue, &scope, &quarter, true, now,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+        });
+        assert_eq!(
+            (after_review.total_fen, after_review.withheld),
+            (0, 1),
+            "{after_review:?}"
         );
         let audit = srv
             .rt

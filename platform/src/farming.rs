@@ -273,11 +273,11 @@ pub fn evidence_of<'a>(items: impl IntoIterator<Item = (&'a str, u64, &'a str)>)
         .collect()
 }
 
-fn day_of(ms: i64) -> i64 {
+pub(crate) fn day_of(ms: i64) -> i64 {
     (ms + CHINA_OFFSET_MS).div_euclid(86_400_000)
 }
 
-fn day_label(day: i64) -> String {
+pub(crate) fn day_label(day: i64) -> String {
     // Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
     let z = day + 719_468;
     let era = z.div_euclid(146_097);

@@ -32,6 +32,7 @@ pub mod ledger;
 pub mod openapi;
 pub mod photos;
 pub mod replay;
+pub mod reports;
 pub mod results;
 pub mod serve;
 pub mod staff;

@@ -309,6 +309,44 @@ enum Admin {
         #[arg(long)]
         reason: String,
     },
+    /// Issue the certificate of a learner who qualified in a course (issue 13,
+    /// R-AS-2, R-AS-6): a PDF in Chinese with a QR code of the platform-signed
+    /// statement, sealed; refused, saying why, when the learner has not qualified.
+    Certificate {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// Login name.
+        #[arg(long)]
+        learner: String,
+        /// Course id.
+        #[arg(long)]
+        course: String,
+        /// Where to write the PDF.
+        #[arg(long)]
+        out: PathBuf,
+        /// The CJK font (default: Debian's fonts-wqy-microhei).
+        #[arg(long)]
+        font: Option<PathBuf>,
+        /// Certify simulated study (a demo or test platform: serial `SIM-`, never
+        /// settled).
+        #[arg(long)]
+        simulated: bool,
+    },
+    /// The quarterly subsidy settlement (issue 13, R-QA-3): certified learners ×
+    /// class hours × the level's rate of the course's profile, by institution.
+    Settlement {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The quarter, `YYYYQn` (China time).
+        #[arg(long)]
+        quarter: String,
+        /// Preview the settlement of simulated certificates (a demo platform).
+        #[arg(long)]
+        simulated: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sequence every accepted record into the log and sign a checkpoint of it
     /// (issue 13, R-SV-4): keep the JSON outside the platform; `audit --from` checks
     /// the platform against it later.
@@ -1104,6 +1142,87 @@ async fn run(cli: Cli) -> Result<()> {
                     )
                     .await?;
                     println!("{}", serde_json::to_string(&f)?);
+                    Ok(())
+                }
+                Admin::Certificate {
+                    db,
+                    learner,
+                    course,
+                    out,
+                    font,
+                    simulated,
+                } => {
+                    let font_path = font.unwrap_or_else(|| {
+                        PathBuf::from(keshi_platform::certificate::DEFAULT_FONT)
+                    });
+                    let font = keshi_platform::certificate::FontData::load(&font_path)?;
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let issued = keshi_platform::reports::certify(
+                        &store,
+                        &key,
+                        &catalogue,
+                        keshi_platform::reports::CertifyRequest {
+                            user: &learner,
+                            course: &course,
+                            simulated,
+                        },
+                        &font,
+                        now(),
+                    )
+                    .await?;
+                    std::fs::write(&out, &issued.pdf)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                    println!("{}", serde_json::to_string(&issued.statement)?);
+                    Ok(())
+                }
+                Admin::Settlement {
+                    db,
+                    quarter,
+                    simulated,
+                    json,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let Some(s) = keshi_platform::reports::settlement(
+                        &store,
+                        &key,
+                        &catalogue,
+                        &keshi_platform::staff::Scope::All,
+                        &quarter,
+                        simulated,
+                        now(),
+                    )
+                    .await?
+                    else {
+                        anyhow::bail!("{quarter:?} is not a quarter: write YYYYQn, e.g. 2026Q4");
+                    };
+                    if json {
+                        println!("{}", serde_json::to_string(&s)?);
+                    } else {
+                        println!(
+                            "settlement {} (checkpoint of {} records, root {}):",
+                            s.quarter, s.checkpoint.size, s.checkpoint.root
+                        );
+                        for l in &s.lines {
+                            println!(
+                                "  {} {}: {} learners, {} class hours × {:.2} yuan = {:.2} yuan",
+                                l.institution,
+                                l.level,
+                                l.learners,
+                                l.class_hours,
+                                l.rate_fen as f64 / 100.0,
+                                l.amount_fen as f64 / 100.0
+                            );
+                        }
+                        println!(
+                            "  total {:.2} yuan; {} certificate(s) withheld (confirmed findings)",
+                            s.total_fen as f64 / 100.0,
+                            s.withheld
+                        );
+                    }
                     Ok(())
                 }
                 Admin::Checkpoint { db, json } => {

@@ -220,6 +220,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          UNIQUE (rule, learner_id, dedupe))",
         "CREATE INDEX findings_learner ON findings(learner_id, status)",
     ],
+), (
+    // Certificates issued (issue 13, R-AS-6), settled per quarter (R-QA-3).
+    18,
+    &[
+        "CREATE TABLE certificates (serial TEXT PRIMARY KEY, learner_id TEXT NOT NULL, course TEXT NOT NULL, \
+         level TEXT NOT NULL, class_hours BIGINT NOT NULL, score BIGINT NOT NULL, issued_ms BIGINT NOT NULL, \
+         checkpoint_size BIGINT NOT NULL, statement TEXT NOT NULL, simulated BIGINT NOT NULL, \
+         UNIQUE (learner_id, course, simulated))",
+        "CREATE INDEX certificates_issued ON certificates(issued_ms)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

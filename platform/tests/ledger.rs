@@ -325,3 +325,119 @@ fn the_service_sequences_records_without_being_asked() {
     }
     srv.kill();
 }
+
+/// The supervision commands' contracts (issue 13): `admin attendance --json` is one
+/// object per learner with `credited_seconds`, `class_hours_completed`,
+/// `attendance` and `qualified`; `admin flags --json` an array; `admin
+/// certificate` refuses a learner who has not qualified, saying why; `admin
+/// settlement` cites a checkpoint; bad arguments get clear errors.
+#[test]
+fn the_supervision_commands_keep_their_contracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("sup.db").display());
+    let srv = Server::start(&db, Config::default(), &dir.path().join("b"));
+    let manifest = dir.path().join("course.json");
+    std::fs::write(&manifest, keshi_protocol::demo::course(2).to_string()).unwrap();
+    let (course, _) = srv.publish(&manifest, "shanxi");
+    srv.learner("li", "pw-li");
+    srv.rt.block_on(async {
+        let req = keshi_protocol::staff::EnrolRequest {
+            course: course.clone(),
+            learners: vec!["li".into()],
+            class: None,
+        };
+        keshi_platform::courses::enrol(
+            &srv.store,
+            &keshi_platform::staff::Scope::All,
+            &req,
+            "test",
+            0,
+        )
+        .await
+        .unwrap();
+    });
+    let (code, out, err) = platform(&[
+        "admin",
+        "attendance",
+        "--db",
+        &db,
+        "--course",
+        &course,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["user"], "li");
+    assert_eq!(rows[0]["credited_seconds"], 0.0);
+    assert_eq!(rows[0]["class_hours_completed"], 0);
+    assert_eq!(rows[0]["class_hours_planned"], 2);
+    assert_eq!(rows[0]["attendance"], 0.0);
+    assert_eq!(rows[0]["qualified"], false);
+    assert_eq!(rows[0]["at_risk"], true);
+    let (code, _, err) = platform(&[
+        "admin",
+        "attendance",
+        "--db",
+        &db,
+        "--course",
+        "nope",
+        "--json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no course \"nope\""), "{err}");
+
+    let (code, out, err) = platform(&["admin", "flags", "--db", &db, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim()).unwrap(),
+        serde_json::json!([])
+    );
+
+    let pdf = dir.path().join("li.pdf");
+    let (code, _, err) = platform(&[
+        "admin",
+        "certificate",
+        "--db",
+        &db,
+        "--learner",
+        "li",
+        "--course",
+        &course,
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("li has not qualified") && err.contains("0 of 2 class hours completed"),
+        "{err}"
+    );
+    assert!(!pdf.exists());
+
+    let (code, out, err) = platform(&[
+        "admin",
+        "settlement",
+        "--db",
+        &db,
+        "--quarter",
+        "2026Q4",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (s["total_fen"].as_u64(), s["lines"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    assert!(
+        s["checkpoint"]["signature"]
+            .as_str()
+            .is_some_and(|x| x.len() == 128),
+        "{s}"
+    );
+    let (code, _, err) = platform(&["admin", "settlement", "--db", &db, "--quarter", "Q9"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("YYYYQn"), "{err}");
+    srv.kill();
+}

@@ -1,0 +1,434 @@
+//! Certificates issued to qualified learners, the quarterly subsidy settlement and
+//! the bi-weekly district report (issue 13 items 5 and 7; R-AS-2, R-AS-6, R-QA-3,
+//! R-SV-7). Every certificate and report cites a checkpoint of the platform's log
+//! ([`crate::ledger`]) signed when it was made, so the figures it rests on can be
+//! audited later.
+//!
+//! - A certificate is issued only to a learner [`crate::results`] finds qualified
+//!   (every planned class hour completed with photos and a passed quiz, score at
+//!   least the profile's pass ratio, attendance at the threshold, no confirmed
+//!   course-farming finding). One per learner and course: issuing again gives the
+//!   same statement, and so the same PDF bytes. A demo or test platform may
+//!   certify simulated study: its serial starts `SIM-` (printed on the PDF) and it
+//!   is never settled (a settlement of simulated certificates is a preview, marked
+//!   `simulated`).
+//! - Settlement (R-QA-3): certificates issued in the quarter (China time) whose
+//!   learner still has no confirmed finding against the course, × the course's
+//!   class hours × the rate of its level in the course's profile (fen).
+//! - District report (R-SV-7): per region, the real-name registered learners, the
+//!   learners who studied in the fortnight (person-times, unfinished included), and
+//!   the platform they studied on.
+
+use std::collections::BTreeMap;
+
+use keshi_protocol::certificate::CertificateStatement;
+use keshi_protocol::ids::Hash;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::catalogue::Catalogue;
+use crate::certificate::{CertificateError, FontData};
+use crate::farming::{day_label, day_of, CHINA_OFFSET_MS};
+use crate::staff::Scope;
+use crate::store::{Store, StoreError};
+
+/// Why a certificate was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum CertifyError {
+    /// No such learner.
+    #[error("no learner {0:?}")]
+    NoLearner(String),
+    /// No such course in the catalogue.
+    #[error("no course {0:?} is published on this platform")]
+    NoCourse(String),
+    /// Not qualified (R-AS-2), with why.
+    #[error("{user} has not qualified in {course}: {why}")]
+    NotQualified {
+        /// Login name.
+        user: String,
+        /// Course.
+        course: String,
+        /// What is missing.
+        why: String,
+    },
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] CertificateError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A certificate as issued: its statement and the sealed PDF.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The signed statement.
+    pub statement: CertificateStatement,
+    /// The PDF.
+    pub pdf: Vec<u8>,
+}
+
+/// The digest of a learner's device heads at issue time: SHA-256 over the lines
+/// `<device>:<head seq>:<head hash>\n` of the learner's real devices, sorted —
+/// whoever holds the journals can recompute it.
+pub fn journal_head(heads: &[(String, u64, String)]) -> String {
+    let mut lines: Vec<String> = heads
+        .iter()
+        .map(|(d, s, h)| format!("{d}:{s}:{h}\n"))
+        .collect();
+    lines.sort();
+    Hash::of(lines.concat().as_bytes()).to_hex()
+}
+
+/// Whose certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct CertifyRequest<'a> {
+    /// Login name.
+    pub user: &'a str,
+    /// Course id.
+    pub course: &'a str,
+    /// Certify simulated study (a demo or test platform; serial `SIM-`).
+    pub simulated: bool,
+}
+
+/// Issues (or issues again) the certificate of a learner in a course.
+pub async fn certify(
+    store: &Store,
+    key: &ring::signature::Ed25519KeyPair,
+    catalogue: &Catalogue,
+    req: CertifyRequest<'_>,
+    font: &FontData,
+    now: i64,
+) -> Result<Issued, CertifyError> {
+    use ring::signature::KeyPair;
+    let CertifyRequest {
+        user,
+        course,
+        simulated,
+    } = req;
+    let learner = store
+        .learner(user)
+        .await?
+        .ok_or_else(|| CertifyError::NoLearner(user.to_owned()))?;
+    let published = catalogue
+        .get(course)
+        .ok_or_else(|| CertifyError::NoCourse(course.to_owned()))?;
+    if let Some(r) = sqlx::query(
+        "SELECT statement FROM certificates WHERE learner_id = $1 AND course = $2 AND simulated = $3",
+    )
+        .bind(&learner.id)
+        .bind(course)
+        .bind(i64::from(simulated))
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(StoreError::from)?
+    {
+        let text: String = r.try_get(0).map_err(StoreError::from)?;
+        let statement: CertificateStatement = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("certificate statement: {e}")))?;
+        let pdf = crate::certificate::issue(key, &statement, font)?;
+        return Ok(Issued { statement, pdf });
+    }
+    let results =
+        crate::results::summarise(store, catalogue, Some(course), &Scope::All, simulated, now)
+            .await?;
+    let Some(r) = results.into_iter().find(|r| r.user == learner.username) else {
+        return Err(CertifyError::NotQualified {
+            user: user.to_owned(),
+            course: course.to_owned(),
+            why: "not enrolled and no study recorded".into(),
+        });
+    };
+    if !r.qualified {
+        let mut why = Vec::new();
+        if r.class_hours_completed < r.class_hours_planned {
+            why.push(format!(
+                "{} of {} class hours completed",
+                r.class_hours_completed, r.class_hours_planned
+            ));
+        }
+        let pass = published.policy.quiz_pass_ratio.value * 100.0;
+        if f64::from(r.score) < pass {
+            why.push(format!("quiz score {} below {pass:.0}", r.score));
+        }
+        if r.at_risk {
+            why.push(format!(
+                "attendance {:.0}% below the threshold",
+                r.attendance * 100.0
+            ));
+        }
+        if r.confirmed_flags > 0 {
+            why.push(format!(
+                "{} confirmed course-farming finding(s)",
+                r.confirmed_flags
+            ));
+        }
+        return Err(CertifyError::NotQualified {
+            user: user.to_owned(),
+            course: course.to_owned(),
+            why: why.join("; "),
+        });
+    }
+    let checkpoint = crate::ledger::checkpoint(store, key, now).await?;
+    let heads: Vec<(String, u64, String)> = store
+        .devices_of(&learner.id)
+        .await?
+        .into_iter()
+        .filter(|d| d.simulated == simulated)
+        .map(|d| (d.device_id, d.head_seq, d.head_hash.to_hex()))
+        .collect();
+    let institution: String = sqlx::query("SELECT name FROM institutions WHERE id = $1")
+        .bind(&learner.institution_id)
+        .fetch_one(&store.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(StoreError::from)?;
+    // Simulated study (a demo or test platform) is certified under a serial that
+    // says so on the PDF, and never settled.
+    let serial = format!(
+        "{}-{}",
+        if simulated { "SIM" } else { "KS" },
+        &Hash::of(format!("{}|{course}", learner.id).as_bytes()).to_hex()[..16]
+    );
+    let statement = CertificateStatement {
+        v: 1,
+        serial,
+        learner: learner.username.clone(),
+        name: learner.real_name.clone(),
+        id_number_masked: keshi_protocol::staff::mask_id_number(&learner.id_number),
+        institution,
+        course_id: course.to_owned(),
+        course_title: published.course.title.clone(),
+        level: published.course.level.as_str().to_owned(),
+        class_hours: r.class_hours_completed,
+        credited_seconds: r.credited_ms / 1000,
+        score: r.score,
+        journal_head: journal_head(&heads),
+        checkpoint_size: checkpoint.size,
+        checkpoint_root: checkpoint.root.clone(),
+        issued_date: day_label(day_of(now)),
+        platform_key: hex::encode(key.public_key().as_ref()),
+    };
+    let pdf = crate::certificate::issue(key, &statement, font)?;
+    let mut tx = store.begin_write().await.map_err(StoreError::from)?;
+    sqlx::query(
+        "INSERT INTO certificates(serial, learner_id, course, level, class_hours, score, issued_ms, checkpoint_size, \
+         statement, simulated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&statement.serial)
+    .bind(&learner.id)
+    .bind(course)
+    .bind(&statement.level)
+    .bind(i64::from(statement.class_hours))
+    .bind(i64::from(statement.score))
+    .bind(now)
+    .bind(i64::try_from(checkpoint.size).unwrap_or(i64::MAX))
+    .bind(serde_json::to_string(&statement).unwrap_or_default())
+    .bind(i64::from(simulated))
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::from)?;
+    let after = serde_json::json!({"serial": statement.serial, "course": course, "class_hours": statement.class_hours});
+    crate::staff::append_audit(
+        &mut tx,
+        &crate::staff::AuditRow {
+            actor: "platform",
+            action: "certificate.issue",
+            target: &learner.username,
+            institution_id: Some(&learner.institution_id),
+            region: None,
+            before: None,
+            after: Some(&after),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Issued { statement, pdf })
+}
+
+/// The year and month (China time) of platform ms `ms`.
+pub fn year_month(ms: i64) -> (i64, i64) {
+    let label = day_label(day_of(ms));
+    let y = label[..4].parse().unwrap_or(1970);
+    let m = label[5..7].parse().unwrap_or(1);
+    (y, m)
+}
+
+/// A quarter, `YYYYQn`, as a half-open range of platform ms (China time).
+pub fn quarter_range(quarter: &str) -> Option<(i64, i64)> {
+    let (y, q) = quarter.split_once(['Q', 'q'])?;
+    let y: i64 = y.parse().ok()?;
+    let q: i64 = q.parse().ok()?;
+    if !(1..=4).contains(&q) || !(1970..=9999).contains(&y) {
+        return None;
+    }
+    let start = days_from_civil(y, (q - 1) * 3 + 1, 1);
+    let end = if q == 4 {
+        days_from_civil(y + 1, 1, 1)
+    } else {
+        days_from_civil(y, q * 3 + 1, 1)
+    };
+    Some((
+        start * 86_400_000 - CHINA_OFFSET_MS,
+        end * 86_400_000 - CHINA_OFFSET_MS,
+    ))
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// One line of a settlement: an institution's certified learners of one level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettlementLine {
+    /// Institution.
+    pub institution: String,
+    /// Level.
+    pub level: String,
+    /// Certified learners.
+    pub learners: u64,
+    /// Their class hours.
+    pub class_hours: u64,
+    /// Rate per class hour, fen (the profile's, cited).
+    pub rate_fen: u64,
+    /// Where the rate comes from.
+    pub clause: String,
+    /// `class_hours × rate_fen`.
+    pub amount_fen: u64,
+}
+
+/// The quarterly settlement (R-QA-3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settlement {
+    /// `YYYYQn`.
+    pub quarter: String,
+    /// A demo platform's preview of simulated certificates (never paid).
+    pub simulated: bool,
+    /// The checkpoint it was computed from.
+    pub checkpoint: keshi_protocol::merkle::Checkpoint,
+    /// Lines by institution and level.
+    pub lines: Vec<SettlementLine>,
+    /// Certificates left out: a finding against the course confirmed since.
+    pub withheld: u64,
+    /// The sum, fen.
+    pub total_fen: u64,
+}
+
+/// The settlement of `quarter` within `scope`.
+pub async fn settlement(
+    store: &Store,
+    key: &ring::signature::Ed25519KeyPair,
+    catalogue: &Catalogue,
+    scope: &Scope,
+    quarter: &str,
+    simulated: bool,
+    now: i64,
+) -> Result<Option<Settlement>, StoreError> {
+    let Some((from, to)) = quarter_range(quarter) else {
+        return Ok(None);
+    };
+    let checkpoint = crate::ledger::checkpoint(store, key, now).await?;
+    let (cond, values) = scope.condition(4);
+    let sql = format!(
+        "SELECT i.name, c.course, c.level, c.class_hours, c.learner_id FROM certificates c \
+         JOIN learners l ON l.id = c.learner_id JOIN institutions i ON i.id = l.institution_id \
+         WHERE c.issued_ms >= $1 AND c.issued_ms < $2 AND c.simulated = $3 AND {cond} \
+         ORDER BY i.name, c.level, c.serial"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(simulated));
+    for v in &values {
+        q = q.bind(v);
+    }
+    let rows = q.fetch_all(&store.pool).await?;
+    let mut lines: BTreeMap<(String, String), SettlementLine> = BTreeMap::new();
+    let mut withheld = 0;
+    for r in &rows {
+        let institution: String = r.try_get(0)?;
+        let course: String = r.try_get(1)?;
+        let level: String = r.try_get(2)?;
+        let hours = u64::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0);
+        let learner: String = r.try_get(4)?;
+        let flagged = sqlx::query(
+            "SELECT 1 FROM findings WHERE learner_id = $1 AND status = 'confirmed' AND (course = $2 OR course IS NULL) LIMIT 1",
+        )
+        .bind(&learner)
+        .bind(&course)
+        .fetch_optional(&store.pool)
+        .await?
+        .is_some();
+        if flagged {
+            withheld += 1;
+            continue;
+        }
+        let (rate, clause) = catalogue
+            .get(&course)
+            .and_then(|p| {
+                let lv = p.course.level;
+                p.policy.subsidy_fen_per_class_hour.value.get(&lv).map(|r| {
+                    (
+                        u64::from(*r),
+                        p.policy.subsidy_fen_per_class_hour.clause.clone(),
+                    )
+                })
+            })
+            .unwrap_or((0, "course not in the catalogue".into()));
+        let line = lines
+            .entry((institution.clone(), level.clone()))
+            .or_insert(SettlementLine {
+                institution,
+                level,
+                learners: 0,
+                class_hours: 0,
+                rate_fen: rate,
+                clause,
+                amount_fen: 0,
+            });
+        line.learners += 1;
+        line.class_hours += hours;
+        line.amount_fen += hours * rate;
+    }
+    let lines: Vec<SettlementLine> = lines.into_values().collect();
+    let total_fen = lines.iter().map(|l| l.amount_fen).sum();
+    Ok(Some(Settlement {
+        quarter: quarter.to_owned(),
+        simulated,
+        checkpoint,
+        lines,
+        withheld,
+        total_fen,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_are_china_time() {
+        let (a, b) = quarter_range("2026Q4").unwrap();
+        assert_eq!(day_label(day_of(a)), "2026-10-01");
+        assert_eq!(day_label(day_of(a - 1)), "2026-09-30");
+        assert_eq!(day_label(day_of(b - 1)), "2026-12-31");
+        assert_eq!(day_label(day_of(b)), "2027-01-01");
+        assert_eq!(quarter_range("2026Q5"), None);
+        assert_eq!(quarter_range("Q1"), None);
+    }
+
+    #[test]
+    fn the_journal_head_digest_ignores_order() {
+        let a = ("d1".to_owned(), 3, "aa".to_owned());
+        let b = ("d2".to_owned(), 9, "bb".to_owned());
+        assert_eq!(journal_head(&[a.clone(), b.clone()]), journal_head(&[b, a]));
+    }
+}
