@@ -115,6 +115,8 @@ const ROUTES = [
   ["live", "nav.live", () => true],
   ["courses", "nav.courses", () => true],
   ["import", "nav.import", (r) => ["operator", "institution", "enterprise"].includes(r)],
+  ["attendance", "nav.attendance", () => true],
+  ["flags", "nav.flags", () => true],
   ["audit", "nav.audit", (r) => ["operator", "auditor"].includes(r)],
   ["org", "nav.org", (r) => r === "operator"],
 ];
@@ -142,7 +144,7 @@ async function route() {
   const [name, arg] = location.hash.slice(1).split("/");
   const main = $("#main");
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
-  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, audit: showAudit, org: showOrg }[name || "learners"] || showLearners;
+  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, attendance: showAttendance, flags: showFlags, audit: showAudit, org: showOrg }[name || "learners"] || showLearners;
   const out = h("section", { id: `screen-${name || "learners"}` });
   try {
     await screen(out, arg ? decodeURIComponent(arg) : undefined);
@@ -540,6 +542,110 @@ async function showAudit(out) {
       { id: "audit" },
     ),
   );
+}
+
+// ---- attendance and certificates (issue 13, R-AS-5, R-AS-2, R-AS-6) --------------
+async function showAttendance(out, course) {
+  out.append(h("h1", {}, t("attendance.title")));
+  const courses = (await api("GET", "/v1/staff/courses")).courses;
+  if (!courses.length) {
+    out.append(h("p", { class: "muted" }, t("courses.empty")));
+    return;
+  }
+  const pick = h(
+    "select",
+    { id: "attendance-course", "aria-label": t("col.course"), onchange: () => (location.hash = `#attendance/${encodeURIComponent(pick.value)}`) },
+    courses.map((c) => h("option", { value: c.id, selected: c.id === course }, `${c.title} (${c.id})`)),
+  );
+  out.append(h("p", {}, h("label", {}, t("col.course"), " ", pick)));
+  const id = course || courses[0].id;
+  const r = await api("GET", `/v1/staff/attendance?course=${encodeURIComponent(id)}`);
+  const qualified = r.results.filter((x) => x.qualified).length;
+  const risk = r.results.filter((x) => x.at_risk).length;
+  out.append(h("p", { id: "attendance-summary" }, t("attendance.summary", { n: r.results.length, qualified, risk })));
+  if (!r.results.length) {
+    out.append(h("p", { class: "muted" }, t("attendance.empty")));
+    return;
+  }
+  const issues = state.session.role !== "auditor";
+  out.append(
+    table(
+      ["col.user", "col.name", "col.class", "col.hours", "col.attendance", "col.score", "col.result", "col.certificate"],
+      r.results.map((x) =>
+        h(
+          "tr",
+          { "data-user": x.user, class: x.at_risk ? "at-risk" : undefined },
+          h("td", {}, x.user),
+          h("td", {}, x.real_name),
+          h("td", {}, x.class || "—"),
+          h("td", {}, `${x.class_hours_completed} / ${x.class_hours_planned}`),
+          h("td", {}, `${(x.attendance * 100).toFixed(0)}%`),
+          h("td", {}, x.score),
+          h("td", { class: "result" }, x.qualified ? t("attendance.qualified") : x.at_risk ? t("attendance.at_risk") : t("attendance.not_yet")),
+          h(
+            "td",
+            {},
+            x.qualified && issues
+              ? h("a", { class: "certificate", href: `/v1/staff/certificates/${encodeURIComponent(x.user)}/${encodeURIComponent(id)}`, download: `${x.user}-${id}.pdf` }, t("attendance.download"))
+              : "—",
+          ),
+        ),
+      ),
+      { id: "attendance" },
+    ),
+  );
+  out.append(h("p", { class: "muted small" }, t("attendance.formula")));
+}
+
+// ---- course-farming findings and their review (issue 13, R-SV-3) ----------------
+async function showFlags(out) {
+  out.append(h("h1", {}, t("flags.title")));
+  const r = await api("GET", "/v1/staff/flags");
+  if (!r.findings.length) {
+    out.append(h("p", { class: "muted", id: "flags-empty" }, t("flags.empty")));
+    return;
+  }
+  const reviews = ["operator", "authority"].includes(state.session.role);
+  const rows = r.findings.map((f) => {
+    const evidence = f.evidence.map((e) => `${e.device.slice(0, 8)}… #${e.seq_from}–${e.seq_to}`).join("; ");
+    const decide = h("td", { class: "status" }, t(`flags.status.${f.status}`), f.reason ? ` — ${f.reason}` : "");
+    if (reviews && f.status === "open") {
+      const reason = h("input", { type: "text", class: "reason", placeholder: t("flags.reason"), "aria-label": t("flags.reason") });
+      const line = h("p", { class: "error", role: "alert", hidden: true });
+      const act = (decision) => async () => {
+        if (!reason.value.trim()) {
+          line.textContent = t("flags.reason_needed");
+          line.hidden = false;
+          reason.focus();
+          return;
+        }
+        try {
+          await api("POST", `/v1/staff/flags/${encodeURIComponent(f.id)}/review`, { decision, reason: reason.value });
+          await route();
+        } catch (e) {
+          line.textContent = errorText(e);
+          line.hidden = false;
+        }
+      };
+      decide.replaceChildren(
+        reason,
+        h("button", { type: "button", class: "confirm", onclick: act("confirm") }, t("flags.confirm")),
+        h("button", { type: "button", class: "dismiss", onclick: act("dismiss") }, t("flags.dismiss")),
+        line,
+      );
+    }
+    return h(
+      "tr",
+      { "data-rule": f.rule, "data-learner": f.learner, "data-id": f.id },
+      h("td", {}, fmtTime(f.created_ms)),
+      h("td", {}, f.learner),
+      h("td", {}, t(`rule.${f.rule}`), h("br"), h("span", { class: `severity ${f.severity}` }, t(`severity.${f.severity}`))),
+      h("td", { class: "small" }, f.observed, h("br"), h("span", { class: "muted" }, `${t("flags.limit")}: ${f.limit}`)),
+      h("td", { class: "small" }, evidence),
+      decide,
+    );
+  });
+  out.append(table(["col.time", "col.user", "col.rule", "col.observed", "col.evidence", "col.status"], rows, { id: "flags" }));
 }
 
 // ---- institutions and staff (operator) -------------------------------------------

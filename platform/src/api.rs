@@ -535,6 +535,10 @@ pub async fn serve(
         state.store.clone(),
         state.clock.clone(),
     ));
+    let jobs = tokio::spawn(crate::supervision::run_jobs(
+        state.store.clone(),
+        state.clock.clone(),
+    ));
     let served = crate::serve::serve(
         listener,
         router(state),
@@ -543,6 +547,7 @@ pub async fn serve(
     )
     .await;
     sequencer.abort();
+    jobs.abort();
     served
 }
 
@@ -565,6 +570,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::routes())
         .merge(crate::staff::routes())
         .merge(crate::ledger::routes())
+        .merge(crate::supervision::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)

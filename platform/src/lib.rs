@@ -37,6 +37,7 @@ pub mod results;
 pub mod serve;
 pub mod staff;
 pub mod store;
+pub mod supervision;
 
 use serde::Serialize;
 

@@ -177,7 +177,7 @@ async fn summarise_course(
             *slot = (correct, total);
         }
     }
-    let removed = removed_by_findings(store, catalogue, course).await?;
+    let removed = removed_by_findings(store, catalogue, course, simulated).await?;
     let mut out = Vec::with_capacity(rows.len());
     let mut ids = Vec::with_capacity(rows.len());
     for r in &rows {
@@ -256,6 +256,7 @@ async fn removed_by_findings(
     store: &Store,
     catalogue: &Catalogue,
     course: &str,
+    simulated: bool,
 ) -> Result<BTreeMap<String, Removed>, StoreError> {
     let rules = catalogue.get(course).map(|p| p.rules);
     let mut out: BTreeMap<String, Removed> = BTreeMap::new();
@@ -267,12 +268,15 @@ async fn removed_by_findings(
             let rows = sqlx::query(
                 "SELECT ci.seq, ci.start_ms, ci.end_ms, r.payload FROM credit_intervals ci \
                  JOIN records r ON r.device_id = ci.device_id AND r.seq = ci.seq \
-                 WHERE ci.device_id = $1 AND ci.seq >= $2 AND ci.seq <= $3 AND ci.course = $4",
+                 JOIN devices d ON d.device_id = ci.device_id \
+                 WHERE ci.device_id = $1 AND ci.seq >= $2 AND ci.seq <= $3 AND ci.course = $4 \
+                   AND d.simulated = $5",
             )
             .bind(&e.device)
             .bind(i64::try_from(e.seq_from).unwrap_or(i64::MAX))
             .bind(i64::try_from(e.seq_to).unwrap_or(i64::MAX))
             .bind(course)
+            .bind(i64::from(simulated))
             .fetch_all(&store.pool)
             .await?;
             for row in rows {

@@ -280,7 +280,7 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             .send()
             .unwrap();
         assert!(r.status().is_success(), "{}", r.status());
-        for (user, _, _, sees, _) in staff {
+        for (user, role, _, sees, _) in staff {
             let (token, _, _) = sign_in(&srv.url, user);
             let in_scope = sees.contains(&"a1");
             let (s, v) = get(&srv.url, &token, "/v1/staff/live");
@@ -328,6 +328,51 @@ fn every_staff_endpoint_answers_within_the_scope_only() {
             // c1 belongs to "Test School" (no region): only the operator sees it.
             let n = courses["courses"].as_array().unwrap().len();
             assert_eq!(n, usize::from(*user == "op"), "{user} courses: {courses}");
+            // Supervision (issue 13): attendance and findings within the scope only;
+            // certificates not for auditors nor outside the scope; the settlement
+            // not for institutions; findings reviewed by the operator and
+            // authorities only.
+            let (s, att) = get(&srv.url, &token, "/v1/staff/attendance?course=c1");
+            assert_eq!(s, 200, "{user} attendance: {att}");
+            for r in att["results"].as_array().unwrap() {
+                assert!(
+                    sees.contains(&r["user"].as_str().unwrap()),
+                    "{user} attendance: {att}"
+                );
+            }
+            let (s, fl) = get(&srv.url, &token, "/v1/staff/flags");
+            assert_eq!(s, 200, "{user} flags: {fl}");
+            for f in fl["findings"].as_array().unwrap() {
+                assert!(
+                    sees.contains(&f["learner"].as_str().unwrap()),
+                    "{user} flags: {fl}"
+                );
+            }
+            let (s, cert) = get(&srv.url, &token, "/v1/staff/certificates/b1/c1");
+            let want = match (*role, sees.contains(&"b1")) {
+                ("auditor", _) => 403,
+                (_, true) => 409,
+                (_, false) => 404,
+            };
+            assert_eq!(s, want, "{user} certificate: {cert}");
+            if s == 409 {
+                assert_eq!(cert["code"], "not_qualified", "{cert}");
+            }
+            let (s, _) = get(&srv.url, &token, "/v1/staff/settlement?quarter=2026Q4");
+            let settles = matches!(*role, "operator" | "authority" | "auditor");
+            assert_eq!(s, if settles { 200 } else { 403 }, "{user} settlement");
+            let r = client()
+                .post(format!(
+                    "{}/v1/staff/flags/{}/review",
+                    srv.url,
+                    "0".repeat(32)
+                ))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"decision": "confirm", "reason": "test"}))
+                .send()
+                .unwrap();
+            let reviews = matches!(*role, "operator" | "authority");
+            assert_eq!(r.status(), if reviews { 404 } else { 403 }, "{user} review");
         }
 
         // No session, a made-up token: 401.

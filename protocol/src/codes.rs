@@ -144,6 +144,11 @@ codes! {
         /// The learner was imported without a password: set one first
         /// (`POST /v1/password/first` with the ID number and phone on record).
         PasswordNotSet = "password_not_set",
+        /// A certificate asked for a learner who has not qualified (R-AS-2); the
+        /// message says what is missing.
+        NotQualified = "not_qualified",
+        /// A course-farming finding already confirmed or dismissed.
+        AlreadyReviewed = "already_reviewed",
         /// Record refusal: see [`RefusalCode::MalformedRecord`].
         MalformedRecord = "malformed_record",
         /// Record refusal: see [`RefusalCode::BadHeader`].

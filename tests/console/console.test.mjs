@@ -45,7 +45,7 @@ function idNumber(k) {
   return base + "10X98765432"[sum % 11];
 }
 
-let dir, url, proc, browser, ctx, page, errors, courseId;
+let dir, db, url, proc, browser, ctx, page, errors, courseId;
 
 before(async () => {
   for (const [p, what] of [[PLATFORM, "keshi-platform"], [KESHI, "keshi"], [CHROMIUM, "Chromium"]]) {
@@ -54,7 +54,7 @@ before(async () => {
   assert.ok(IMAGES && existsSync(join(IMAGES, "astronaut.png")), "KESHI_TEST_IMAGES must hold scikit-image's photos");
   dir = mkdtempSync(join(tmpdir(), "keshi-console-"));
   mkdirSync(SHOTS, { recursive: true });
-  const db = `sqlite:${join(dir, "platform.db")}`;
+  db = `sqlite:${join(dir, "platform.db")}`;
   proc = spawn(PLATFORM, ["serve", "--db", db, "--listen", "127.0.0.1:0", "--accept-simulated"], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(proc);
   const line = await new Promise((res, rej) => {
@@ -286,6 +286,56 @@ scenario("staff B sees none of it, through the console and the API alike", async
   await shot("08-staff-b-empty");
 });
 
+scenario("attendance, course-farming findings and their review (issue 13)", async () => {
+  // Two more learners study the same hour at the same time from the same address
+  // as u01: three accounts at once from one network address.
+  for (const user of ["u02", "u03"]) {
+    const home = join(dir, `home-${user}`);
+    const journal = join(dir, `${user}.db`);
+    const env = { ...process.env, KESHI_HOME: home, KESHI_KEYSTORE: "file", KESHI_PASSWORD: `password-${Number(user.slice(1))}` };
+    run(KESHI, ["login", "--platform", url, "--user", user, "--journal", journal, "--simulated"], { env });
+    const out = join(home, "courses", courseId);
+    run(KESHI, ["course", "fetch", "--platform", url, "--journal", journal, "--course", courseId, "--out", out], { env });
+    run(KESHI, ["simulate", "--course", join(out, "course.json"), "--profile", "demo", "--timeline", join(dir, "study.jsonl"), "--journal", journal, "--seed", "3"], { env });
+    run(KESHI, ["sync", "--platform", url, "--journal", journal], { env });
+  }
+  const found = JSON.parse(run(PLATFORM, ["admin", "flags", "--db", db, "--simulated", "--json"]));
+  const shared = found.filter((f) => f.rule === "shared_address").map((f) => f.learner).sort();
+  assert.deepEqual(shared, ["u01", "u02", "u03"], JSON.stringify(found));
+  // Staff A: attendance of the course (simulated study does not count: nobody has
+  // a class hour yet), and the findings, which an institution reads but does not judge.
+  await signIn("staff-a");
+  await go("#attendance", "#attendance");
+  const rows = await page.$$eval("#attendance tbody tr", (trs) => trs.map((tr) => tr.dataset.user));
+  assert.ok(rows.includes("u01") && rows.length === 47, `${rows.length} rows`);
+  assert.match(await page.textContent("#attendance-summary"), /47/);
+  await shot("11-attendance");
+  await go("#flags", "#flags");
+  const learners = await page.$$eval('#flags tr[data-rule="shared_address"]', (trs) => trs.map((tr) => tr.dataset.learner).sort());
+  assert.deepEqual(learners, ["u01", "u02", "u03"]);
+  assert.equal(await page.$("#flags button.confirm"), null, "an institution may not review its own learners");
+  // The operator confirms one (a reason is required) and dismisses another.
+  await signIn("op");
+  await go("#flags", "#flags");
+  const row = '#flags tr[data-rule="shared_address"][data-learner="u02"]';
+  await page.click(`${row} button.confirm`);
+  await page.waitForSelector(`${row} .error:not([hidden])`);
+  await page.fill(`${row} input.reason`, "同一台电脑登录三个账号");
+  await page.click(`${row} button.confirm`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("已确认"), `${row} td.status`);
+  const other = '#flags tr[data-rule="shared_address"][data-learner="u03"]';
+  await page.fill(`${other} input.reason`, "培训教室");
+  await page.click(`${other} button.dismiss`);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("已排除"), `${other} td.status`);
+  await shot("12-flags-review");
+  await go("#audit", "#audit");
+  const actions = await page.$$eval("#audit tbody tr", (trs) => trs.map((tr) => tr.dataset.action));
+  assert.ok(actions.includes("finding.confirm") && actions.includes("finding.dismiss"), actions.join(","));
+  // Staff B sees none of it.
+  await signIn("staff-b");
+  await go("#flags", "#flags-empty");
+});
+
 scenario("the operator's audit trail; every screen at phone width (360 px)", async () => {
   await signIn("op");
   await go("#audit", "#audit");
@@ -296,7 +346,7 @@ scenario("the operator's audit trail; every screen at phone width (360 px)", asy
   await shot("09-audit");
   await newContext(360);
   await signIn("staff-a");
-  for (const [hash, ready] of [["#learners", "#learners"], ["#live", "#live"], ["#courses", "#publish"], ["#import", "#import-file"], ["#learner/u01", "#timeline"]]) {
+  for (const [hash, ready] of [["#learners", "#learners"], ["#live", "#live"], ["#courses", "#publish"], ["#import", "#import-file"], ["#learner/u01", "#timeline"], ["#attendance", "#attendance"], ["#flags", "#flags"]]) {
     await go(hash, ready);
     const scroll = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(scroll <= 0, `${hash}: horizontal scroll of ${scroll} px at 360 px`);

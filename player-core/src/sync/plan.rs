@@ -195,6 +195,8 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::MediaMissing
         | ApiCode::RangeNotSatisfiable
         | ApiCode::PasswordNotSet
+        | ApiCode::NotQualified
+        | ApiCode::AlreadyReviewed
         | ApiCode::Unrecognised => SyncStatus::Refused,
     }
 }
