@@ -1068,6 +1068,7 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
                 user,
                 course: &course_id,
                 simulated: true,
+                actor: "test",
             };
             let issued = certify(&srv.store, &key, &catalogue, req("withphoto"), &font, now)
                 .await
@@ -1230,6 +1231,21 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
             (0, 1),
             "{after_review:?}"
         );
+        // The certificate already issued is withdrawn now.
+        let withdrawn = srv.rt.block_on(async {
+            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let req = keshi_platform::reports::CertifyRequest {
+                user: "withphoto",
+                course: &course_id,
+                simulated: true,
+                actor: "test",
+            };
+            keshi_platform::reports::certify(&srv.store, &key, &catalogue, req, &font, 9)
+                .await
+                .unwrap_err()
+        });
+        assert!(withdrawn.to_string().contains("withdrawn"), "{withdrawn}");
         let audit = srv
             .rt
             .block_on(srv.store.audit_in_scope(&scope, i64::MAX, 50))

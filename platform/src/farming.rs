@@ -134,7 +134,8 @@ pub struct Finding {
     pub clause: String,
     /// The records.
     pub evidence: Vec<Evidence>,
-    /// Credited ms the finding covers (taken out of credit once confirmed).
+    /// Credited ms of the study the finding cites (all of it leaves credit once the
+    /// finding is confirmed; 0 when it cites records that earned nothing).
     pub affected_ms: u64,
 }
 
@@ -166,6 +167,8 @@ pub struct Flagged {
     pub kind: String,
     /// Record hash.
     pub hash: String,
+    /// When the platform raised the flag (its clock).
+    pub at_ms: i64,
 }
 
 /// A quiz attempt: when its questions were shown and when answered (the device's
@@ -352,40 +355,35 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
         ("outside_lease", &["outside_lease"]),
     ];
     for (id, kinds) in by_rule {
-        let hits: Vec<&Flagged> = t
-            .flags
-            .iter()
-            .filter(|f| kinds.contains(&f.kind.as_str()))
-            .collect();
-        if hits.is_empty() {
-            continue;
+        // One finding per rule and day the flags were raised (China time): a
+        // dismissed finding does not hide later days.
+        let mut per_day: BTreeMap<i64, Vec<&Flagged>> = BTreeMap::new();
+        for f in t.flags.iter().filter(|f| kinds.contains(&f.kind.as_str())) {
+            per_day.entry(day_of(f.at_ms)).or_default().push(f);
         }
-        let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
-        for f in &hits {
-            *counts.entry(f.kind.as_str()).or_default() += 1;
+        for (day, hits) in per_day {
+            let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+            for f in &hits {
+                *counts.entry(f.kind.as_str()).or_default() += 1;
+            }
+            out.push(mk(
+                id,
+                None,
+                day_label(day),
+                counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} × {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "none".into(),
+                rule(id).reads.into(),
+                evidence_of(
+                    hits.iter()
+                        .map(|f| (f.device.as_str(), f.seq, f.hash.as_str())),
+                ),
+                0,
+            ));
         }
-        let first = hits
-            .iter()
-            .map(|f| (f.device.as_str(), f.seq))
-            .min()
-            .unwrap_or(("", 0));
-        out.push(mk(
-            id,
-            None,
-            format!("{}:{}", first.0, first.1),
-            counts
-                .iter()
-                .map(|(k, n)| format!("{n} × {k}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            "none".into(),
-            rule(id).reads.into(),
-            evidence_of(
-                hits.iter()
-                    .map(|f| (f.device.as_str(), f.seq, f.hash.as_str())),
-            ),
-            0,
-        ));
     }
     // Photos that never arrived.
     let late: Vec<_> = t
@@ -413,20 +411,29 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
             0,
         ));
     }
-    // Per course and day (China time): the cap and the study window.
-    let mut days: BTreeMap<(String, i64), Vec<&Credited>> = BTreeMap::new();
+    // Per day (China time), all courses together: the daily cap (the strictest of
+    // the courses studied that day).
+    let mut by_day: BTreeMap<i64, Vec<&Credited>> = BTreeMap::new();
     for c in &t.credited {
-        days.entry((c.course.clone(), day_of(c.start_ms)))
-            .or_default()
-            .push(c);
+        by_day.entry(day_of(c.start_ms)).or_default().push(c);
     }
-    for ((course, day), list) in &days {
-        let l = limits(course);
+    for (day, list) in &by_day {
+        let courses: BTreeSet<&str> = list.iter().map(|c| c.course.as_str()).collect();
+        let Some(l) = courses
+            .iter()
+            .map(|c| limits(c))
+            .min_by_key(|l| l.daily_cap_ms)
+        else {
+            continue;
+        };
         let total: i64 = list.iter().map(|c| (c.end_ms - c.start_ms).max(0)).sum();
         if total > l.daily_cap_ms {
+            let course = (courses.len() == 1)
+                .then(|| courses.iter().next().copied())
+                .flatten();
             out.push(mk(
                 "daily_cap",
-                Some(course),
+                course,
                 day_label(*day),
                 format!("{} credited on {}", minutes(total), day_label(*day)),
                 minutes(l.daily_cap_ms),
@@ -435,16 +442,31 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                     list.iter()
                         .map(|c| (c.device.as_str(), c.seq, c.hash.as_str())),
                 ),
-                u64::try_from(total - l.daily_cap_ms).unwrap_or(0),
+                // Confirmed, the whole day's cited study is taken out.
+                u64::try_from(total).unwrap_or(0),
             ));
         }
+    }
+    // Per course and day: the study window of the course's profile.
+    let mut days: BTreeMap<(String, i64), Vec<&Credited>> = BTreeMap::new();
+    for c in &t.credited {
+        days.entry((c.course.clone(), day_of(c.start_ms)))
+            .or_default()
+            .push(c);
+    }
+    for ((course, day), list) in &days {
+        let l = limits(course);
         let [from, to] = l.window;
         let outside: Vec<&&Credited> = list
             .iter()
             .filter(|c| {
-                let h = time_of_day_ms(c.start_ms) / 3_600_000;
-                let h = u32::try_from(h).unwrap_or(0);
-                h < from || h >= to
+                // Outside if it starts or ends outside the window.
+                [c.start_ms, (c.end_ms - 1).max(c.start_ms)]
+                    .iter()
+                    .any(|&ms| {
+                        let h = u32::try_from(time_of_day_ms(ms) / 3_600_000).unwrap_or(0);
+                        h < from || h >= to
+                    })
             })
             .collect();
         if !outside.is_empty() {
@@ -509,11 +531,8 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 out.push(mk(
                     "regular_sessions",
                     Some(course),
-                    format!(
-                        "{}..{}",
-                        day_label(*days.first().unwrap_or(&0)),
-                        day_label(*days.last().unwrap_or(&0))
-                    ),
+                    // Keyed by the first day: the same streak, growing, is one finding.
+                    day_label(*days.first().unwrap_or(&0)),
                     format!(
                         "{} sessions on {} days: length σ {:.0} s, start time σ {:.0} s",
                         sessions.len(),
@@ -695,7 +714,10 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
                 severity: rule("shared_address").severity,
                 learner_id: t.learner_id.clone(),
                 course: None,
-                key: address.to_owned(),
+                key: format!(
+                    "{address}:{}",
+                    day_label(day_of(mine.iter().map(|c| c.start_ms).min().unwrap_or(0)))
+                ),
                 observed: format!(
                     "{} learners credited at the same moment from {address}",
                     hit.len()
@@ -761,7 +783,7 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
         }
     }
     for r in sqlx::query(
-        "SELECT f.learner_id, f.device_id, f.seq, f.kind, COALESCE(r.hash, '') FROM flags f \
+        "SELECT f.learner_id, f.device_id, f.seq, f.kind, COALESCE(r.hash, ''), f.created_ms FROM flags f \
          JOIN devices d ON d.device_id = f.device_id \
          LEFT JOIN records r ON r.device_id = f.device_id AND r.seq = f.seq WHERE d.simulated = $1",
     )
@@ -776,6 +798,7 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
                 seq: u(r.try_get(2)?),
                 kind: r.try_get(3)?,
                 hash: r.try_get(4)?,
+                at_ms: r.try_get(5)?,
             });
         }
     }
@@ -962,14 +985,38 @@ pub async fn list(
     scope: &crate::staff::Scope,
     learner: Option<&str>,
 ) -> Result<Vec<StoredFinding>, StoreError> {
-    let (cond, values) = scope.condition(2);
+    select(store, scope, learner, None).await
+}
+
+/// One finding by id, if in `scope`.
+pub async fn find(
+    store: &Store,
+    scope: &crate::staff::Scope,
+    id: &str,
+) -> Result<Option<StoredFinding>, StoreError> {
+    Ok(select(store, scope, None, Some(id))
+        .await?
+        .into_iter()
+        .next())
+}
+
+async fn select(
+    store: &Store,
+    scope: &crate::staff::Scope,
+    learner: Option<&str>,
+    id: Option<&str>,
+) -> Result<Vec<StoredFinding>, StoreError> {
+    let (cond, values) = scope.condition(3);
     let sql = format!(
         "SELECT f.id, f.rule, f.rules_version, f.severity, l.username, f.course, f.observed, f.limit_value, \
          f.clause, f.evidence, f.affected_ms, f.status, f.reviewer, f.reason, f.created_ms \
          FROM findings f JOIN learners l ON l.id = f.learner_id JOIN institutions i ON i.id = l.institution_id \
-         WHERE ($1 = '' OR l.username = $1) AND {cond} ORDER BY f.created_ms DESC, f.rule, f.id LIMIT 5000"
+         WHERE ($1 = '' OR l.username = $1) AND ($2 = '' OR f.id = $2) AND {cond} \
+         ORDER BY f.created_ms DESC, f.rule, f.id LIMIT 5000"
     );
-    let mut q = sqlx::query(&sql).bind(learner.unwrap_or(""));
+    let mut q = sqlx::query(&sql)
+        .bind(learner.unwrap_or(""))
+        .bind(id.unwrap_or(""));
     for v in &values {
         q = q.bind(v);
     }
@@ -1047,10 +1094,8 @@ pub async fn review(
     if reason.is_empty() {
         return Err(ReviewError::NoReason);
     }
-    let found = list(store, scope, None)
+    let found = find(store, scope, id)
         .await?
-        .into_iter()
-        .find(|f| f.id == id)
         .ok_or_else(|| ReviewError::NotFound(id.to_owned()))?;
     if found.status != "open" {
         return Err(ReviewError::Reviewed {
@@ -1215,18 +1260,24 @@ mod tests {
         let found = check_learner(&trail("n", c), &limits, DAY0 + 72 * H);
         assert_eq!(
             rules_of(&found),
-            ["study_window", "daily_cap", "study_window"],
+            ["daily_cap", "study_window", "study_window"],
             "{found:#?}"
         );
-        let cap = &found[1];
+        let cap = &found[0];
         assert_eq!(cap.key, "2026-11-03");
-        // The day's 9 h 30 min (the night's 30 min and the 9 hours) over 8 h.
-        assert_eq!(cap.affected_ms, u64::try_from(90 * M).unwrap());
+        // The day's 9 h 30 min (the night's 30 min and the 9 hours), over 8 h: all of
+        // it is cited, and all of it leaves credit if the finding is confirmed.
+        assert_eq!(cap.affected_ms, u64::try_from(570 * M).unwrap());
+        assert!(
+            cap.observed.starts_with("570.0 min credited on 2026-11-03"),
+            "{}",
+            cap.observed
+        );
         assert_eq!(cap.limit, "480.0 min");
         assert_eq!(cap.clause, "cap clause");
         assert_eq!((cap.evidence[0].seq_from, cap.evidence[0].seq_to), (4, 153));
         assert_eq!(cap.evidence[0].hashes.len(), MAX_HASHES);
-        let night = &found[0];
+        let night = &found[1];
         assert_eq!(
             (night.key.as_str(), night.affected_ms),
             ("2026-11-02", u64::try_from(30 * M).unwrap())
@@ -1268,7 +1319,7 @@ mod tests {
         }
         let found = check_learner(&trail("bot", bot), &limits, DAY0);
         assert_eq!(rules_of(&found), ["regular_sessions"]);
-        assert_eq!(found[0].key, "2026-11-02..2026-11-08");
+        assert_eq!(found[0].key, "2026-11-02");
         assert!(
             found[0]
                 .observed
@@ -1362,7 +1413,7 @@ mod tests {
         assert_eq!(found.len(), 5, "{found:#?}");
         assert!(found
             .iter()
-            .all(|f| f.rule == "shared_address" && f.key == "10.0.0.9"));
+            .all(|f| f.rule == "shared_address" && f.key == "10.0.0.9:2026-11-02"));
         assert_eq!(
             found[0].observed,
             "5 learners credited at the same moment from 10.0.0.9"
@@ -1383,6 +1434,7 @@ mod tests {
                 seq,
                 kind: kind.into(),
                 hash: format!("h{seq}"),
+                at_ms: DAY0,
             });
         }
         let found = check_learner(&t, &limits, DAY0);

@@ -25,7 +25,12 @@
 //! What it does not stop: the operator can still edit records before they are
 //! sequenced (seconds), or rebuild the whole tree and sign new checkpoints with the
 //! platform key (it lives in the database) — which no checkpoint anyone kept from
-//! before will match.
+//! before will match (`audit --platform-key` checks against the key the auditor
+//! knows). Nor can a log show that an *added* record is false: whoever can edit
+//! the database can enrol a device of their own and append records it signed;
+//! they enter the log after every checkpoint already kept, so the log proves when
+//! they appeared, not that the study happened (the replay's own checks and the
+//! evidence rules of `replay.rs` judge that).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -519,19 +524,31 @@ impl Findings {
 pub type AuditError = StoreError;
 
 /// Audits the database (read-only): see the module documentation. `from` is a
-/// checkpoint kept outside the platform; `learner` asks for inclusion proofs of
-/// that learner's records against the newest stored checkpoint.
+/// checkpoint kept outside the platform; `platform_key` the platform's public key
+/// as the auditor knows it (else the one the database holds); `learner` asks for
+/// inclusion proofs of that learner's records against the newest stored checkpoint.
 pub async fn audit(
     store: &Store,
     from: Option<&Checkpoint>,
+    platform_key: Option<[u8; 32]>,
     learner: Option<&str>,
 ) -> Result<AuditReport, AuditError> {
     let mut found = Findings {
         list: Vec::new(),
         count: 0,
     };
-    let platform_key: Option<[u8; 32]> =
-        match sqlx::query("SELECT pkcs8 FROM platform_keys WHERE id = 'lease-signing'")
+    // Device heads first: records pushed while the audit runs can only add to
+    // what is held, never look like a deletion.
+    let mut heads: HashMap<String, u64> = HashMap::new();
+    for h in sqlx::query("SELECT device_id, head_seq FROM devices")
+        .fetch_all(&store.pool)
+        .await?
+    {
+        heads.insert(h.try_get(0)?, as_u64(h.try_get(1)?));
+    }
+    let platform_key: Option<[u8; 32]> = match platform_key {
+        Some(k) => Some(k),
+        None => match sqlx::query("SELECT pkcs8 FROM platform_keys WHERE id = 'lease-signing'")
             .fetch_optional(&store.pool)
             .await?
         {
@@ -544,8 +561,28 @@ pub async fn audit(
                 kp.public_key().as_ref().try_into().ok()
             }
             None => None,
-        };
+        },
+    };
     let (stored_size, stored_root) = state(store).await?;
+    // The leaves table must back the size the state claims.
+    let r = sqlx::query("SELECT COUNT(*), COALESCE(MAX(idx), -1) FROM merkle_leaves")
+        .fetch_one(&store.pool)
+        .await?;
+    let (leaf_rows, max_idx): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+    let backed = u64::try_from(max_idx + 1).unwrap_or(0);
+    if as_u64(leaf_rows) != stored_size || backed != stored_size {
+        found.add(
+            ProblemCode::TreeMismatch,
+            None,
+            None,
+            None,
+            format!(
+                "the log's state claims {stored_size} leaves; the leaves table holds {leaf_rows} (up to index {max_idx})"
+            ),
+        );
+    }
+    // Missing leaves are looked up one by one: never more than this many.
+    let fill_limit = backed.min(stored_size);
     let mut stored_cps = Vec::new();
     let rows = sqlx::query(
         "SELECT size, root, time_ms, key, signature FROM merkle_checkpoints ORDER BY size",
@@ -555,36 +592,35 @@ pub async fn audit(
     for r in &rows {
         stored_cps.push(stored_checkpoint(r)?);
     }
-    // The checkpoints whose roots the rebuilt tree must reproduce: size → (root, who).
+    // The roots the rebuilt tree must reproduce: size → (root, who).
     let mut expect: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
     if let Some(cp) = from {
-        match cp.verify(platform_key.as_ref()) {
-            Ok(()) => {
-                if cp.size > stored_size {
-                    found.add(
-                        ProblemCode::TreeShrank,
-                        None,
-                        None,
-                        None,
-                        format!(
-                            "the checkpoint signed {} records; the platform's log holds {stored_size}: records were deleted",
-                            cp.size
-                        ),
-                    );
-                }
-                expect
-                    .entry(cp.size)
-                    .or_default()
-                    .push((cp.root.clone(), "the checkpoint given".into()));
-            }
-            Err(e) => found.add(
+        if let Err(e) = cp.verify(platform_key.as_ref()) {
+            found.add(
                 ProblemCode::CheckpointInvalid,
                 None,
                 None,
                 None,
                 format!("the checkpoint given: {e}"),
-            ),
+            );
         }
+        // Its root is compared even so: a rebuilt history shows as a root mismatch.
+        if cp.size > stored_size {
+            found.add(
+                ProblemCode::TreeShrank,
+                None,
+                None,
+                None,
+                format!(
+                    "the checkpoint covers {} records; the platform's log holds {stored_size}: records were deleted",
+                    cp.size
+                ),
+            );
+        }
+        expect
+            .entry(cp.size)
+            .or_default()
+            .push((cp.root.clone(), "the checkpoint given".into()));
     }
     for cp in &stored_cps {
         match cp.verify(platform_key.as_ref()) {
@@ -606,12 +642,9 @@ pub async fn audit(
         .or_default()
         .push((hex::encode(stored_root), "the log's stored state".into()));
 
-    // Every record, in leaf order, then those not yet sequenced.
     let mut frontier = Frontier::new();
-    let mut chains: HashMap<String, (u64, Hash, [u8; 32])> = HashMap::new();
     let mut keys: HashMap<String, Option<[u8; 32]>> = HashMap::new();
     let mut checked = 0u64;
-    let mut unsequenced = 0u64;
     let mut check_roots = |frontier: &Frontier, found: &mut Findings| {
         if let Some(list) = expect.remove(&frontier.size()) {
             let root = hex::encode(frontier.root());
@@ -623,7 +656,7 @@ pub async fn audit(
                         None,
                         None,
                         format!(
-                            "the first {} records rebuild root {root}, but {who} says {want}: records before it were changed or removed",
+                            "the first {} records rebuild root {root}, but {who} says {want}: records before it were changed, removed or inserted",
                             frontier.size()
                         ),
                     );
@@ -632,17 +665,38 @@ pub async fn audit(
         }
     };
     check_roots(&frontier, &mut found);
+    // Pass 1, leaf order: each record's own integrity, its stored leaf, the tree.
     {
         let mut rows = sqlx::query(
-            "SELECT r.leaf_index, r.device_id, r.seq, r.header, r.payload, r.hash, r.signature, d.public_key \
-             FROM records r LEFT JOIN devices d ON d.device_id = r.device_id \
-             ORDER BY CASE WHEN r.leaf_index IS NULL THEN 1 ELSE 0 END, r.leaf_index, r.received_ms, r.device_id, r.seq",
+            "SELECT r.leaf_index, r.device_id, r.seq, r.header, r.payload, r.hash, r.signature, d.public_key, \
+             m.device_id, m.seq, m.hash FROM records r LEFT JOIN devices d ON d.device_id = r.device_id \
+             LEFT JOIN merkle_leaves m ON m.idx = r.leaf_index \
+             WHERE r.leaf_index IS NOT NULL ORDER BY r.leaf_index",
         )
         .fetch(&store.pool);
         while let Some(r) = rows.try_next().await? {
-            let leaf: Option<i64> = r.try_get(0)?;
+            let idx = as_u64(r.try_get(0)?);
             let device: String = r.try_get(1)?;
             let seq = as_u64(r.try_get(2)?);
+            while frontier.size() < idx && frontier.size() < fill_limit {
+                let h = missing_leaf(store, frontier.size(), &mut found).await?;
+                frontier.push(h);
+                check_roots(&frontier, &mut found);
+            }
+            if frontier.size() != idx {
+                found.add(
+                    ProblemCode::TreeMismatch,
+                    Some(idx),
+                    Some(&device),
+                    Some(seq),
+                    format!(
+                        "leaf index {idx} beyond the log's {} leaves",
+                        frontier.size()
+                    ),
+                );
+                continue;
+            }
+            checked += 1;
             let wire = WireRecord {
                 header: r.try_get(3)?,
                 payload: r.try_get(4)?,
@@ -650,130 +704,129 @@ pub async fn audit(
                 signature: r.try_get(6)?,
             };
             let pk: Option<String> = r.try_get(7)?;
-            match leaf.map(as_u64) {
-                Some(idx) => {
-                    while frontier.size() < idx && frontier.size() < stored_size {
-                        let gone = frontier.size();
-                        let h = missing_leaf(store, gone, &mut found).await?;
-                        frontier.push(h);
-                        check_roots(&frontier, &mut found);
-                    }
-                    if frontier.size() != idx {
-                        found.add(
-                            ProblemCode::TreeMismatch,
-                            Some(idx),
-                            Some(&device),
-                            Some(seq),
-                            format!(
-                                "leaf index {idx} out of order (expected {})",
-                                frontier.size()
-                            ),
-                        );
-                        continue;
-                    }
-                }
-                None => unsequenced += 1,
-            }
-            checked += 1;
-            // The record itself: its bytes, its signature, its place in the chain.
-            let key = keys
-                .entry(device.clone())
-                .or_insert_with(|| pk.as_deref().and_then(merkle::parse_digest));
-            let mut leaf_hash = None;
-            match (wire.to_record(), *key) {
-                (Err(e), _) => found.add(
-                    ProblemCode::RecordAltered,
-                    leaf.map(as_u64),
+            let leaf = check_one(
+                &mut keys,
+                &device,
+                seq,
+                Some(idx),
+                &wire,
+                pk.as_deref(),
+                &mut found,
+            );
+            // The stored leaf must name this record and hash.
+            let m_dev: Option<String> = r.try_get(8)?;
+            let m_seq: Option<i64> = r.try_get(9)?;
+            let m_hash: Option<String> = r.try_get(10)?;
+            match (m_dev, m_seq, m_hash) {
+                (Some(d), Some(s), Some(h))
+                    if d == device && as_u64(s) == seq && h == hex::encode(leaf) => {}
+                (Some(d), Some(s), _) => found.add(
+                    ProblemCode::TreeMismatch,
+                    Some(idx),
                     Some(&device),
                     Some(seq),
-                    format!("the stored record does not decode: {e}"),
+                    format!(
+                        "the stored leaf {idx} names device {d} seq {s}, or another hash, than the record that holds its place"
+                    ),
                 ),
-                (Ok(_), None) => found.add(
-                    ProblemCode::RecordAltered,
-                    leaf.map(as_u64),
+                _ => found.add(
+                    ProblemCode::TreeMismatch,
+                    Some(idx),
                     Some(&device),
                     Some(seq),
-                    "the record's device is not enrolled".into(),
+                    format!("no stored leaf {idx} for this record"),
                 ),
-                (Ok(rec), Some(pk)) => {
-                    let (prev_seq, prev_hash, _) =
-                        chains.get(&device).copied().unwrap_or((0, Hash::ZERO, pk));
-                    let stored_id = rec.header.device_id.to_hex();
-                    if stored_id != device || rec.header.seq != seq {
-                        found.add(
-                            ProblemCode::RecordAltered,
-                            leaf.map(as_u64),
-                            Some(&device),
-                            Some(seq),
-                            format!("the stored row says device {device} seq {seq}, its signed header says {stored_id} seq {}", rec.header.seq),
-                        );
-                    } else if let Err(e) =
-                        keshi_protocol::record::check_record(&rec, &pk, seq, &rec.header.prev_hash)
-                    {
-                        found.add(
-                            ProblemCode::RecordAltered,
-                            leaf.map(as_u64),
-                            Some(&device),
-                            Some(seq),
-                            e.to_string(),
-                        );
-                    } else if seq != prev_seq + 1 || rec.header.prev_hash != prev_hash {
-                        found.add(
-                            ProblemCode::ChainBroken,
-                            leaf.map(as_u64),
-                            Some(&device),
-                            Some(seq),
-                            format!(
-                                "follows seq {prev_seq} in the records held, but links to {}: records between were removed",
-                                rec.header.prev_hash.to_hex()
-                            ),
-                        );
-                    }
-                    chains.insert(device.clone(), (seq, rec.hash, pk));
-                    leaf_hash = Some(merkle::leaf_hash(&rec.hash.0));
-                }
             }
-            if leaf.is_some() {
-                // An undecodable record still takes its place (its stored hash).
-                let h = leaf_hash.unwrap_or_else(|| {
-                    merkle::parse_digest(&wire.hash)
-                        .map(|d| merkle::leaf_hash(&d))
-                        .unwrap_or([0; 32])
-                });
-                frontier.push(h);
-                check_roots(&frontier, &mut found);
-            }
+            frontier.push(leaf);
+            check_roots(&frontier, &mut found);
         }
     }
-    // Leaves at the end whose records are gone.
-    while frontier.size() < stored_size {
-        let gone = frontier.size();
-        let h = missing_leaf(store, gone, &mut found).await?;
+    while frontier.size() < fill_limit {
+        let h = missing_leaf(store, frontier.size(), &mut found).await?;
         frontier.push(h);
         check_roots(&frontier, &mut found);
     }
-    // Device heads: the newest record each device is known to have sent.
-    let heads = sqlx::query("SELECT device_id, head_seq, head_hash FROM devices")
-        .fetch_all(&store.pool)
-        .await?;
-    for h in &heads {
-        let device: String = h.try_get(0)?;
-        let head_seq = as_u64(h.try_get(1)?);
-        if head_seq == 0 {
-            continue;
-        }
-        let held = chains.get(&device).map_or(0, |c| c.0);
-        if held < head_seq {
-            found.add(
-                ProblemCode::HeadMissing,
+    // Records accepted but not yet sequenced: their integrity.
+    let mut unsequenced = 0u64;
+    {
+        let mut rows = sqlx::query(
+            "SELECT r.device_id, r.seq, r.header, r.payload, r.hash, r.signature, d.public_key \
+             FROM records r LEFT JOIN devices d ON d.device_id = r.device_id WHERE r.leaf_index IS NULL",
+        )
+        .fetch(&store.pool);
+        while let Some(r) = rows.try_next().await? {
+            unsequenced += 1;
+            checked += 1;
+            let device: String = r.try_get(0)?;
+            let seq = as_u64(r.try_get(1)?);
+            let wire = WireRecord {
+                header: r.try_get(2)?,
+                payload: r.try_get(3)?,
+                hash: r.try_get(4)?,
+                signature: r.try_get(5)?,
+            };
+            let pk: Option<String> = r.try_get(6)?;
+            check_one(
+                &mut keys,
+                &device,
+                seq,
                 None,
-                Some(&device),
-                Some(held + 1),
-                format!(
-                    "the device's head is seq {head_seq}, but records {}..={head_seq} are not held",
-                    held + 1
-                ),
+                &wire,
+                pk.as_deref(),
+                &mut found,
             );
+        }
+    }
+    // Pass 2, each device in seq order: the chain links and the device's head.
+    {
+        let mut rows =
+            sqlx::query("SELECT device_id, seq, header FROM records ORDER BY device_id, seq")
+                .fetch(&store.pool);
+        let mut last: Option<(String, u64, Hash)> = None;
+        let mut held: HashMap<String, u64> = HashMap::new();
+        while let Some(r) = rows.try_next().await? {
+            let device: String = r.try_get(0)?;
+            let seq = as_u64(r.try_get(1)?);
+            let header: String = r.try_get(2)?;
+            let Some(bytes) = hex::decode(&header).ok() else {
+                continue; // reported by pass 1 as not decoding
+            };
+            let Ok(h) = keshi_protocol::record::RecordHeader::decode(&bytes) else {
+                continue;
+            };
+            let (prev_seq, prev_hash) = match &last {
+                Some((d, s, hh)) if *d == device => (*s, *hh),
+                _ => (0, Hash::ZERO),
+            };
+            if seq != prev_seq + 1 || h.prev_hash != prev_hash {
+                found.add(
+                    ProblemCode::ChainBroken,
+                    None,
+                    Some(&device),
+                    Some(seq),
+                    format!(
+                        "follows seq {prev_seq} in the records held, but links to {}: records between were removed",
+                        h.prev_hash.to_hex()
+                    ),
+                );
+            }
+            held.insert(device.clone(), seq);
+            last = Some((device, seq, Hash::of(&bytes)));
+        }
+        for (device, head) in &heads {
+            let have = held.get(device).copied().unwrap_or(0);
+            if have < *head {
+                found.add(
+                    ProblemCode::HeadMissing,
+                    None,
+                    Some(device),
+                    Some(have + 1),
+                    format!(
+                        "the device's head is seq {head}, but records {}..={head} are not held",
+                        have + 1
+                    ),
+                );
+            }
         }
     }
     // Sizes the records never reached (the checkpoint given is TreeShrank above).
@@ -849,6 +902,76 @@ pub async fn audit(
         problem_count: found.count,
         learner,
     })
+}
+
+/// One stored record's integrity: it decodes, its device is enrolled, its bytes
+/// match its hash, payload and signature, and its row names the device and seq
+/// its signed header says. Returns its leaf hash (from the stored hash when the
+/// record is beyond checking, so the tree keeps its shape).
+fn check_one(
+    keys: &mut HashMap<String, Option<[u8; 32]>>,
+    device: &str,
+    seq: u64,
+    leaf: Option<u64>,
+    wire: &WireRecord,
+    public_key: Option<&str>,
+    found: &mut Findings,
+) -> Digest {
+    let key = *keys
+        .entry(device.to_owned())
+        .or_insert_with(|| public_key.and_then(merkle::parse_digest));
+    let fallback = || {
+        merkle::parse_digest(&wire.hash)
+            .map(|d| merkle::leaf_hash(&d))
+            .unwrap_or([0; 32])
+    };
+    let rec = match wire.to_record() {
+        Ok(r) => r,
+        Err(e) => {
+            found.add(
+                ProblemCode::RecordAltered,
+                leaf,
+                Some(device),
+                Some(seq),
+                format!("the stored record does not decode: {e}"),
+            );
+            return fallback();
+        }
+    };
+    let Some(pk) = key else {
+        found.add(
+            ProblemCode::RecordAltered,
+            leaf,
+            Some(device),
+            Some(seq),
+            "the record's device is not enrolled".into(),
+        );
+        return fallback();
+    };
+    let stored_id = rec.header.device_id.to_hex();
+    if stored_id != device || rec.header.seq != seq {
+        found.add(
+            ProblemCode::RecordAltered,
+            leaf,
+            Some(device),
+            Some(seq),
+            format!(
+                "the stored row says device {device} seq {seq}, its signed header says {stored_id} seq {}",
+                rec.header.seq
+            ),
+        );
+    } else if let Err(e) =
+        keshi_protocol::record::check_record(&rec, &pk, seq, &rec.header.prev_hash)
+    {
+        found.add(
+            ProblemCode::RecordAltered,
+            leaf,
+            Some(device),
+            Some(seq),
+            e.to_string(),
+        );
+    }
+    merkle::leaf_hash(&rec.hash.0)
 }
 
 /// Reports leaf `idx` as missing its record, naming the record from the stored

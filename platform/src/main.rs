@@ -98,6 +98,10 @@ enum Command {
         /// Also prove this learner's records included (login name).
         #[arg(long)]
         learner: Option<String>,
+        /// The platform's public key as you know it (hex; default: the key the
+        /// database holds, which whoever can edit the database can replace).
+        #[arg(long)]
+        platform_key: Option<String>,
         /// Key file of ID numbers and phones at rest (as `serve --data-key`).
         #[arg(long, env = "KESHI_DATA_KEY")]
         data_key: Option<PathBuf>,
@@ -650,6 +654,7 @@ async fn run(cli: Cli) -> Result<()> {
             db,
             from,
             learner,
+            platform_key,
             data_key,
             json,
         } => {
@@ -667,8 +672,20 @@ async fn run(cli: Cli) -> Result<()> {
             let store = Store::connect_with_key(&db, data_key.as_deref())
                 .await
                 .with_context(|| format!("database {db}"))?;
-            let report =
-                keshi_platform::ledger::audit(&store, from.as_ref(), learner.as_deref()).await?;
+            let platform_key = match platform_key {
+                Some(hex) => Some(
+                    keshi_protocol::merkle::parse_digest(&hex)
+                        .context("--platform-key is not 32 bytes of hex")?,
+                ),
+                None => None,
+            };
+            let report = keshi_platform::ledger::audit(
+                &store,
+                from.as_ref(),
+                platform_key,
+                learner.as_deref(),
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -1167,6 +1184,7 @@ async fn run(cli: Cli) -> Result<()> {
                             user: &learner,
                             course: &course,
                             simulated,
+                            actor: "cli",
                         },
                         &font,
                         now(),

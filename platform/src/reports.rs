@@ -89,6 +89,8 @@ pub struct CertifyRequest<'a> {
     pub course: &'a str,
     /// Certify simulated study (a demo or test platform; serial `SIM-`).
     pub simulated: bool,
+    /// Who asks (`staff:<user>`, `cli`): the audit trail names them.
+    pub actor: &'a str,
 }
 
 /// Issues (or issues again) the certificate of a learner in a course.
@@ -105,6 +107,7 @@ pub async fn certify(
         user,
         course,
         simulated,
+        actor,
     } = req;
     let learner = store
         .learner(user)
@@ -123,6 +126,26 @@ pub async fn certify(
         .await
         .map_err(StoreError::from)?
     {
+        // Issued once; withdrawn when a finding against the course was confirmed
+        // since (the PDF already handed out stays signed: the settlement withholds
+        // it and this platform no longer hands it out).
+        let confirmed = sqlx::query(
+            "SELECT COUNT(*) FROM findings WHERE learner_id = $1 AND status = 'confirmed' \
+             AND (course = $2 OR course IS NULL)",
+        )
+        .bind(&learner.id)
+        .bind(course)
+        .fetch_one(&store.pool)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0))
+        .map_err(StoreError::from)?;
+        if confirmed > 0 {
+            return Err(CertifyError::NotQualified {
+                user: user.to_owned(),
+                course: course.to_owned(),
+                why: format!("the certificate is withdrawn: {confirmed} course-farming finding(s) confirmed since it was issued"),
+            });
+        }
         let text: String = r.try_get(0).map_err(StoreError::from)?;
         let statement: CertificateStatement = serde_json::from_str(&text)
             .map_err(|e| StoreError::Corrupt(format!("certificate statement: {e}")))?;
@@ -232,7 +255,7 @@ pub async fn certify(
     crate::staff::append_audit(
         &mut tx,
         &crate::staff::AuditRow {
-            actor: "platform",
+            actor,
             action: "certificate.issue",
             target: &learner.username,
             institution_id: Some(&learner.institution_id),
@@ -335,7 +358,12 @@ pub async fn settlement(
     let Some((from, to)) = quarter_range(quarter) else {
         return Ok(None);
     };
-    let checkpoint = crate::ledger::checkpoint(store, key, now).await?;
+    // A checkpoint signed in the last 10 minutes serves (a report asked again and
+    // again does not sign one each time).
+    let checkpoint = match crate::ledger::latest_checkpoint(store).await? {
+        Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
+        _ => crate::ledger::checkpoint(store, key, now).await?,
+    };
     let (cond, values) = scope.condition(4);
     let sql = format!(
         "SELECT i.name, c.course, c.level, c.class_hours, c.learner_id FROM certificates c \
@@ -351,7 +379,7 @@ pub async fn settlement(
         q = q.bind(v);
     }
     let rows = q.fetch_all(&store.pool).await?;
-    let mut lines: BTreeMap<(String, String), SettlementLine> = BTreeMap::new();
+    let mut lines: BTreeMap<(String, String, u64), SettlementLine> = BTreeMap::new();
     let mut withheld = 0;
     for r in &rows {
         let institution: String = r.try_get(0)?;
@@ -374,7 +402,15 @@ pub async fn settlement(
         let (rate, clause) = catalogue
             .get(&course)
             .and_then(|p| {
-                let lv = p.course.level;
+                // The level the certificate was issued at, priced in the course's
+                // profile.
+                let lv = [
+                    keshi_protocol::policy::Level::Junior,
+                    keshi_protocol::policy::Level::Intermediate,
+                    keshi_protocol::policy::Level::Senior,
+                ]
+                .into_iter()
+                .find(|l| l.as_str() == level)?;
                 p.policy.subsidy_fen_per_class_hour.value.get(&lv).map(|r| {
                     (
                         u64::from(*r),
@@ -384,7 +420,7 @@ pub async fn settlement(
             })
             .unwrap_or((0, "course not in the catalogue".into()));
         let line = lines
-            .entry((institution.clone(), level.clone()))
+            .entry((institution.clone(), level.clone(), rate))
             .or_insert(SettlementLine {
                 institution,
                 level,

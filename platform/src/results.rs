@@ -111,13 +111,29 @@ pub async fn summarise(
     simulated: bool,
     now: i64,
 ) -> Result<Vec<CourseResult>, StoreError> {
+    summarise_with(store, catalogue, course, scope, simulated, true, now).await
+}
+
+/// [`summarise`], writing the summary table only when `write` (a staff member's
+/// request reads; the service's job and the admin command write).
+pub async fn summarise_with(
+    store: &Store,
+    catalogue: &Catalogue,
+    course: Option<&str>,
+    scope: &Scope,
+    simulated: bool,
+    write: bool,
+    now: i64,
+) -> Result<Vec<CourseResult>, StoreError> {
     let courses: Vec<String> = match course {
         Some(c) => vec![c.to_owned()],
         None => catalogue.iter().map(|p| p.course.id.clone()).collect(),
     };
     let mut out = Vec::new();
     for course in courses {
-        out.extend(summarise_course(store, catalogue, &course, scope, simulated, now).await?);
+        out.extend(
+            summarise_course(store, catalogue, &course, scope, simulated, write, now).await?,
+        );
     }
     Ok(out)
 }
@@ -128,6 +144,7 @@ async fn summarise_course(
     course: &str,
     scope: &Scope,
     simulated: bool,
+    write_results: bool,
     now: i64,
 ) -> Result<Vec<CourseResult>, StoreError> {
     let published = catalogue.get(course);
@@ -235,7 +252,7 @@ async fn summarise_course(
         ids.push(learner_id);
     }
     // Reports read real study only: simulated results are shown, never stored.
-    if !simulated {
+    if !simulated && write_results {
         write(store, &ids, &out, now).await?;
     }
     Ok(out)
@@ -313,15 +330,16 @@ async fn write(
 ) -> Result<(), StoreError> {
     let mut tx = store.begin_write().await?;
     for (id, r) in ids.iter().zip(results) {
-        sqlx::query("DELETE FROM course_results WHERE learner_id = $1 AND course = $2")
-            .bind(id)
-            .bind(&r.course)
-            .execute(&mut *tx)
-            .await?;
+        // An upsert: two writers at once (the job of two instances) both succeed.
         sqlx::query(
             "INSERT INTO course_results(learner_id, course, level, credited_ms, class_hours_completed, \
              class_hours_planned, attendance_permille, score, qualified, at_risk, confirmed_flags, computed_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (learner_id, course) DO UPDATE SET level = excluded.level, \
+             credited_ms = excluded.credited_ms, class_hours_completed = excluded.class_hours_completed, \
+             class_hours_planned = excluded.class_hours_planned, attendance_permille = excluded.attendance_permille, \
+             score = excluded.score, qualified = excluded.qualified, at_risk = excluded.at_risk, \
+             confirmed_flags = excluded.confirmed_flags, computed_ms = excluded.computed_ms",
         )
         .bind(id)
         .bind(&r.course)

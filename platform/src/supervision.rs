@@ -69,11 +69,12 @@ async fn attendance(
             "no such course",
         ));
     }
-    let results = crate::results::summarise(
+    let results = crate::results::summarise_with(
         &state.store,
         &catalogue,
         Some(&course),
         &s.scope,
+        false,
         false,
         (state.clock)(),
     )
@@ -153,6 +154,16 @@ async fn review(
     }
 }
 
+/// The certificate font, loaded once (5 MB).
+fn font() -> Result<&'static crate::certificate::FontData, crate::certificate::CertificateError> {
+    static FONT: std::sync::OnceLock<crate::certificate::FontData> = std::sync::OnceLock::new();
+    if let Some(f) = FONT.get() {
+        return Ok(f);
+    }
+    let f = crate::certificate::FontData::load(crate::certificate::DEFAULT_FONT)?;
+    Ok(FONT.get_or_init(|| f))
+}
+
 async fn certificate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -178,8 +189,8 @@ async fn certificate(
             "no such learner in your scope",
         ));
     }
-    let font = crate::certificate::FontData::load(crate::certificate::DEFAULT_FONT)
-        .map_err(|e| crate::courses::internal("the certificate font", e))?;
+    let font = font().map_err(|e| crate::courses::internal("the certificate font", e))?;
+    let actor = format!("staff:{}", s.username);
     let catalogue = crate::load_catalogue(&state.store).await?;
     let issued = crate::reports::certify(
         &state.store,
@@ -189,8 +200,9 @@ async fn certificate(
             user: &user,
             course: &course,
             simulated: false,
+            actor: &actor,
         },
-        &font,
+        font,
         (state.clock)(),
     )
     .await;

@@ -242,6 +242,81 @@ fn the_log_proves_every_record_and_the_audit_names_an_edit_or_a_deletion() {
         );
         assert_eq!(audit(&db, &cp1_file, "alice").0, 0);
 
+        // Two records' places in the log swapped: each is named, with its leaf.
+        let (l2, l3) = srv.rt.block_on(async {
+            let a =
+                |seq: u64| keshi_platform::ledger::inclusion(&srv.store, &alice.device_id, seq, 60);
+            (
+                a(2).await.unwrap().unwrap().unwrap().leaf_index,
+                a(3).await.unwrap().unwrap().unwrap().leaf_index,
+            )
+        });
+        let swap = |x: u64, y: u64| {
+            let d = &alice.device_id;
+            sql(
+                &srv,
+                &db,
+                &format!("UPDATE records SET leaf_index = -1 WHERE device_id = '{d}' AND seq = 2"),
+            );
+            sql(
+                &srv,
+                &db,
+                &format!("UPDATE records SET leaf_index = {y} WHERE device_id = '{d}' AND seq = 3"),
+            );
+            sql(
+                &srv,
+                &db,
+                &format!("UPDATE records SET leaf_index = {x} WHERE device_id = '{d}' AND seq = 2"),
+            );
+        };
+        swap(l3, l2);
+        let (code, v) = audit(&db, &cp1_file, "alice");
+        assert_eq!(code, 1, "{v}");
+        let found = problems(&v);
+        for seq in [2, 3] {
+            assert!(
+                found.contains(&(
+                    "tree_mismatch".to_owned(),
+                    Some(alice.device_id.clone()),
+                    Some(seq)
+                )),
+                "{v}"
+            );
+        }
+        swap(l2, l3);
+        assert_eq!(audit(&db, &cp1_file, "alice").0, 0);
+
+        // The key the auditor knows: the platform's passes, any other does not.
+        let key_args = |k: &str| {
+            platform(&[
+                "audit",
+                "--db",
+                &db,
+                "--from",
+                cp1_file.to_str().unwrap(),
+                "--platform-key",
+                k,
+                "--json",
+            ])
+        };
+        assert_eq!(key_args(&cp1.key).0, 0);
+        let (code, out, _) = key_args(&"11".repeat(32));
+        assert_eq!(code, 1);
+        assert!(out.contains("checkpoint_invalid"), "{out}");
+
+        // A state claiming far more leaves than the log holds is reported, and the
+        // audit still ends (it does not look for a billion missing leaves).
+        sql(
+            &srv,
+            &db,
+            "UPDATE merkle_state SET size = 1000000000 WHERE id = 1",
+        );
+        let (code, v) = audit(&db, &cp1_file, "alice");
+        assert_eq!(code, 1);
+        assert!(problems(&v).iter().any(|p| p.0 == "tree_mismatch"), "{v}");
+        sql(&srv, &db, "UPDATE merkle_state SET size = 60 WHERE id = 1");
+        assert_eq!(audit(&db, &cp1_file, "alice").0, 0);
+
         // Bob's last record deleted (a whole row, as an editor of the database
         // would): named as missing from the log and from the device's head.
         assert_eq!(
