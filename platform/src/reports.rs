@@ -234,9 +234,10 @@ pub async fn certify(
     };
     let pdf = crate::certificate::issue(key, &statement, font)?;
     let mut tx = store.begin_write().await.map_err(StoreError::from)?;
-    sqlx::query(
+    // Two requests at once: the first stored is the certificate; the other answers it.
+    let stored = sqlx::query(
         "INSERT INTO certificates(serial, learner_id, course, level, class_hours, score, issued_ms, checkpoint_size, \
-         statement, simulated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         statement, simulated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
     )
     .bind(&statement.serial)
     .bind(&learner.id)
@@ -250,7 +251,25 @@ pub async fn certify(
     .bind(i64::from(simulated))
     .execute(&mut *tx)
     .await
-    .map_err(StoreError::from)?;
+    .map_err(StoreError::from)?
+    .rows_affected();
+    if stored == 0 {
+        tx.rollback().await.map_err(StoreError::from)?;
+        let r = sqlx::query(
+            "SELECT statement FROM certificates WHERE learner_id = $1 AND course = $2 AND simulated = $3",
+        )
+        .bind(&learner.id)
+        .bind(course)
+        .bind(i64::from(simulated))
+        .fetch_one(&store.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let text: String = r.try_get(0).map_err(StoreError::from)?;
+        let statement: CertificateStatement = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("certificate statement: {e}")))?;
+        let pdf = crate::certificate::issue(key, &statement, font)?;
+        return Ok(Issued { statement, pdf });
+    }
     let after = serde_json::json!({"serial": statement.serial, "course": course, "class_hours": statement.class_hours});
     crate::staff::append_audit(
         &mut tx,
