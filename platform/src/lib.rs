@@ -35,7 +35,6 @@ pub mod replay;
 pub mod reports;
 pub mod results;
 pub mod serve;
-pub mod spotcheck;
 pub mod staff;
 pub mod store;
 pub mod supervision;
