@@ -202,6 +202,9 @@ export class Flow {
         if (await this.present("#resume-ok")) await this.click("#resume-ok");
         if (await done()) return true;
         if (await this.present("#idle-ok")) await this.click("#idle-ok");
+        // The end came with parts not counted (played while unfocused or idle): the
+        // random capture moment may lie in what is left, so watch those parts again.
+        if (await this.present("#ended-rewatch")) await this.click("#ended-rewatch");
         await this.d.actions().move({ origin: await this.$("#stage"), x: Math.floor(Math.random() * 20), y: 5 }).perform();
         await this.js(`const v = document.getElementById('video'); if (v.paused && !document.querySelector('.overlay:not(.hidden)')) v.play();`);
         return false;
@@ -224,7 +227,9 @@ export class Flow {
       if (await this.present(o)) {
         console.log(`leaving the player by ${o}`);
         await this.click(o);
-        break;
+        // Every way out leaves the player (its back button goes with it).
+        await this.waitFor("course list", () => this.present("#screen-courses"));
+        return;
       }
     }
     if (await this.present("#player-back")) {

@@ -370,6 +370,12 @@ impl Live {
     pub fn view(&mut self) -> StudyView {
         let player = self.session.player();
         let progress = player.progress();
+        let course_ms = player.rules().course_ms;
+        // A seek back from the end (to watch what did not count) leaves the end.
+        if self.ended && progress.position_ms < course_ms {
+            self.ended = false;
+        }
+        let first_gap_ms = progress.coverage.gaps(0, course_ms).first().map(|g| g.0);
         let credited = progress.credited_ms();
         let counting = player.crediting();
         if counting {
@@ -418,6 +424,7 @@ impl Live {
             capture: self.capture.clone(),
             idle_prompt: self.idle_prompt,
             ended: self.ended,
+            first_gap_ms,
             commands: std::mem::take(&mut self.commands),
             violations: violations[skip..]
                 .iter()

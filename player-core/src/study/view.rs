@@ -399,6 +399,11 @@ pub struct StudyView {
     pub idle_prompt: bool,
     /// The course end was reached.
     pub ended: bool,
+    /// Where the first stretch of the course that has not counted yet begins (time
+    /// played while not counting: focus lost, idle, a held capture). Watching it
+    /// again earns its credit; `None` once the whole course counted.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub first_gap_ms: Option<u64>,
     /// What the player must do now.
     pub commands: Vec<PlayerCommand>,
     /// Recent periods that did not count (newest last, at most 20).

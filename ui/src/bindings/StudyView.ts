@@ -90,6 +90,12 @@ idlePrompt: boolean,
  */
 ended: boolean, 
 /**
+ * Where the first stretch of the course that has not counted yet begins (time
+ * played while not counting: focus lost, idle, a held capture). Watching it
+ * again earns its credit; `None` once the whole course counted.
+ */
+firstGapMs: number | null, 
+/**
  * What the player must do now.
  */
 commands: Array<PlayerCommand>, 

@@ -313,7 +313,24 @@ async function mountPlayer(main: HTMLElement, opened: OpenedCourse, back: () => 
         }),
       );
     } else if (v.ended) {
-      showOverlay("ended", h("h2", {}, T("player.ended")), on(h("button", { class: "primary", id: "ended-back" }, T("player.back")), "click", () => back()));
+      const gap = v.firstGapMs;
+      if (gap === null || gap === undefined) {
+        showOverlay("ended", h("h2", {}, T("player.ended")), on(h("button", { class: "primary", id: "ended-back" }, T("player.back")), "click", () => back()));
+      } else {
+        // Parts played while not counting (focus lost, idle, a held capture) earn
+        // their credit when watched again: say so and offer to go there.
+        showOverlay(
+          "ended-gap",
+          h("h2", {}, T("player.ended")),
+          h("p", { id: "ended-gap", "data-gap-ms": String(gap) }, T("player.endedGap", { pos: fmtDuration(Number(gap)) })),
+          on(h("button", { class: "primary", id: "ended-rewatch" }, T("player.rewatch")), "click", () => {
+            hideOverlay();
+            seekCourse(Number(gap), true);
+            report({ kind: "seek", toMs: Number(gap) });
+          }),
+          on(h("button", { id: "ended-back" }, T("player.back")), "click", () => back()),
+        );
+      }
     } else if (overlayKind && overlayKind !== "quiz-result") {
       hideOverlay();
     }
