@@ -35,6 +35,7 @@ pub mod replay;
 pub mod reports;
 pub mod results;
 pub mod serve;
+pub mod spotcheck;
 pub mod staff;
 pub mod store;
 pub mod supervision;

@@ -351,6 +351,47 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a spot check (issue 13, R-SV-6): a sample of the scope's learners from a
+    /// seed of the newest checkpoint, the date and the scope (reproducible by
+    /// anyone: see docs/supervision.md); drawing again the same day answers the
+    /// same sample.
+    SpotCheck {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// An institution's name, a region (`shanxi/taiyuan`) or `*`.
+        #[arg(long)]
+        scope: String,
+        /// The date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// Learners to sample.
+        #[arg(long, default_value_t = 10)]
+        size: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a check made on a sampled learner: `--method video|phone|data`,
+    /// `--result normal|abnormal` (abnormal removes the learner's subsidy).
+    SpotCheckResult {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The spot check's id.
+        #[arg(long)]
+        check: String,
+        /// Login name.
+        #[arg(long)]
+        learner: String,
+        /// video, phone or data.
+        #[arg(long)]
+        method: String,
+        /// normal or abnormal.
+        #[arg(long)]
+        result: String,
+        /// What was found.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Sequence every accepted record into the log and sign a checkpoint of it
     /// (issue 13, R-SV-4): keep the JSON outside the platform; `audit --from` checks
     /// the platform against it later.
@@ -1241,6 +1282,72 @@ async fn run(cli: Cli) -> Result<()> {
                             s.withheld
                         );
                     }
+                    Ok(())
+                }
+                Admin::SpotCheck {
+                    db,
+                    scope,
+                    date,
+                    size,
+                    json,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let c = keshi_platform::spotcheck::draw(
+                        &store,
+                        &key,
+                        &scope,
+                        &date,
+                        size,
+                        "cli",
+                        now(),
+                    )
+                    .await?;
+                    if json {
+                        println!("{}", serde_json::to_string(&c)?);
+                    } else {
+                        println!(
+                            "spot check {} of {} on {}: {} of {} learners (seed {}, checkpoint of {} records)",
+                            c.id, c.scope, c.date, c.sample.len(), c.population, c.seed, c.checkpoint_size
+                        );
+                        for u in &c.sample {
+                            println!("  {u}");
+                        }
+                        for k in &c.ineligible_classes {
+                            println!(
+                                "  class {} of {}: below 80% in two checks (lowest {:.1}%): not eligible",
+                                k.class,
+                                k.institution,
+                                k.attendance_permille as f64 / 10.0
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                Admin::SpotCheckResult {
+                    db,
+                    check,
+                    learner,
+                    method,
+                    result,
+                    note,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    keshi_platform::spotcheck::record(
+                        &store,
+                        &check,
+                        &learner,
+                        &method,
+                        &result,
+                        &note,
+                        "cli",
+                        now(),
+                    )
+                    .await?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"check": check, "learner": learner, "result": result})
+                    );
                     Ok(())
                 }
                 Admin::Checkpoint { db, json } => {

@@ -358,7 +358,8 @@ pub struct Settlement {
     pub checkpoint: keshi_protocol::merkle::Checkpoint,
     /// Lines by institution and level.
     pub lines: Vec<SettlementLine>,
-    /// Certificates left out: a finding against the course confirmed since.
+    /// Certificates left out: a finding against the course confirmed since, an
+    /// abnormal spot check, or a class that lost its eligibility (R-SV-6).
     pub withheld: u64,
     /// The sum, fen.
     pub total_fen: u64,
@@ -385,7 +386,7 @@ pub async fn settlement(
     };
     let (cond, values) = scope.condition(4);
     let sql = format!(
-        "SELECT i.name, c.course, c.level, c.class_hours, c.learner_id FROM certificates c \
+        "SELECT i.name, c.course, c.level, c.class_hours, c.learner_id, l.class FROM certificates c \
          JOIN learners l ON l.id = c.learner_id JOIN institutions i ON i.id = l.institution_id \
          WHERE c.issued_ms >= $1 AND c.issued_ms < $2 AND c.simulated = $3 AND {cond} \
          ORDER BY i.name, c.level, c.serial"
@@ -398,6 +399,12 @@ pub async fn settlement(
         q = q.bind(v);
     }
     let rows = q.fetch_all(&store.pool).await?;
+    let ineligible: std::collections::BTreeSet<(String, String)> =
+        match crate::spotcheck::ineligible_classes(store).await {
+            Ok(v) => v.into_iter().map(|c| (c.institution, c.class)).collect(),
+            Err(crate::spotcheck::SpotCheckError::Store(e)) => return Err(e),
+            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+        };
     let mut lines: BTreeMap<(String, String, u64), SettlementLine> = BTreeMap::new();
     let mut withheld = 0;
     for r in &rows {
@@ -406,6 +413,12 @@ pub async fn settlement(
         let level: String = r.try_get(2)?;
         let hours = u64::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0);
         let learner: String = r.try_get(4)?;
+        let class: String = r.try_get(5)?;
+        // R-SV-6: a class below 80% in two spot checks has lost its eligibility.
+        if ineligible.contains(&(institution.clone(), class)) {
+            withheld += 1;
+            continue;
+        }
         let flagged = sqlx::query(
             "SELECT 1 FROM findings WHERE learner_id = $1 AND status = 'confirmed' AND (course = $2 OR course IS NULL) LIMIT 1",
         )

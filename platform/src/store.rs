@@ -230,6 +230,19 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          UNIQUE (learner_id, course, simulated))",
         "CREATE INDEX certificates_issued ON certificates(issued_ms)",
     ],
+), (
+    // Spot checks (issue 13, R-SV-6, `spotcheck.rs`): the draws, the checks made on
+    // the sampled learners, and their classes' attendance at each draw.
+    19,
+    &[
+        "CREATE TABLE spot_checks (id TEXT PRIMARY KEY, scope TEXT NOT NULL, day TEXT NOT NULL, seed TEXT NOT NULL, \
+         checkpoint_size BIGINT NOT NULL, checkpoint_root TEXT NOT NULL, population BIGINT NOT NULL, \
+         size BIGINT NOT NULL, actor TEXT NOT NULL, created_ms BIGINT NOT NULL, UNIQUE (scope, day))",
+        "CREATE TABLE spot_check_items (check_id TEXT NOT NULL, learner_id TEXT NOT NULL, draw_rank BIGINT NOT NULL, \
+         method TEXT, result TEXT, note TEXT, recorder TEXT, recorded_ms BIGINT, PRIMARY KEY (check_id, learner_id))",
+        "CREATE TABLE spot_check_classes (check_id TEXT NOT NULL, institution_id TEXT NOT NULL, class TEXT NOT NULL, \
+         attendance_permille BIGINT NOT NULL, PRIMARY KEY (check_id, institution_id, class))",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

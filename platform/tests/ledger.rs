@@ -78,6 +78,26 @@ fn sql(srv: &Server, db: &str, statement: &str) -> u64 {
     })
 }
 
+/// Enrols `users` in `course` (as staff would, through the courses module).
+fn enrol(srv: &Server, course: &str, users: &[String]) {
+    srv.rt.block_on(async {
+        let req = keshi_protocol::staff::EnrolRequest {
+            course: course.to_owned(),
+            learners: users.to_vec(),
+            class: None,
+        };
+        keshi_platform::courses::enrol(
+            &srv.store,
+            &keshi_platform::staff::Scope::All,
+            &req,
+            "test",
+            0,
+        )
+        .await
+        .unwrap();
+    });
+}
+
 fn problems(v: &Value) -> Vec<(String, Option<String>, Option<u64>)> {
     v["problems"]
         .as_array()
@@ -415,22 +435,7 @@ fn the_supervision_commands_keep_their_contracts() {
     std::fs::write(&manifest, keshi_protocol::demo::course(2).to_string()).unwrap();
     let (course, _) = srv.publish(&manifest, "shanxi");
     srv.learner("li", "pw-li");
-    srv.rt.block_on(async {
-        let req = keshi_protocol::staff::EnrolRequest {
-            course: course.clone(),
-            learners: vec!["li".into()],
-            class: None,
-        };
-        keshi_platform::courses::enrol(
-            &srv.store,
-            &keshi_platform::staff::Scope::All,
-            &req,
-            "test",
-            0,
-        )
-        .await
-        .unwrap();
-    });
+    enrol(&srv, &course, &["li".to_owned()]);
     let (code, out, err) = platform(&[
         "admin",
         "attendance",
@@ -515,4 +520,153 @@ fn the_supervision_commands_keep_their_contracts() {
     assert_eq!(code, 2);
     assert!(err.contains("YYYYQn"), "{err}");
     srv.kill();
+}
+
+/// Spot checks (issue 13, R-SV-6): the sample is drawn from the newest checkpoint,
+/// the date and the scope, and anyone can recompute it from those and the list of
+/// learners; drawing again the same day answers the same sample; an abnormal result
+/// removes the learner's subsidy (a confirmed finding); a class below 80% in two
+/// checks is listed as no longer eligible.
+#[test]
+fn spot_checks_are_reproducible_and_have_consequences() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "spot") {
+        let srv = Server::start(
+            &db,
+            Config::default(),
+            &dir.path().join(format!("b-{name}")),
+        );
+        let manifest = dir.path().join(format!("course-{name}.json"));
+        std::fs::write(&manifest, keshi_protocol::demo::course(1).to_string()).unwrap();
+        let (course, _) = srv.publish(&manifest, "shanxi");
+        let users: Vec<String> = (1..=8).map(|i| format!("s{i:02}")).collect();
+        for u in &users {
+            srv.learner(u, "pw-spot-check");
+        }
+        enrol(&srv, &course, &users);
+        // Everyone enrolled, nobody studied: the results say attendance 0.
+        assert_eq!(
+            platform(&["admin", "attendance", "--db", &db, "--course", &course]).0,
+            0
+        );
+        let draw = |date: &str| {
+            let (code, out, err) = platform(&[
+                "admin",
+                "spot-check",
+                "--db",
+                &db,
+                "--scope",
+                "Test School",
+                "--date",
+                date,
+                "--size",
+                "3",
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            serde_json::from_str::<Value>(out.trim()).unwrap()
+        };
+        let first = draw("2026-12-01");
+        let sample: Vec<String> = serde_json::from_value(first["sample"].clone()).unwrap();
+        assert_eq!((sample.len(), first["population"].as_u64()), (3, Some(8)));
+        // Recomputed from the published checkpoint alone, as docs/supervision.md says.
+        let seed = keshi_protocol::ids::Hash::of(
+            format!(
+                "keshi-spot-check-v1\n{}\n2026-12-01\nTest School\n",
+                first["checkpoint_root"].as_str().unwrap()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(first["seed"], seed.to_hex());
+        let mut ranked: Vec<(String, String)> = users
+            .iter()
+            .map(|u| {
+                let mut b = seed.0.to_vec();
+                b.extend_from_slice(u.as_bytes());
+                (keshi_protocol::ids::Hash::of(&b).to_hex(), u.clone())
+            })
+            .collect();
+        ranked.sort();
+        let expected: Vec<String> = ranked.into_iter().take(3).map(|x| x.1).collect();
+        assert_eq!(sample, expected);
+        assert_eq!(draw("2026-12-01"), first, "one draw per scope and date");
+        assert_eq!(first["classes"][0]["attendance_permille"], 0);
+        assert_eq!(first["ineligible_classes"], serde_json::json!([]));
+        // A second check with the class still below 80%: it loses eligibility.
+        let second = draw("2026-12-15");
+        assert_eq!(
+            second["ineligible_classes"][0]["institution"], "Test School",
+            "{second}"
+        );
+
+        // An abnormal result removes the learner's subsidy.
+        let check = first["id"].as_str().unwrap();
+        let (code, _, err) = platform(&[
+            "admin",
+            "spot-check-result",
+            "--db",
+            &db,
+            "--check",
+            check,
+            "--learner",
+            &sample[0],
+            "--method",
+            "phone",
+            "--result",
+            "abnormal",
+            "--note",
+            "电话回访：本人未参加学习",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let (_, out, _) = platform(&[
+            "admin",
+            "flags",
+            "--db",
+            &db,
+            "--no-check",
+            "--learner",
+            &sample[0],
+            "--json",
+        ]);
+        let flags: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(
+            (flags[0]["rule"].as_str(), flags[0]["status"].as_str()),
+            (Some("spot_check"), Some("confirmed")),
+            "{flags}"
+        );
+        let outsider = users.iter().find(|u| !sample.contains(u)).unwrap();
+        let (code, _, err) = platform(&[
+            "admin",
+            "spot-check-result",
+            "--db",
+            &db,
+            "--check",
+            check,
+            "--learner",
+            outsider,
+            "--method",
+            "phone",
+            "--result",
+            "normal",
+        ]);
+        assert_eq!(code, 2);
+        assert!(err.contains("not in the sample"), "{err}");
+        let (code, _, err) = platform(&[
+            "admin",
+            "spot-check-result",
+            "--db",
+            &db,
+            "--check",
+            check,
+            "--learner",
+            &sample[1],
+            "--method",
+            "email",
+            "--result",
+            "normal",
+        ]);
+        assert_eq!(code, 2);
+        assert!(err.contains("video, phone or data"), "{err}");
+        srv.kill();
+    }
 }
