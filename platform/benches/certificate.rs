@@ -24,14 +24,8 @@ use keshi_platform::certificate::{bulk_zip, file_name, issue, FontData, DEFAULT_
 use keshi_protocol::certificate::{verify_pdf, CertificateStatement};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .next()
-        .unwrap_or("?")
-        .to_owned()
-}
+mod common;
+use common::load;
 
 const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"];
 const GIVEN: [&str; 8] = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强"];

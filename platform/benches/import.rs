@@ -28,12 +28,8 @@ use std::time::Instant;
 use keshi_platform::import;
 use keshi_platform::Store;
 
-fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
+mod common;
+use common::{env_usize, load, peak_mib};
 
 fn id_number(k: usize) -> String {
     // Birth dates spread over days, months and years so 336,000 numbers are
@@ -60,25 +56,6 @@ fn row(k: usize, password: &str) -> [String; 6] {
         format!("班{}", k / 50),
         password.to_owned(),
     ]
-}
-
-/// Peak resident memory of this process, MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .next()
-        .unwrap_or("?")
-        .to_owned()
 }
 
 fn backends(dir: &std::path::Path) -> Vec<(String, String)> {

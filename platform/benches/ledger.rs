@@ -118,11 +118,7 @@ fn main() {
     rt.block_on(async {
         let store = keshi_platform::Store::connect(&url).await.unwrap();
         let inst = store.create_institution("Bench", 0).await.unwrap();
-        sqlx::any::install_default_drivers();
-        let any = match url.strip_prefix("sqlite:") {
-            Some(p) => format!("sqlite://{p}"),
-            None => url.clone(),
-        };
+        let any = keshi_platform::store::sqlx_url(&url).unwrap();
         let pool = sqlx::AnyPool::connect(&any).await.unwrap();
         sqlx::query(
             "INSERT INTO learners(id, institution_id, username, real_name, id_number, password_hash, created_ms) \

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::catalogue::Catalogue;
+use crate::store::u;
 use crate::store::{Store, StoreError};
 
 /// The version of the rule set; stored with every finding.
 pub const RULES_VERSION: &str = "farming-rules/1";
 
-/// China Standard Time (no daylight saving): days and hours of study are counted
-/// in it.
-pub const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+pub use crate::calendar::CHINA_OFFSET_MS;
+use crate::calendar::{day_label, day_of, time_of_day_ms};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -274,28 +274,6 @@ pub fn evidence_of<'a>(items: impl IntoIterator<Item = (&'a str, u64, &'a str)>)
             }
         })
         .collect()
-}
-
-pub(crate) fn day_of(ms: i64) -> i64 {
-    (ms + CHINA_OFFSET_MS).div_euclid(86_400_000)
-}
-
-pub(crate) fn day_label(day: i64) -> String {
-    // Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn time_of_day_ms(ms: i64) -> i64 {
-    (ms + CHINA_OFFSET_MS).rem_euclid(86_400_000)
 }
 
 fn stddev(v: &[f64]) -> f64 {
@@ -736,10 +714,6 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
 }
 
 // ---- Loading trails, storing findings, the review workflow. ----
-
-fn u(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
 
 /// Loads the trails of every learner with devices of the kind asked for (real, or
 /// enrolled by `keshi simulate`).

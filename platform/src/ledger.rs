@@ -41,6 +41,7 @@ use keshi_protocol::wire::WireRecord;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::store::{i as as_i64, u as as_u64};
 use crate::store::{multi_row_insert, Store, StoreError};
 
 /// Records sequenced per transaction.
@@ -58,14 +59,6 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 
 fn digest(hex: &str, what: &str) -> Result<Digest, StoreError> {
     merkle::parse_digest(hex).ok_or_else(|| corrupt(format!("{what}: not 32 bytes of hex")))
-}
-
-fn as_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn as_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Perfect subtrees read in one query: `(level, index) → hash`.

@@ -19,12 +19,14 @@
 pub mod api;
 pub mod auth;
 pub mod blob;
+pub mod calendar;
 pub mod catalogue;
 pub mod certificate;
 pub mod console;
 pub mod courses;
 pub mod credit;
 pub mod datakey;
+pub mod export;
 pub mod farming;
 pub mod import;
 pub mod ingest;

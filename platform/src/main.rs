@@ -11,6 +11,8 @@
 //! keshi-platform admin records --db URL --learner U --json
 //! keshi-platform admin publish-course --db URL --institution NAME --manifest course.json --media DIR --json
 //! keshi-platform admin enrol --db URL --course ID (--learner U ... | --class NAME)
+//! keshi-platform admin export --db URL --table learners|hours|attendance|flags|settlement \
+//!     --out FILE.csv|FILE.xlsx [--scope NAME|REGION|*] [--course ID] [--quarter YYYYQn] [--refresh]
 //! ```
 //!
 //! Every command that opens the database takes `--data-key FILE` (env
@@ -350,6 +352,56 @@ enum Admin {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The bi-weekly district report (issue 13, R-SV-7): per district, real-name
+    /// registered learners and online training person-times (unfinished included),
+    /// by the report date and in the period since the previous one, citing a
+    /// checkpoint.
+    DistrictReport {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The report date, YYYY-MM-DD (due on the 12th and the 25th).
+        #[arg(long)]
+        date: String,
+        /// A region (`chongqing/shapingba`), an institution's name, or `*`.
+        #[arg(long, default_value = "*")]
+        scope: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a table as CSV or XLSX (issue 13, R-AS-6, R-SV-2), streamed in
+    /// constant memory: learners (ID numbers masked), hours, attendance, flags, or
+    /// a quarter's settlement. Written under a temporary name and renamed into
+    /// place when complete; prints `{"rows": N, "out": FILE}`.
+    Export {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The table.
+        #[arg(long, value_enum)]
+        table: keshi_platform::export::Table,
+        /// The file format (default: the extension of `--out`).
+        #[arg(long, value_enum)]
+        format: Option<keshi_platform::export::Format>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// An institution's name, a region (`shanxi/taiyuan`) or `*` (everything).
+        #[arg(long, default_value = "*")]
+        scope: String,
+        /// One course only (hours, attendance, flags).
+        #[arg(long)]
+        course: Option<String>,
+        /// The quarter, `YYYYQn` (the settlement).
+        #[arg(long)]
+        quarter: Option<String>,
+        /// The settlement of simulated certificates (a demo platform's preview).
+        #[arg(long)]
+        simulated: bool,
+        /// Recompute the hours and attendance summaries first (the service's jobs
+        /// otherwise refresh them every 6 hours).
+        #[arg(long)]
+        refresh: bool,
     },
     /// Draw a spot check (issue 13, R-SV-6): a sample of the scope's learners from a
     /// seed of the newest checkpoint, the date and the scope (reproducible by
@@ -1282,6 +1334,105 @@ async fn run(cli: Cli) -> Result<()> {
                             s.withheld
                         );
                     }
+                    Ok(())
+                }
+                Admin::DistrictReport {
+                    db,
+                    date,
+                    scope,
+                    json,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let scope = keshi_platform::spotcheck::scope_of(&store, &scope).await?;
+                    let Some(r) = keshi_platform::reports::district_report(
+                        &store,
+                        &key,
+                        &scope,
+                        &date,
+                        now(),
+                    )
+                    .await?
+                    else {
+                        anyhow::bail!("{date:?} is not a date: write YYYY-MM-DD");
+                    };
+                    if json {
+                        println!("{}", serde_json::to_string(&r)?);
+                    } else {
+                        println!(
+                            "线上培训行动实施情况双周调度表 {} ({} – {}), checkpoint of {} records:",
+                            r.date, r.period_from, r.period_to, r.checkpoint.size
+                        );
+                        for l in &r.lines {
+                            println!(
+                                "  {}: {} registered ({} new), {} person-times ({} in the period), {}",
+                                if l.district.is_empty() { "(no region)" } else { &l.district },
+                                l.registered_learners,
+                                l.registered_in_period,
+                                l.person_times,
+                                l.person_times_in_period,
+                                l.platforms.join(", ")
+                            );
+                        }
+                    }
+                    Ok(())
+                }
+                Admin::Export {
+                    db,
+                    table,
+                    format,
+                    out,
+                    scope,
+                    course,
+                    quarter,
+                    simulated,
+                    refresh,
+                } => {
+                    use keshi_platform::export::{self, Format};
+                    let format = match format {
+                        Some(f) => f,
+                        None => match out.extension().and_then(|e| e.to_str()) {
+                            Some("csv") => Format::Csv,
+                            Some("xlsx") => Format::Xlsx,
+                            _ => anyhow::bail!(
+                                "say --format csv|xlsx (or name the file .csv or .xlsx)"
+                            ),
+                        },
+                    };
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let catalogue = Arc::new(keshi_platform::load_catalogue(&store).await?);
+                    let key = Arc::new(keshi_platform::platform_key(&store, now()).await?);
+                    let scope = keshi_platform::spotcheck::scope_of(&store, &scope).await?;
+                    if refresh && matches!(table, export::Table::Hours | export::Table::Attendance)
+                    {
+                        keshi_platform::results::summarise_with(
+                            &store,
+                            &catalogue,
+                            course.as_deref(),
+                            &scope,
+                            simulated,
+                            true,
+                            now(),
+                        )
+                        .await?;
+                    }
+                    let req = export::ExportRequest {
+                        table,
+                        scope,
+                        course,
+                        quarter,
+                        simulated,
+                    };
+                    let signing = export::Signing { key, catalogue };
+                    let rows = export::to_file(&store, &signing, &req, format, &out, now())
+                        .await
+                        .with_context(|| {
+                            format!("exporting {} to {}", table.name(), out.display())
+                        })?;
+                    println!(
+                        "{}",
+                        serde_json::json!({"rows": rows, "out": out.display().to_string()})
+                    );
                     Ok(())
                 }
                 Admin::SpotCheck {

@@ -26,9 +26,9 @@ use keshi_protocol::ids::Hash;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::calendar::{day_label, day_of, days_from_civil, CHINA_OFFSET_MS};
 use crate::catalogue::Catalogue;
 use crate::certificate::{CertificateError, FontData};
-use crate::farming::{day_label, day_of, CHINA_OFFSET_MS};
 use crate::staff::Scope;
 use crate::store::{Store, StoreError};
 
@@ -317,17 +317,6 @@ pub fn quarter_range(quarter: &str) -> Option<(i64, i64)> {
     ))
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// One line of a settlement: an institution's certified learners of one level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettlementLine {
@@ -478,9 +467,166 @@ pub async fn settlement(
     }))
 }
 
+/// What the district report names as the platform learners studied on (R-SV-7:
+/// 纳入补贴性目录的线上培训平台).
+pub const PLATFORM_NAME: &str = "课时 Keshi";
+
+/// One district's line of the bi-weekly report (R-SV-7, 线上培训行动实施情况双周调度表).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DistrictLine {
+    /// The district: the region path of its institutions (`chongqing/shapingba`);
+    /// institutions without a region are reported under `""`.
+    pub district: String,
+    /// Real-name registered learners by the report date (实名注册学员人次数).
+    pub registered_learners: u64,
+    /// Of them, registered in the period.
+    pub registered_in_period: u64,
+    /// Online training person-times by the report date, unfinished included: each
+    /// learner and course with credited study (线上培训总人次数).
+    pub person_times: u64,
+    /// Person-times with credited study in the period.
+    pub person_times_in_period: u64,
+    /// The platforms its learners studied on.
+    pub platforms: Vec<String>,
+}
+
+/// The bi-weekly district report (R-SV-7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DistrictReport {
+    /// The report date, `YYYY-MM-DD` (reports are due on the 12th and the 25th).
+    pub date: String,
+    /// The period, `[from, to)` China time: since the previous report date (the
+    /// 25th before a 12th, the 12th before a 25th; 14 days for another date).
+    pub period_from: String,
+    /// The period's end (the report date, exclusive).
+    pub period_to: String,
+    /// One line per district in scope with learners.
+    pub lines: Vec<DistrictLine>,
+    /// The checkpoint the figures were computed at.
+    pub checkpoint: keshi_protocol::merkle::Checkpoint,
+}
+
+/// The period a report dated `day` covers: since the previous report date.
+pub fn report_period(day: i64) -> (i64, i64) {
+    let (y, m, d) = crate::calendar::civil_from_days(day);
+    let from = match d {
+        12 => {
+            let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+            days_from_civil(py, pm, 25)
+        }
+        25 => days_from_civil(y, m, 12),
+        _ => day - 14,
+    };
+    (from, day)
+}
+
+/// The district report dated `date` (`YYYY-MM-DD`) for the districts in `scope`;
+/// `None` when `date` is not a date.
+pub async fn district_report(
+    store: &Store,
+    key: &ring::signature::Ed25519KeyPair,
+    scope: &Scope,
+    date: &str,
+    now: i64,
+) -> Result<Option<DistrictReport>, StoreError> {
+    let Some(day) = crate::calendar::parse_day(date) else {
+        return Ok(None);
+    };
+    let (from_day, to_day) = report_period(day);
+    let (from, to) = (
+        crate::calendar::day_start_ms(from_day),
+        crate::calendar::day_start_ms(to_day),
+    );
+    let checkpoint = match crate::ledger::latest_checkpoint(store).await? {
+        Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
+        _ => crate::ledger::checkpoint(store, key, now).await?,
+    };
+    let (cond, values) = scope.condition(3);
+    let mut lines: BTreeMap<String, DistrictLine> = BTreeMap::new();
+    let registered = format!(
+        "SELECT i.region, CAST(COUNT(*) AS BIGINT), \
+         CAST(SUM(CASE WHEN l.created_ms >= $1 THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM learners l JOIN institutions i ON i.id = l.institution_id \
+         WHERE l.created_ms < $2 AND {cond} GROUP BY i.region"
+    );
+    let mut q = sqlx::query(&registered).bind(from).bind(to);
+    for v in &values {
+        q = q.bind(v);
+    }
+    for r in q.fetch_all(&store.pool).await? {
+        let d: String = r.try_get(0)?;
+        let e = lines.entry(d.clone()).or_insert_with(|| empty_line(d));
+        e.registered_learners = crate::store::u(r.try_get(1)?);
+        e.registered_in_period = crate::store::u(r.try_get::<Option<i64>, _>(2)?.unwrap_or(0));
+    }
+    // A person-time is one learner studying one course (unfinished included):
+    // counted once, by its first credited study, and in the period when any of its
+    // credited study falls in it.
+    let studied = format!(
+        "SELECT i.region, CAST(COUNT(*) AS BIGINT), \
+         CAST(SUM(CASE WHEN p.last_ms >= $1 THEN 1 ELSE 0 END) AS BIGINT) FROM \
+         (SELECT learner_id, course, MIN(start_ms) AS first_ms, MAX(CASE WHEN start_ms < $2 THEN end_ms ELSE 0 END) AS last_ms \
+          FROM credit_intervals GROUP BY learner_id, course) p \
+         JOIN learners l ON l.id = p.learner_id JOIN institutions i ON i.id = l.institution_id \
+         WHERE p.first_ms < $2 AND {cond} GROUP BY i.region"
+    );
+    let mut q = sqlx::query(&studied).bind(from).bind(to);
+    for v in &values {
+        q = q.bind(v);
+    }
+    for r in q.fetch_all(&store.pool).await? {
+        let d: String = r.try_get(0)?;
+        let e = lines.entry(d.clone()).or_insert_with(|| empty_line(d));
+        e.person_times = crate::store::u(r.try_get(1)?);
+        e.person_times_in_period = crate::store::u(r.try_get::<Option<i64>, _>(2)?.unwrap_or(0));
+        if e.person_times > 0 {
+            e.platforms = vec![PLATFORM_NAME.to_owned()];
+        }
+    }
+    Ok(Some(DistrictReport {
+        date: day_label(day),
+        period_from: day_label(from_day),
+        period_to: day_label(to_day),
+        lines: lines.into_values().collect(),
+        checkpoint,
+    }))
+}
+
+fn empty_line(district: String) -> DistrictLine {
+    DistrictLine {
+        district,
+        registered_learners: 0,
+        registered_in_period: 0,
+        person_times: 0,
+        person_times_in_period: 0,
+        platforms: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_covers_the_days_since_the_previous_report_date() {
+        let d = |y, m, d| days_from_civil(y, m, d);
+        assert_eq!(
+            report_period(d(2026, 12, 12)),
+            (d(2026, 11, 25), d(2026, 12, 12))
+        );
+        assert_eq!(
+            report_period(d(2026, 12, 25)),
+            (d(2026, 12, 12), d(2026, 12, 25))
+        );
+        assert_eq!(
+            report_period(d(2027, 1, 12)),
+            (d(2026, 12, 25), d(2027, 1, 12))
+        );
+        assert_eq!(
+            report_period(d(2026, 12, 2)),
+            (d(2026, 11, 18), d(2026, 12, 2))
+        );
+    }
 
     #[test]
     fn quarters_are_china_time() {

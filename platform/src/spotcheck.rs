@@ -123,13 +123,7 @@ pub async fn draw(
     actor: &str,
     now: i64,
 ) -> Result<SpotCheck, SpotCheckError> {
-    let valid_day = day.len() == 10
-        && day.as_bytes()[4] == b'-'
-        && day.as_bytes()[7] == b'-'
-        && day
-            .chars()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let valid_day = crate::calendar::parse_day(day).is_some();
     if !valid_day {
         return Err(SpotCheckError::BadDate(day.to_owned()));
     }

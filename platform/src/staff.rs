@@ -487,13 +487,6 @@ pub fn photo_blob(reference: Option<&str>) -> Option<&str> {
     reference.filter(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The start of the platform's day (China Standard Time, UTC+8) containing `now`.
-pub fn day_start_cst(now: i64) -> i64 {
-    const H8: i64 = 8 * 3_600_000;
-    const DAY: i64 = 86_400_000;
-    (now + H8).div_euclid(DAY) * DAY - H8
-}
-
 /// One audit entry to append.
 #[derive(Debug)]
 pub struct AuditRow<'a> {
@@ -800,7 +793,10 @@ async fn live(
         .live_in_scope(&s.scope, now, &after, LIVE_PAGE)
         .await?;
     let ids: Vec<String> = rows.iter().map(|r| r.learner_id.clone()).collect();
-    let mut photos = state.store.photos_since(&ids, day_start_cst(now)).await?;
+    let mut photos = state
+        .store
+        .photos_since(&ids, crate::calendar::day_start(now))
+        .await?;
     let catalogue = state.catalogue_for(&[]).await?;
     let online = rows
         .into_iter()
@@ -872,15 +868,6 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%41"), "A");
-    }
-
-    #[test]
-    fn the_day_starts_at_midnight_in_china() {
-        // 2026-12-02 00:00 CST = 2026-12-01 16:00 UTC.
-        let midnight = 1_796_140_800_000;
-        assert_eq!(day_start_cst(midnight), midnight);
-        assert_eq!(day_start_cst(midnight + 1), midnight);
-        assert_eq!(day_start_cst(midnight - 1), midnight - 86_400_000);
     }
 
     #[test]

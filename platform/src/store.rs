@@ -715,11 +715,30 @@ pub(crate) fn multi_row_insert(head: &str, cols: usize, rows: usize, tail: &str)
     sql
 }
 
-fn i(v: u64) -> i64 {
+/// A count or size as the database stores it (BIGINT), saturating.
+pub(crate) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
-fn u(v: i64) -> u64 {
+
+/// A stored BIGINT as a count or size (a negative one reads as 0).
+pub(crate) fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+/// A platform database URL (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`) as
+/// `sqlx::AnyPool` takes it (a SQLite file is created when missing); installs the
+/// drivers. Tools and tests that read the tables directly connect with it.
+pub fn sqlx_url(url: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        Ok(format!("sqlite://{path}{sep}mode=rwc"))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        Err(StoreError::BadUrl(url.to_owned()))
+    }
 }
 
 /// Random id / token: 16 random bytes, hex.
@@ -760,16 +779,8 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("loading the data key: {e}")))??
         };
-        sqlx::any::install_default_drivers();
-        let (url, sqlite) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
-            let sep = if path.contains('?') { '&' } else { '?' };
-            (format!("sqlite://{path}{sep}mode=rwc"), true)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (url.to_owned(), false)
-        } else {
-            return Err(StoreError::BadUrl(url.to_owned()));
-        };
+        let sqlite = url.starts_with("sqlite:");
+        let url = sqlx_url(url)?;
         let opts = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(30));

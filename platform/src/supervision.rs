@@ -12,6 +12,11 @@
 //!   scope (operator, authority, institution, enterprise); `409 not_qualified`, with
 //!   what is missing, for anyone else.
 //! - `GET /v1/staff/settlement?quarter=YYYYQn` — operator, authorities, auditors.
+//! - `GET /v1/staff/district-report?date=YYYY-MM-DD` — operator, authorities,
+//!   auditors (R-SV-7).
+//! - `GET /v1/staff/exports/{table}?format=csv|xlsx[&course=ID][&quarter=YYYYQn]` —
+//!   `learners`, `hours`, `attendance`, `flags` for every role, `settlement` for
+//!   those who see it; in scope, streamed (`export.rs`), audit-logged.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -33,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/flags/{id}/review", post(review))
         .route("/v1/staff/certificates/{user}/{course}", get(certificate))
         .route("/v1/staff/settlement", get(settlement))
+        .route("/v1/staff/exports/{table}", get(export))
+        .route("/v1/staff/district-report", get(district_report))
 }
 
 fn forbidden(why: &str) -> Failure {
@@ -273,6 +280,188 @@ async fn settlement(
     .await?
     .map(Json)
     .ok_or_else(|| bad(format!("{quarter:?} is not a quarter: write YYYYQn")))
+}
+
+async fn district_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    RawQuery(query): RawQuery,
+) -> Result<Json<crate::reports::DistrictReport>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    if !matches!(
+        s.role,
+        StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
+    ) {
+        return Err(forbidden(
+            "the district report is for the operator, labour authorities and auditors",
+        ));
+    }
+    let date = query_value(query.as_deref(), "date")
+        .ok_or_else(|| bad("name a date: ?date=2026-12-12"))?;
+    crate::reports::district_report(&state.store, &state.key, &s.scope, &date, (state.clock)())
+        .await?
+        .map(Json)
+        .ok_or_else(|| bad(format!("{date:?} is not a date: write YYYY-MM-DD")))
+}
+
+async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    Path(table): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Failure> {
+    use crate::export::{self, Format, Table};
+    let s = staff(&state, &headers, &method).await?;
+    let table = Table::parse(&table).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            ApiCode::NotFound,
+            "no such export: learners, hours, attendance, flags or settlement",
+        )
+    })?;
+    if table == Table::Settlement
+        && !matches!(
+            s.role,
+            StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
+        )
+    {
+        return Err(forbidden(
+            "the settlement is for the operator, labour authorities and auditors",
+        ));
+    }
+    let q = query.as_deref();
+    let format = match query_value(q, "format") {
+        None => Format::Csv,
+        Some(f) => Format::parse(&f).ok_or_else(|| bad("format is csv or xlsx"))?,
+    };
+    let req = export::ExportRequest {
+        table,
+        scope: s.scope.clone(),
+        course: query_value(q, "course"),
+        quarter: query_value(q, "quarter"),
+        simulated: false,
+    };
+    if table == Table::Settlement {
+        let valid = req
+            .quarter
+            .as_deref()
+            .is_some_and(|q| crate::reports::quarter_range(q).is_some());
+        if !valid {
+            return Err(bad("name a quarter: ?quarter=2026Q4"));
+        }
+    }
+    let now = (state.clock)();
+    // Who took which personal data out (R-SV-2).
+    let (institution, region) = match &s.scope {
+        crate::staff::Scope::Institution(id) => (Some(id.as_str()), None),
+        crate::staff::Scope::Region(r) => (None, Some(r.as_str())),
+        crate::staff::Scope::All => (None, None),
+    };
+    let after = serde_json::json!({
+        "format": format.extension(), "course": req.course, "quarter": req.quarter,
+    });
+    state
+        .store
+        .audit(
+            &crate::staff::AuditRow {
+                actor: &format!("staff:{}", s.username),
+                action: &format!("export.{}", table.name()),
+                target: table.name(),
+                institution_id: institution,
+                region,
+                before: None,
+                after: Some(&after),
+            },
+            now,
+        )
+        .await?;
+    let signing = export::Signing {
+        key: state.key.clone(),
+        catalogue: std::sync::Arc::new(crate::load_catalogue(&state.store).await?),
+    };
+    let name = format!(
+        "keshi-{}-{}.{}",
+        table.name(),
+        crate::calendar::day_label(crate::calendar::day_of(now)),
+        format.extension()
+    );
+    let disposition = format!("attachment; filename=\"{name}\"");
+    match format {
+        Format::Csv => {
+            // Rows → CSV on a blocking thread → 64 KiB chunks → the body. A failure
+            // after the first byte ends the body with an error (the client sees a
+            // broken transfer, never a short file that looks whole).
+            let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(1024);
+            let (body_tx, mut body_rx) = tokio::sync::mpsc::channel(8);
+            let writer_tx = body_tx.clone();
+            let store = state.store.clone();
+            tokio::spawn(async move {
+                let writer = tokio::task::spawn_blocking(move || {
+                    export::write_csv(table, rows_rx, export::ChunkWriter::new(writer_tx))
+                });
+                let produced = export::produce(&store, &signing, &req, now, rows_tx).await;
+                let written = writer.await;
+                let failure = match (produced, written) {
+                    (Ok(_), Ok(Ok(_))) => None,
+                    (Err(export::ExportError::Closed), _) => None, // the client left
+                    (Err(e), _) => Some(e.to_string()),
+                    (_, Ok(Err(e))) => Some(e.to_string()),
+                    (_, Err(e)) => Some(e.to_string()),
+                };
+                if let Some(why) = failure {
+                    tracing::warn!(table = table.name(), %why, "export failed");
+                    let _ = body_tx.send(Err(std::io::Error::other(why))).await;
+                }
+            });
+            let stream = futures_util::stream::poll_fn(move |cx| body_rx.poll_recv(cx));
+            Ok((
+                [
+                    (header::CONTENT_TYPE, format.content_type().to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response())
+        }
+        Format::Xlsx => {
+            // A workbook is a ZIP file: written whole to a temporary file in constant
+            // memory, then streamed from it (the file is unlinked once open).
+            let dir = std::env::temp_dir();
+            let part = tempfile::NamedTempFile::new_in(&dir)
+                .map_err(|e| crate::courses::internal("the export file", e))?;
+            let (rows_tx, rows_rx) = tokio::sync::mpsc::channel(1024);
+            let path = part.path().to_path_buf();
+            let writer = tokio::task::spawn_blocking(move || {
+                export::write_xlsx(table, rows_rx, &path, &dir)
+            });
+            let produced = export::produce(&state.store, &signing, &req, now, rows_tx).await;
+            let written = writer
+                .await
+                .map_err(|e| crate::courses::internal("the export", e))?;
+            produced.map_err(|e| crate::courses::internal("the export", e))?;
+            written.map_err(|e| crate::courses::internal("the export", e))?;
+            let file = tokio::fs::File::open(part.path())
+                .await
+                .map_err(|e| crate::courses::internal("the export file", e))?;
+            let len = file
+                .metadata()
+                .await
+                .map_err(|e| crate::courses::internal("the export file", e))?
+                .len();
+            drop(part);
+            Ok((
+                [
+                    (header::CONTENT_TYPE, format.content_type().to_owned()),
+                    (header::CONTENT_DISPOSITION, disposition),
+                    (header::CONTENT_LENGTH, len.to_string()),
+                ],
+                axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+            )
+                .into_response())
+        }
+    }
 }
 
 /// How often the service re-runs the checks and the summary (R-SV-3: a daily

@@ -57,14 +57,6 @@ fn get(url: &str) -> (u16, Value) {
 }
 
 /// sqlx's Any URL of a test database URL.
-fn any_url(db: &str) -> String {
-    sqlx::any::install_default_drivers();
-    match db.strip_prefix("sqlite:") {
-        Some(p) => format!("sqlite://{}", p.trim_start_matches("//")),
-        None => db.to_owned(),
-    }
-}
-
 fn sql(srv: &Server, db: &str, statement: &str) -> u64 {
     srv.rt.block_on(async {
         let pool = sqlx::AnyPool::connect(&any_url(db)).await.unwrap();
@@ -76,26 +68,6 @@ fn sql(srv: &Server, db: &str, statement: &str) -> u64 {
         pool.close().await;
         n
     })
-}
-
-/// Enrols `users` in `course` (as staff would, through the courses module).
-fn enrol(srv: &Server, course: &str, users: &[String]) {
-    srv.rt.block_on(async {
-        let req = keshi_protocol::staff::EnrolRequest {
-            course: course.to_owned(),
-            learners: users.to_vec(),
-            class: None,
-        };
-        keshi_platform::courses::enrol(
-            &srv.store,
-            &keshi_platform::staff::Scope::All,
-            &req,
-            "test",
-            0,
-        )
-        .await
-        .unwrap();
-    });
 }
 
 fn problems(v: &Value) -> Vec<(String, Option<String>, Option<u64>)> {

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{backends, client, Server};
+use common::{any_url, backends, client, Server};
 use keshi_platform::Config;
 use serde_json::Value;
 
@@ -907,14 +907,6 @@ fn id_numbers_and_phones_are_encrypted_at_rest() {
 }
 
 /// The URL sqlx's Any driver takes for a test database URL.
-fn any_url(db: &str) -> String {
-    sqlx::any::install_default_drivers();
-    match db.strip_prefix("sqlite:") {
-        Some(p) => format!("sqlite://{}", p.trim_start_matches("//")),
-        None => db.to_owned(),
-    }
-}
-
 /// A learner imported without a password (issue 12) cannot sign in until they set
 /// one, proving who they are with the ID number and phone on record; then they
 /// sign in as anyone else, and the first-password door is shut (SQLite and
@@ -1005,6 +997,434 @@ fn an_imported_learner_sets_a_first_password_with_the_id_number_and_phone() {
                 .iter()
                 .any(|e| e["action"] == "learner.password_set"),
             "{trail}"
+        );
+        srv.kill();
+    }
+}
+
+/// Exports (issue 13, R-AS-6, R-SV-2): each staff member exports only their scope;
+/// ID numbers are masked, a name that a spreadsheet would run as a formula is
+/// defused, XLSX reads back cell for cell, the settlement is refused to those who
+/// do not see it, and every export is in the audit trail; the command line writes
+/// the same tables (SQLite and PostgreSQL).
+#[test]
+fn exports_stay_in_scope_and_carry_no_whole_id_number() {
+    use calamine::Reader as _;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "export") {
+        eprintln!("backend: {name}");
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "济南培训",
+                "--region",
+                "shandong/jinan",
+            ],
+        );
+        let hostile = "=HYPERLINK(\"http://evil.example\",\"点我\")";
+        for (user, inst, real) in [
+            ("a1", "太原职校", hostile),
+            ("a2", "太原职校", "王五"),
+            ("b1", "济南培训", "赵六"),
+        ] {
+            admin(
+                &db,
+                &[
+                    "create-learner",
+                    "--institution",
+                    inst,
+                    "--user",
+                    user,
+                    "--real-name",
+                    real,
+                    "--id-number",
+                    "11010519491231002X",
+                ],
+            );
+        }
+        // The summaries the service's jobs write, and one finding.
+        srv.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            for (user, credited, done, permille) in
+                [("a1", 5_400_000i64, 2i64, 1000i64), ("a2", 2_700_000, 1, 500), ("b1", 0, 0, 0)]
+            {
+                sqlx::query(
+                    "INSERT INTO course_results(learner_id, course, level, credited_ms, class_hours_completed, \
+                     class_hours_planned, attendance_permille, score, qualified, at_risk, confirmed_flags, computed_ms) \
+                     SELECT id, 'c1', 'junior', $2, $3, 2, $4, 80, $5, $6, 0, 1796140800000 FROM learners WHERE username = $1",
+                )
+                .bind(user)
+                .bind(credited)
+                .bind(done)
+                .bind(permille)
+                .bind(i64::from(permille >= 800))
+                .bind(i64::from(permille < 800))
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            sqlx::query(
+                "INSERT INTO findings(id, rules_version, rule, severity, learner_id, course, dedupe, observed, \
+                 limit_value, clause, evidence, affected_ms, status, created_ms) \
+                 SELECT 'f1', 'farming-rules/1', 'night_study', 'medium', id, 'c1', 'd', '02:10', '06:00-23:00', \
+                 'shanxi.study_window_hours', '[]', 600000, 'open', 1796140800000 FROM learners WHERE username = 'a2'",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+        });
+        for (user, role, scope) in [
+            ("op", "operator", "*"),
+            ("school-a", "institution", "太原职校"),
+        ] {
+            admin(
+                &db,
+                &[
+                    "create-staff",
+                    "--role",
+                    role,
+                    "--scope",
+                    scope,
+                    "--user",
+                    user,
+                ],
+            );
+        }
+        let fetch = |token: &str, path: &str| {
+            let r = client()
+                .get(format!("{}{path}", srv.url))
+                .bearer_auth(token)
+                .send()
+                .unwrap();
+            let status = r.status().as_u16();
+            let kind = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, kind, r.bytes().unwrap().to_vec())
+        };
+        let csv_rows = |bytes: &[u8]| -> Vec<Vec<String>> {
+            let text = std::str::from_utf8(bytes).unwrap();
+            let text = text.strip_prefix('\u{feff}').expect("a byte-order mark");
+            csv::Reader::from_reader(text.as_bytes())
+                .records()
+                .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+                .collect()
+        };
+        let (school, _, _) = sign_in(&srv.url, "school-a");
+        let (s, kind, body) = fetch(&school, "/v1/staff/exports/learners?format=csv");
+        assert_eq!(s, 200);
+        assert!(kind.starts_with("text/csv"), "{kind}");
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert!(text.starts_with("\u{feff}机构 institution,班级 class,账号 user,姓名 real_name,身份证号 id_number_masked"), "{text}");
+        assert!(
+            !text.contains("11010519491231002X"),
+            "a whole ID number left the platform"
+        );
+        let rows = csv_rows(&body);
+        let users: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+        assert_eq!(
+            users,
+            ["a1", "a2"],
+            "the school exports its own learners only"
+        );
+        assert_eq!(rows[0][3], format!("'{hostile}"), "a formula is defused");
+        assert_eq!(rows[1][4], "110105********002X");
+        // XLSX: the same table, typed cells, read back.
+        let (s, kind, body) = fetch(&school, "/v1/staff/exports/hours?format=xlsx");
+        assert_eq!(s, 200);
+        assert!(kind.contains("spreadsheetml"), "{kind}");
+        let mut book = calamine::Xlsx::new(std::io::Cursor::new(body)).unwrap();
+        let sheet = book.worksheet_range("hours").unwrap();
+        let cells: Vec<Vec<String>> = sheet
+            .rows()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect();
+        assert_eq!(cells.len(), 3, "header and two learners: {cells:?}");
+        assert_eq!(cells[0][6], "有效学习秒数 credited_seconds");
+        assert_eq!(cells[1][2], "a1");
+        assert_eq!(
+            cells[1][3], hostile,
+            "an XLSX cell is text, never a formula"
+        );
+        assert_eq!(
+            (cells[1][6].as_str(), cells[2][6].as_str()),
+            ("5400", "2700")
+        );
+        assert_eq!(cells[1][9], "2026-12-02 00:00:00");
+        let (s, _, _) = fetch(&school, "/v1/staff/exports/settlement?quarter=2026Q4");
+        assert_eq!(s, 403, "an institution does not export the settlement");
+        // The operator: everything, one course, the findings.
+        let (op, _, _) = sign_in(&srv.url, "op");
+        let (s, _, body) = fetch(&op, "/v1/staff/exports/attendance?course=c1");
+        assert_eq!(s, 200);
+        let rows = csv_rows(&body);
+        let got: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| (r[2].as_str(), r[5].as_str(), r[7].as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a1", "1.000", "1"),
+                ("a2", "0.500", "0"),
+                ("b1", "0.000", "0")
+            ]
+        );
+        let (s, _, body) = fetch(&op, "/v1/staff/exports/flags");
+        assert_eq!(s, 200);
+        let rows = csv_rows(&body);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (
+                rows[0][2].as_str(),
+                rows[0][5].as_str(),
+                rows[0][13].as_str()
+            ),
+            ("a2", "night_study", "600")
+        );
+        let (s, _, body) = fetch(
+            &op,
+            "/v1/staff/exports/settlement?quarter=2026Q4&format=xlsx",
+        );
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+        for (path, status) in [
+            ("/v1/staff/exports/passwords", 404),
+            ("/v1/staff/exports/learners?format=xls", 400),
+            ("/v1/staff/exports/settlement", 400),
+            ("/v1/staff/exports/settlement?quarter=2026Q5", 400),
+        ] {
+            assert_eq!(fetch(&op, path).0, status, "{path}");
+        }
+        let (_, trail) = get(&srv.url, &op, "/v1/staff/audit");
+        let exports: Vec<(&str, &str)> = trail["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"].as_str().unwrap().starts_with("export."))
+            .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+            .collect();
+        assert!(
+            exports.contains(&("staff:school-a", "export.learners")),
+            "{exports:?}"
+        );
+        assert!(
+            exports.contains(&("staff:op", "export.flags")),
+            "{exports:?}"
+        );
+        assert!(!exports.iter().any(|e| e.1 == "export.passwords"));
+        // The command line: the whole platform, or one institution; XLSX by extension.
+        let out = dir.path().join(format!("learners-{name}.xlsx"));
+        let v = admin(
+            &db,
+            &[
+                "export",
+                "--table",
+                "learners",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["rows"], 3);
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&out).unwrap();
+        assert_eq!(book.worksheet_range("learners").unwrap().rows().count(), 4);
+        let out = dir.path().join(format!("jinan-{name}.csv"));
+        let v = admin(
+            &db,
+            &[
+                "export",
+                "--table",
+                "hours",
+                "--scope",
+                "济南培训",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(v["rows"], 1);
+        let rows = csv_rows(&std::fs::read(&out).unwrap());
+        assert_eq!(rows[0][2], "b1");
+        let bad = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+            .args(["admin", "export", "--table", "hours", "--db", &db, "--out"])
+            .arg(dir.path().join("hours.txt"))
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("--format csv|xlsx"));
+        srv.kill();
+    }
+}
+
+/// The bi-weekly district report (issue 13, R-SV-7): per district in the caller's
+/// scope, registered learners and online training person-times (unfinished
+/// included) by the report date and in the period since the previous report date
+/// (the 12th → since the 25th before), citing a signed checkpoint.
+#[test]
+fn the_district_report_counts_learners_and_person_times_per_district() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "district") {
+        eprintln!("backend: {name}");
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "大同技校",
+                "--region",
+                "shanxi/datong",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "济南培训",
+                "--region",
+                "shandong/jinan",
+            ],
+        );
+        // 2026-11-25 00:00 China time, the period's start for the report of 12-12.
+        let nov25 = 1_795_536_000_000i64;
+        let day = 86_400_000i64;
+        // learner, institution, registered, credited study (course, start) …
+        type Person<'a> = (&'a str, &'a str, i64, &'a [(&'a str, i64)]);
+        let people: &[Person] = &[
+            (
+                "t1",
+                "太原职校",
+                nov25 - 30 * day,
+                &[("c1", nov25 - 20 * day), ("c1", nov25 + day)],
+            ),
+            (
+                "t2",
+                "太原职校",
+                nov25 + 2 * day,
+                &[("c1", nov25 + 3 * day), ("c2", nov25 + 4 * day)],
+            ),
+            (
+                "t3",
+                "太原职校",
+                nov25 + 20 * day,
+                &[("c1", nov25 + 20 * day)],
+            ), // after the date
+            (
+                "d1",
+                "大同技校",
+                nov25 - 40 * day,
+                &[("c1", nov25 - 39 * day)],
+            ),
+            ("j1", "济南培训", nov25, &[("c1", nov25)]),
+        ];
+        srv.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            for (k, (user, inst, registered, study)) in people.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO learners(id, institution_id, username, real_name, id_number, password_hash, created_ms) \
+                     SELECT $1, id, $1, $1, 'x', 'x', $3 FROM institutions WHERE name = $2",
+                )
+                .bind(*user)
+                .bind(*inst)
+                .bind(*registered)
+                .execute(&pool)
+                .await
+                .unwrap();
+                for (s, (course, start)) in study.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO credit_intervals(device_id, seq, learner_id, course, start_ms, end_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(format!("dev{k}"))
+                    .bind(s as i64)
+                    .bind(*user)
+                    .bind(*course)
+                    .bind(*start)
+                    .bind(*start + 2_700_000)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                }
+            }
+        });
+        let v = admin(&db, &["district-report", "--date", "2026-12-12", "--json"]);
+        assert_eq!(
+            (v["period_from"].as_str(), v["period_to"].as_str()),
+            (Some("2026-11-25"), Some("2026-12-12"))
+        );
+        assert!(v["checkpoint"]["signature"].is_string());
+        let line = |v: &Value, d: &str| {
+            let l = v["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["district"] == d)
+                .cloned()
+                .unwrap();
+            (
+                l["registered_learners"].as_u64().unwrap(),
+                l["registered_in_period"].as_u64().unwrap(),
+                l["person_times"].as_u64().unwrap(),
+                l["person_times_in_period"].as_u64().unwrap(),
+            )
+        };
+        assert_eq!(line(&v, "shanxi/taiyuan"), (2, 1, 3, 3), "{v}");
+        assert_eq!(line(&v, "shanxi/datong"), (1, 0, 1, 0), "{v}");
+        assert_eq!(line(&v, "shandong/jinan"), (1, 1, 1, 1), "{v}");
+        // A labour authority of Shanxi sees its own districts only; an institution
+        // does not get the report.
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "authority",
+                "--scope",
+                "shanxi",
+                "--user",
+                "sx",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "institution",
+                "--scope",
+                "太原职校",
+                "--user",
+                "school",
+            ],
+        );
+        let (sx, _, _) = sign_in(&srv.url, "sx");
+        let (s, r) = get(&srv.url, &sx, "/v1/staff/district-report?date=2026-12-12");
+        assert_eq!(s, 200, "{r}");
+        let districts: Vec<&str> = r["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["district"].as_str().unwrap())
+            .collect();
+        assert_eq!(districts, ["shanxi/datong", "shanxi/taiyuan"]);
+        assert_eq!(r["lines"][1]["platforms"][0], "课时 Keshi");
+        assert_eq!(
+            get(&srv.url, &sx, "/v1/staff/district-report?date=2026-02-30").0,
+            400
+        );
+        let (school, _, _) = sign_in(&srv.url, "school");
+        assert_eq!(
+            get(
+                &srv.url,
+                &school,
+                "/v1/staff/district-report?date=2026-12-12"
+            )
+            .0,
+            403
         );
         srv.kill();
     }

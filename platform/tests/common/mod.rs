@@ -269,3 +269,29 @@ pub fn push(url: &str, token: &str, records: Vec<WireRecord>) -> (u16, serde_jso
 pub fn now_ms() -> i64 {
     keshi_platform::api::wall_now_ms()
 }
+
+/// A database URL as `sqlx::AnyPool` takes it (a test reads and edits the
+/// platform's tables directly, as an attacker with database access would).
+pub fn any_url(db: &str) -> String {
+    keshi_platform::store::sqlx_url(db).unwrap()
+}
+
+/// Enrols `users` in `course` (as staff would, through the courses module).
+pub fn enrol(srv: &Server, course: &str, users: &[String]) {
+    srv.rt.block_on(async {
+        let req = keshi_protocol::staff::EnrolRequest {
+            course: course.to_owned(),
+            learners: users.to_vec(),
+            class: None,
+        };
+        keshi_platform::courses::enrol(
+            &srv.store,
+            &keshi_platform::staff::Scope::All,
+            &req,
+            "test",
+            0,
+        )
+        .await
+        .unwrap();
+    });
+}
