@@ -215,6 +215,27 @@ pub enum EnrolError {
     Store(#[from] StoreError),
 }
 
+/// The institution (id, name) that published `course`, if it is in `scope`.
+pub(crate) async fn course_institution(
+    store: &Store,
+    scope: &Scope,
+    course: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let (cond, values) = scope.condition(2);
+    let sql = format!(
+        "SELECT c.institution_id, i.name FROM courses c JOIN institutions i ON i.id = c.institution_id \
+         WHERE c.id = $1 AND {cond} LIMIT 1"
+    );
+    let mut q = sqlx::query(&sql).bind(course);
+    for v in &values {
+        q = q.bind(v);
+    }
+    q.fetch_optional(&store.pool)
+        .await?
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()
+}
+
 /// Enrols learners of the course's institution, by login name and/or by class, in
 /// one transaction with one audit entry. Unknown names enrol nobody (they are
 /// answered in `unknown`).
@@ -233,22 +254,9 @@ pub async fn enrol(
     if req.learners.is_empty() && class.is_none() {
         return Err(EnrolError::NobodyNamed);
     }
-    let (cond, values) = scope.condition(2);
-    let sql = format!(
-        "SELECT c.institution_id FROM courses c JOIN institutions i ON i.id = c.institution_id \
-         WHERE c.id = $1 AND {cond} LIMIT 1"
-    );
-    let mut q = sqlx::query(&sql).bind(&req.course);
-    for v in &values {
-        q = q.bind(v);
-    }
-    let institution: String = q
-        .fetch_optional(&store.pool)
-        .await
-        .map_err(StoreError::from)?
-        .ok_or_else(|| EnrolError::NoCourse(req.course.clone()))?
-        .try_get(0)
-        .map_err(StoreError::from)?;
+    let (institution, _) = course_institution(store, scope, &req.course)
+        .await?
+        .ok_or_else(|| EnrolError::NoCourse(req.course.clone()))?;
     let mut ids = Vec::new();
     let mut unknown = Vec::new();
     for name in &req.learners {

@@ -33,6 +33,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod openapi;
 pub mod photos;
+pub mod plans;
 pub mod replay;
 pub mod reports;
 pub mod results;

@@ -353,6 +353,19 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
+    /// File a course's training plan (issue 13, R-SV-8): the class hours of the whole
+    /// programme, online and offline. Refused, citing the clause, when the course's
+    /// online class hours are above the share its profile allows.
+    Plan {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The course.
+        #[arg(long)]
+        course: String,
+        /// All class hours of the programme, online and offline.
+        #[arg(long)]
+        total_class_hours: u32,
+    },
     /// The bi-weekly district report (issue 13, R-SV-7): per district, real-name
     /// registered learners and online training person-times (unfinished included),
     /// by the report date and in the period since the previous one, citing a
@@ -1334,6 +1347,26 @@ async fn run(cli: Cli) -> Result<()> {
                             s.withheld
                         );
                     }
+                    Ok(())
+                }
+                Admin::Plan {
+                    db,
+                    course,
+                    total_class_hours,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let catalogue = keshi_platform::load_catalogue(&store).await?;
+                    let plan = keshi_platform::plans::create(
+                        &store,
+                        &catalogue,
+                        &keshi_platform::staff::Scope::All,
+                        &course,
+                        total_class_hours,
+                        "cli",
+                        now(),
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string(&plan)?);
                     Ok(())
                 }
                 Admin::DistrictReport {

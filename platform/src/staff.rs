@@ -141,7 +141,8 @@ impl Store {
             StaffRole::Operator => ("*".to_owned(), None, None),
             StaffRole::Authority | StaffRole::Auditor => {
                 let r = normalize_region(scope);
-                if r.is_empty() {
+                // `*` is the operator's; a region scope names a region.
+                if r.is_empty() || r.contains('*') {
                     return Err(StaffError::EmptyRegion);
                 }
                 (r.clone(), None, Some(r))

@@ -243,6 +243,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE TABLE spot_check_classes (check_id TEXT NOT NULL, institution_id TEXT NOT NULL, class TEXT NOT NULL, \
          attendance_permille BIGINT NOT NULL, PRIMARY KEY (check_id, institution_id, class))",
     ],
+), (
+    // Training plans (issue 13, R-SV-8, `plans.rs`): the class hours of a course's
+    // whole programme, online and offline, filed by its institution.
+    20,
+    &["CREATE TABLE course_plans (institution_id TEXT NOT NULL, course TEXT NOT NULL, \
+       online_class_hours BIGINT NOT NULL, total_class_hours BIGINT NOT NULL, actor TEXT NOT NULL, \
+       created_ms BIGINT NOT NULL, PRIMARY KEY (institution_id, course))"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

@@ -14,6 +14,9 @@
 //! - `GET /v1/staff/settlement?quarter=YYYYQn` — operator, authorities, auditors.
 //! - `GET /v1/staff/district-report?date=YYYY-MM-DD` — operator, authorities,
 //!   auditors (R-SV-7).
+//! - `GET /v1/staff/plans`, `POST /v1/staff/plans` `{course, total_class_hours}` —
+//!   training plans (R-SV-8); filed by the operator, institutions and enterprises,
+//!   `422 online_share_exceeded` above the profile's online share.
 //! - `GET /v1/staff/exports/{table}?format=csv|xlsx[&course=ID][&quarter=YYYYQn]` —
 //!   `learners`, `hours`, `attendance`, `flags` for every role, `settlement` for
 //!   those who see it; in scope, streamed (`export.rs`), audit-logged.
@@ -40,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/settlement", get(settlement))
         .route("/v1/staff/exports/{table}", get(export))
         .route("/v1/staff/district-report", get(district_report))
+        .route("/v1/staff/plans", get(plans).post(file_plan))
 }
 
 fn forbidden(why: &str) -> Failure {
@@ -280,6 +284,80 @@ async fn settlement(
     .await?
     .map(Json)
     .ok_or_else(|| bad(format!("{quarter:?} is not a quarter: write YYYYQn")))
+}
+
+/// `GET /v1/staff/plans` answer.
+#[derive(Debug, Serialize)]
+pub struct PlansResponse {
+    /// The plans in scope.
+    pub plans: Vec<crate::plans::Plan>,
+}
+
+async fn plans(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+) -> Result<Json<PlansResponse>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    let catalogue = crate::load_catalogue(&state.store).await?;
+    let plans = crate::plans::list(&state.store, &catalogue, &s.scope).await?;
+    Ok(Json(PlansResponse { plans }))
+}
+
+/// `POST /v1/staff/plans` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// The course.
+    pub course: String,
+    /// All class hours of the programme, online and offline.
+    pub total_class_hours: u32,
+}
+
+async fn file_plan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<crate::plans::Plan>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    if !matches!(
+        s.role,
+        StaffRole::Operator | StaffRole::Institution | StaffRole::Enterprise
+    ) {
+        return Err(forbidden(
+            "training plans are filed by institutions, enterprises and the operator",
+        ));
+    }
+    let bytes = body.map_err(|e| bad(e.to_string()))?;
+    let req: PlanRequest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let catalogue = crate::load_catalogue(&state.store).await?;
+    let actor = format!("staff:{}", s.username);
+    match crate::plans::create(
+        &state.store,
+        &catalogue,
+        &s.scope,
+        &req.course,
+        req.total_class_hours,
+        &actor,
+        (state.clock)(),
+    )
+    .await
+    {
+        Ok(p) => Ok(Json(p)),
+        Err(crate::plans::PlanError::NoCourse(c)) => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            ApiCode::NotFound,
+            format!("no course {c:?} in your scope"),
+        )),
+        Err(e @ crate::plans::PlanError::TotalTooSmall { .. }) => Err(bad(e.to_string())),
+        Err(e @ crate::plans::PlanError::OverCap { .. }) => Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ApiCode::OnlineShareExceeded,
+            e.to_string(),
+        )),
+        Err(crate::plans::PlanError::Store(e)) => Err(e.into()),
+    }
 }
 
 async fn district_report(

@@ -1429,3 +1429,201 @@ fn the_district_report_counts_learners_and_person_times_per_district() {
         srv.kill();
     }
 }
+
+/// Training plans (issue 13, R-SV-8): a Shandong course's online class hours may be
+/// at most 40% of the plan's total — a plan above it is refused at creation with
+/// the clause cited and the smallest total that would do; a Shanxi course has no
+/// such cap; plans are filed in scope only and audit-logged (SQLite and PostgreSQL).
+#[test]
+fn a_plan_above_the_online_share_is_refused_citing_the_clause() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "plans") {
+        eprintln!("backend: {name}");
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        let publish = |id: &str, profile: &str| {
+            let mut course = keshi_protocol::demo::course(8);
+            course["id"] = id.into();
+            let manifest = dir.path().join(format!("{id}-{name}.json"));
+            std::fs::write(&manifest, course.to_string()).unwrap();
+            srv.publish(&manifest, profile);
+        };
+        publish("sd-welder", "shandong");
+        publish("sx-welder", "shanxi");
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "institution",
+                "--scope",
+                "Test School",
+                "--user",
+                "school",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "institution",
+                "--scope",
+                "太原职校",
+                "--user",
+                "other",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "auditor",
+                "--scope",
+                "shanxi",
+                "--user",
+                "aud",
+            ],
+        );
+        admin(
+            &db,
+            &[
+                "create-staff",
+                "--role",
+                "operator",
+                "--scope",
+                "*",
+                "--user",
+                "op",
+            ],
+        );
+        // `*` is the operator's scope: an auditor's names a region.
+        let refused = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+            .args([
+                "admin",
+                "create-staff",
+                "--role",
+                "auditor",
+                "--scope",
+                "*",
+                "--user",
+                "aud2",
+                "--db",
+                &db,
+            ])
+            .env("KESHI_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let post = |token: &str, csrf: &str, body: Value| {
+            let r = client()
+                .post(format!("{}/v1/staff/plans", srv.url))
+                .bearer_auth(token)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().unwrap_or(Value::Null),
+            )
+        };
+        let (school, csrf, _) = sign_in(&srv.url, "school");
+        let (s, v) = post(
+            &school,
+            &csrf,
+            serde_json::json!({"course": "sd-welder", "total_class_hours": 16}),
+        );
+        assert_eq!(s, 422, "{v}");
+        assert_eq!(v["code"], "online_share_exceeded");
+        let msg = v["message"].as_str().unwrap();
+        assert!(
+            msg.contains("鲁人社字〔2020〕72号")
+                && msg.contains("40%")
+                && msg.contains("at least 20"),
+            "{msg}"
+        );
+        let (s, v) = post(
+            &school,
+            &csrf,
+            serde_json::json!({"course": "sd-welder", "total_class_hours": 20}),
+        );
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (v["online_class_hours"].as_u64(), v["online_share"].as_f64()),
+            (Some(8), Some(0.4))
+        );
+        let (s, v) = post(
+            &school,
+            &csrf,
+            serde_json::json!({"course": "sx-welder", "total_class_hours": 8}),
+        );
+        assert_eq!(s, 200, "no cap in Shanxi: {v}");
+        assert!(v["online_share_max"].is_null());
+        let (s, _) = post(
+            &school,
+            &csrf,
+            serde_json::json!({"course": "sx-welder", "total_class_hours": 7}),
+        );
+        assert_eq!(s, 400, "a total below the online part");
+        // Another institution's staff cannot file it; an auditor reads, never files.
+        let (other, other_csrf, _) = sign_in(&srv.url, "other");
+        let (s, _) = post(
+            &other,
+            &other_csrf,
+            serde_json::json!({"course": "sd-welder", "total_class_hours": 30}),
+        );
+        assert_eq!(s, 404);
+        let (aud, aud_csrf, _) = sign_in(&srv.url, "aud");
+        let (s, _) = post(
+            &aud,
+            &aud_csrf,
+            serde_json::json!({"course": "sd-welder", "total_class_hours": 30}),
+        );
+        assert_eq!(s, 403);
+        let (op, _, _) = sign_in(&srv.url, "op");
+        let (s, v) = get(&srv.url, &op, "/v1/staff/plans");
+        assert_eq!(s, 200);
+        let filed: Vec<(&str, u64)> = v["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["course"].as_str().unwrap(),
+                    p["total_class_hours"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(filed, [("sd-welder", 20), ("sx-welder", 8)]);
+        assert_eq!(
+            get(&srv.url, &other, "/v1/staff/plans").1["plans"],
+            serde_json::json!([])
+        );
+        // The command line refuses the same way.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keshi-platform"))
+            .args([
+                "admin",
+                "plan",
+                "--db",
+                &db,
+                "--course",
+                "sd-welder",
+                "--total-class-hours",
+                "12",
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("R-SV-8"));
+        let (_, trail) = get(&srv.url, &op, "/v1/staff/audit");
+        let filed = trail["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "plan.file")
+            .count();
+        assert_eq!(filed, 2, "refused plans are not filed");
+        srv.kill();
+    }
+}

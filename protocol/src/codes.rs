@@ -149,6 +149,9 @@ codes! {
         NotQualified = "not_qualified",
         /// A course-farming finding already confirmed or dismissed.
         AlreadyReviewed = "already_reviewed",
+        /// A training plan whose online class hours exceed the profile's share of
+        /// the total (R-SV-8); the message cites the clause.
+        OnlineShareExceeded = "online_share_exceeded",
         /// Record refusal: see [`RefusalCode::MalformedRecord`].
         MalformedRecord = "malformed_record",
         /// Record refusal: see [`RefusalCode::BadHeader`].

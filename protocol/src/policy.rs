@@ -139,6 +139,7 @@ struct RawParams {
     daily_study_cap_minutes: Cited<u32>,
     study_window_hours: Cited<[u32; 2]>,
     subsidy_fen_per_class_hour: Cited<BTreeMap<Level, u32>>,
+    online_share_max: Cited<Option<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,6 +197,9 @@ pub struct Policy {
     pub study_window_hours: Cited<[u32; 2]>,
     /// Subsidy per certified learner per class hour, by level, in fen (R-QA-3).
     pub subsidy_fen_per_class_hour: Cited<BTreeMap<Level, u32>>,
+    /// The most of a training plan's class hours that may be online (R-SV-8:
+    /// Shanghai 0.5, Shandong 0.4); `None` where the seed sets no fixed share.
+    pub online_share_max: Cited<Option<f64>>,
 }
 
 impl Policy {
@@ -267,6 +271,15 @@ impl Policy {
             "subsidy_fen_per_class_hour",
             &p.subsidy_fen_per_class_hour.clause,
         )?;
+        cite("online_share_max", &p.online_share_max.clause)?;
+        if let Some(v) = p.online_share_max.value {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(bad(
+                    "online_share_max",
+                    format!("{v} is not a share in (0, 1]"),
+                ));
+            }
+        }
 
         let in_range = |param: &str, v: u32, lo: u32, hi: u32| {
             if (lo..=hi).contains(&v) {
@@ -391,6 +404,7 @@ impl Policy {
             daily_study_cap_minutes: p.daily_study_cap_minutes,
             study_window_hours: p.study_window_hours,
             subsidy_fen_per_class_hour: p.subsidy_fen_per_class_hour,
+            online_share_max: p.online_share_max,
         })
     }
 

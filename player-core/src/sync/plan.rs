@@ -197,6 +197,7 @@ pub fn classify_refusal(error: &ApiError) -> SyncStatus {
         | ApiCode::PasswordNotSet
         | ApiCode::NotQualified
         | ApiCode::AlreadyReviewed
+        | ApiCode::OnlineShareExceeded
         | ApiCode::Unrecognised => SyncStatus::Refused,
     }
 }
