@@ -92,6 +92,9 @@ enum Command {
     /// Verify an issued certificate — its PDF or its QR text — under the
     /// platform's public key (R-AS-6): exit 0 valid, 1 forged or altered.
     VerifyCertificate(certificate_cmd::VerifyArgs),
+    /// Verify a learner's archive (R-SV-5) on its own: records, their inclusion in
+    /// the signed checkpoint, photos, certificates. Exit 0 valid, 1 not.
+    VerifyArchive(certificate_cmd::VerifyArchiveArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -366,6 +369,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync(args) => platform_cmd::sync(cli.home, args),
         Command::Courses(args) => platform_cmd::courses(cli.home, args),
         Command::VerifyCertificate(args) => certificate_cmd::verify(args),
+        Command::VerifyArchive(args) => certificate_cmd::verify_archive(args),
         Command::Course { command } => match command {
             CourseCommand::Fetch(args) => platform_cmd::fetch(cli.home, args),
             CourseCommand::Demo {

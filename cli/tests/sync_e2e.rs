@@ -1127,6 +1127,205 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
             ),
             (1, 1, rate, 0)
         );
+        // The public check (`/verify`, no sign-in): the PDF and its QR text verify
+        // with the platform's own key and stand as a demo certificate; one altered
+        // byte or a stranger's text does not.
+        let http = reqwest::blocking::Client::new();
+        let check = |body: Vec<u8>| -> serde_json::Value {
+            let r = http
+                .post(format!("{}/v1/verify", srv.url))
+                .body(body)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json().unwrap()
+        };
+        let v = check(issued.pdf.clone());
+        assert_eq!(
+            (v["valid"].as_bool(), v["standing"].as_str()),
+            (Some(true), Some("simulated")),
+            "{v}"
+        );
+        assert_eq!(v["statement"]["serial"], issued.statement.serial.as_str());
+        // The QR text is also in the PDF, on its `%KESHI-CERT` line.
+        let qr = String::from_utf8_lossy(&issued.pdf)
+            .lines()
+            .find_map(|l| l.strip_prefix("%KESHI-CERT "))
+            .unwrap()
+            .to_owned();
+        assert_eq!(check(qr.into_bytes())["valid"], true);
+        let mut altered = issued.pdf.clone();
+        let at = altered.len() / 2;
+        altered[at] ^= 0x20;
+        let v = check(altered);
+        assert_eq!(
+            (v["valid"].as_bool(), v["code"].as_str()),
+            (Some(false), Some("altered")),
+            "{v}"
+        );
+        assert_eq!(check(b"hello".to_vec())["code"], "not_keshi");
+        let page = http.get(format!("{}/verify", srv.url)).send().unwrap();
+        assert!(page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        assert!(page.text().unwrap().contains("/verify/verify.js"));
+        // The bulk download: every qualified learner's certificate of the course in
+        // one ZIP (here the one demo certificate), the same PDF as issued.
+        srv.rt.block_on(async {
+            let hash = keshi_platform::auth::hash_password("staff-password-1").unwrap();
+            srv.store
+                .create_staff(
+                    "test",
+                    "op",
+                    keshi_protocol::staff::StaffRole::Operator,
+                    "*",
+                    &hash,
+                    0,
+                )
+                .await
+                .unwrap();
+        });
+        let login: serde_json::Value = http
+            .post(format!("{}/v1/staff/login", srv.url))
+            .json(&serde_json::json!({"user": "op", "password": "staff-password-1"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let token = login["token"].as_str().unwrap();
+        let zip = http
+            .get(format!(
+                "{}/v1/staff/certificates?course={course_id}&simulated=1",
+                srv.url
+            ))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert_eq!(zip.status(), 200);
+        assert_eq!(zip.headers()["x-certificates"], "1");
+        let bytes = zip.bytes().unwrap().to_vec();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(archive.len(), 1);
+        let mut entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name(), format!("{}.pdf", issued.statement.serial));
+        let mut pdf = Vec::new();
+        entry.read_to_end(&mut pdf).unwrap();
+        assert_eq!(pdf, issued.pdf, "the same certificate as issued");
+        drop(entry);
+        // The learner's archive (R-SV-5) verifies on its own with the platform key:
+        // every record proven in the checkpoint, the capture photo, the certificate.
+        let archive = dir.path().join(format!("withphoto-{name}.zip"));
+        srv.rt.block_on(async {
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let blobs =
+                keshi_platform::blob::DiskBlobStore::new(dir.path().join(format!("b-{name}")))
+                    .unwrap();
+            keshi_platform::archive::write(
+                &srv.store,
+                &key,
+                &blobs,
+                &font,
+                "withphoto",
+                std::fs::File::create(&archive).unwrap(),
+                keshi_platform::api::wall_now_ms(),
+            )
+            .await
+            .unwrap();
+        });
+        let keshi = Client::new(dir.path(), &format!("auditor-{name}"));
+        let verify = |file: &Path| {
+            keshi.run(&[
+                "verify-archive",
+                file.to_str().unwrap(),
+                "--platform-key",
+                &key_hex,
+                "--json",
+            ])
+        };
+        let out = verify(&archive);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{v}");
+        let records = v["report"]["records"].as_u64().unwrap();
+        assert!(records > 10, "{v}");
+        assert_eq!(v["report"]["proven"].as_u64(), Some(records));
+        assert_eq!(
+            (
+                v["report"]["photos"].as_u64(),
+                v["report"]["certificates"].as_u64()
+            ),
+            (Some(1), Some(1)),
+            "{v}"
+        );
+        assert_eq!(
+            v["learner"]["id_number_masked"]
+                .as_str()
+                .unwrap()
+                .matches('*')
+                .count(),
+            8
+        );
+        // One record's payload edited, or a photo swapped: named, exit 1.
+        let rewrite = |tag: &str, change: &dyn Fn(&str, Vec<u8>) -> Vec<u8>| {
+            let mut zin = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+            let to = dir.path().join(format!("withphoto-{name}-{tag}.zip"));
+            let mut zout = zip::ZipWriter::new(std::fs::File::create(&to).unwrap());
+            for i in 0..zin.len() {
+                let mut e = zin.by_index(i).unwrap();
+                let entry_name = e.name().to_owned();
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).unwrap();
+                zout.start_file(
+                    entry_name.as_str(),
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .unwrap();
+                zout.write_all(&change(&entry_name, bytes)).unwrap();
+            }
+            zout.finish().unwrap();
+            to
+        };
+        let edited = rewrite("edited", &|n, b| {
+            if n != "records.jsonl" {
+                return b;
+            }
+            let text = String::from_utf8(b).unwrap();
+            let mut lines: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let p = lines[5]["record"]["payload"]
+                .as_str()
+                .unwrap()
+                .replace('1', "2");
+            lines[5]["record"]["payload"] = p.into();
+            lines
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                .into_bytes()
+        });
+        let out = verify(&edited);
+        assert_eq!(out.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["report"]["problems"][0].as_str().unwrap().contains("seq"),
+            "{v}"
+        );
+        let swapped = rewrite("photo", &|n, b| {
+            if n.starts_with("photos/") {
+                b"another face".to_vec()
+            } else {
+                b
+            }
+        });
+        let out = verify(&swapped);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("SHA-256"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         // Confirmed: withphoto's study leaves credit and qualification; dismissed:
         // third's stays; a review needs a reason and happens once.
         let scope = keshi_platform::staff::Scope::All;

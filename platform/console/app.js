@@ -117,6 +117,8 @@ const ROUTES = [
   ["import", "nav.import", (r) => ["operator", "institution", "enterprise"].includes(r)],
   ["attendance", "nav.attendance", () => true],
   ["flags", "nav.flags", () => true],
+  ["spotchecks", "nav.spotchecks", () => true],
+  ["reports", "nav.reports", () => true],
   ["audit", "nav.audit", (r) => ["operator", "auditor"].includes(r)],
   ["org", "nav.org", (r) => r === "operator"],
 ];
@@ -144,7 +146,7 @@ async function route() {
   const [name, arg] = location.hash.slice(1).split("/");
   const main = $("#main");
   main.replaceChildren(h("p", { class: "muted" }, t("loading")));
-  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, attendance: showAttendance, flags: showFlags, audit: showAudit, org: showOrg }[name || "learners"] || showLearners;
+  const screen = { learners: showLearners, learner: showLearner, live: showLive, courses: showCourses, import: showImport, attendance: showAttendance, flags: showFlags, spotchecks: showSpotChecks, spotcheck: showSpotCheck, reports: showReports, audit: showAudit, org: showOrg }[name || "learners"] || showLearners;
   const out = h("section", { id: `screen-${name || "learners"}` });
   try {
     await screen(out, arg ? decodeURIComponent(arg) : undefined);
@@ -568,6 +570,14 @@ async function showAttendance(out, course) {
     return;
   }
   const issues = state.session.role !== "auditor";
+  if (issues && qualified)
+    out.append(
+      h(
+        "p",
+        {},
+        h("a", { class: "button", id: "certificates-zip", href: `/v1/staff/certificates?course=${encodeURIComponent(id)}`, download: `keshi-certificates-${id}.zip` }, t("attendance.download_all", { n: qualified })),
+      ),
+    );
   out.append(
     table(
       ["col.user", "col.name", "col.class", "col.hours", "col.attendance", "col.score", "col.result", "col.certificate"],
@@ -646,6 +656,249 @@ async function showFlags(out) {
     );
   });
   out.append(table(["col.time", "col.user", "col.rule", "col.observed", "col.evidence", "col.status"], rows, { id: "flags" }));
+}
+
+// ---- spot checks (issue 13, R-SV-6) ----------------------------------------------
+function today() {
+  // China time: the platform's calendar.
+  return new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+}
+
+async function showSpotChecks(out) {
+  out.append(h("h1", {}, t("spot.title")));
+  const role = state.session.role;
+  if (["operator", "authority"].includes(role)) {
+    const line = h("div", { "aria-live": "polite" });
+    const scope = h("input", { type: "text", id: "spot-scope", required: true, value: role === "operator" ? "*" : state.session.scope || "" });
+    const date = h("input", { type: "date", id: "spot-date", required: true, value: today() });
+    const size = h("input", { type: "number", id: "spot-size", min: 1, max: 500, value: 10, required: true });
+    const form = h(
+      "form",
+      { class: "card", id: "spot-draw" },
+      h("h2", {}, t("spot.draw")),
+      h("p", { class: "muted small" }, t("spot.how")),
+      h("label", { for: "spot-scope" }, t("spot.scope")),
+      scope,
+      h("label", { for: "spot-date" }, t("spot.date")),
+      date,
+      h("label", { for: "spot-size" }, t("spot.size")),
+      size,
+      line,
+      h("div", { class: "row" }, h("button", { class: "primary", type: "submit", id: "spot-submit" }, t("spot.submit"))),
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const c = await api("POST", "/v1/staff/spot-checks", { scope: scope.value.trim(), date: date.value, size: Number(size.value) });
+        location.hash = `#spotcheck/${encodeURIComponent(c.id)}`;
+      } catch (e) {
+        line.replaceChildren(errorLine(e));
+      }
+    });
+    out.append(form);
+  }
+  const r = await api("GET", "/v1/staff/spot-checks");
+  if (!r.checks.length) {
+    out.append(h("p", { class: "muted", id: "spot-empty" }, t("spot.empty")));
+    return;
+  }
+  out.append(
+    table(
+      ["col.date", "spot.scope", "spot.size", "spot.checked", "spot.abnormal"],
+      r.checks.map((c) =>
+        h(
+          "tr",
+          { "data-id": c.id },
+          h("td", {}, h("a", { href: `#spotcheck/${encodeURIComponent(c.id)}` }, c.date)),
+          h("td", {}, c.scope),
+          h("td", {}, c.size),
+          h("td", {}, c.checked),
+          h("td", { class: c.abnormal ? "at-risk" : undefined }, c.abnormal),
+        ),
+      ),
+      { id: "spot-checks" },
+    ),
+  );
+}
+
+async function showSpotCheck(out, id) {
+  const c = await api("GET", `/v1/staff/spot-checks/${encodeURIComponent(id)}`);
+  out.append(h("p", {}, h("a", { href: "#spotchecks" }, t("spot.back"))));
+  out.append(h("h1", {}, t("spot.one", { scope: c.scope, date: c.date })));
+  out.append(
+    h(
+      "p",
+      { class: "muted small", id: "spot-seed" },
+      t("spot.seed", { size: c.checkpoint_size, root: c.checkpoint_root, seed: c.seed, population: c.population }),
+    ),
+  );
+  const records = ["operator", "authority"].includes(state.session.role);
+  const rows = c.checks.map((x) => {
+    const cell = h("td", { class: "status" }, x.result ? `${t(`spot.method.${x.method}`)} · ${t(`spot.result.${x.result}`)}${x.note ? ` — ${x.note}` : ""}` : "—");
+    if (records) {
+      const method = h("select", { class: "method", "aria-label": t("spot.method") }, ["video", "phone", "data"].map((m) => h("option", { value: m, selected: m === x.method }, t(`spot.method.${m}`))));
+      const result = h("select", { class: "result", "aria-label": t("spot.result") }, ["normal", "abnormal"].map((m) => h("option", { value: m, selected: m === x.result }, t(`spot.result.${m}`))));
+      const note = h("input", { type: "text", class: "note", placeholder: t("spot.note"), "aria-label": t("spot.note"), value: x.note || "" });
+      const line = h("p", { class: "error", role: "alert", hidden: true });
+      const save = async () => {
+        try {
+          await api("POST", `/v1/staff/spot-checks/${encodeURIComponent(id)}/results`, { learner: x.user, method: method.value, result: result.value, note: note.value });
+          await route();
+        } catch (e) {
+          line.textContent = errorText(e);
+          line.hidden = false;
+        }
+      };
+      cell.append(h("div", { class: "row" }, method, result, note, h("button", { type: "button", class: "record", onclick: save }, t("spot.record"))), line);
+    }
+    return h("tr", { "data-user": x.user, class: x.result === "abnormal" ? "at-risk" : undefined }, h("td", {}, x.user), cell);
+  });
+  out.append(table(["col.user", "spot.check"], rows, { id: "spot-sample" }));
+  out.append(h("h2", {}, t("spot.classes")));
+  out.append(
+    table(
+      ["col.institution", "col.class", "col.attendance"],
+      c.classes.map((k) => h("tr", {}, h("td", {}, k.institution), h("td", {}, k.class || "—"), h("td", {}, `${(k.attendance_permille / 10).toFixed(1)}%`))),
+      { id: "spot-classes" },
+    ),
+  );
+  if (c.ineligible_classes.length) {
+    out.append(h("h2", {}, t("spot.ineligible")));
+    out.append(h("ul", { id: "spot-ineligible" }, c.ineligible_classes.map((k) => h("li", {}, `${k.institution} · ${k.class || "—"} (${(k.attendance_permille / 10).toFixed(1)}%)`))));
+  }
+}
+
+// ---- reports, plans and exports (issue 13, R-SV-7, R-SV-8, R-QA-3, R-AS-6) --------
+async function showReports(out) {
+  out.append(h("h1", {}, t("reports.title")));
+  const role = state.session.role;
+  const supervises = ["operator", "authority", "auditor"].includes(role);
+  const fen = (v) => (Number(v) / 100).toFixed(2);
+
+  // Exports: plain links (the session cookie goes with them); the file streams.
+  const courses = (await api("GET", "/v1/staff/courses")).courses;
+  const tables = ["learners", "hours", "attendance", "flags"].concat(supervises ? ["settlement"] : []);
+  const what = h("select", { id: "export-table", "aria-label": t("export.table") }, tables.map((x) => h("option", { value: x }, t(`export.${x}`))));
+  const format = h("select", { id: "export-format", "aria-label": t("export.format") }, ["xlsx", "csv"].map((x) => h("option", { value: x }, x.toUpperCase())));
+  const course = h("select", { id: "export-course", "aria-label": t("col.course") }, h("option", { value: "" }, t("export.all_courses")), courses.map((c) => h("option", { value: c.id }, `${c.title} (${c.id})`)));
+  const quarterOf = () => {
+    const d = new Date(Date.now() + 8 * 3600e3);
+    return `${d.getUTCFullYear()}Q${Math.floor(d.getUTCMonth() / 3) + 1}`;
+  };
+  const quarter = h("input", { type: "text", id: "export-quarter", value: quarterOf(), pattern: "\\d{4}Q[1-4]", "aria-label": t("reports.quarter") });
+  const link = h("a", { id: "export-link", class: "button primary" }, t("export.download"));
+  const update = () => {
+    course.hidden = !["hours", "attendance", "flags"].includes(what.value);
+    quarter.hidden = what.value !== "settlement";
+    const q = new URLSearchParams({ format: format.value });
+    if (course.value && ["hours", "attendance", "flags"].includes(what.value)) q.set("course", course.value);
+    if (what.value === "settlement") q.set("quarter", quarter.value);
+    link.href = `/v1/staff/exports/${what.value}?${q}`;
+    link.setAttribute("download", `keshi-${what.value}.${format.value}`);
+  };
+  [what, format, course, quarter].forEach((el) => el.addEventListener("change", update));
+  update();
+  out.append(
+    h(
+      "div",
+      { class: "card", id: "exports" },
+      h("h2", {}, t("export.title")),
+      h("p", { class: "muted small" }, t("export.how")),
+      h("div", { class: "row wrap" }, what, format, course, quarter, link),
+    ),
+  );
+
+  // Plans (R-SV-8).
+  const plans = (await api("GET", "/v1/staff/plans")).plans;
+  const planCard = h("div", { class: "card", id: "plans" }, h("h2", {}, t("plans.title")), h("p", { class: "muted small" }, t("plans.how")));
+  if (plans.length)
+    planCard.append(
+      table(
+        ["col.institution", "col.course", "plans.online", "plans.total", "plans.share", "plans.cap"],
+        plans.map((p) =>
+          h(
+            "tr",
+            { "data-course": p.course },
+            h("td", {}, p.institution),
+            h("td", {}, p.course),
+            h("td", {}, p.online_class_hours),
+            h("td", {}, p.total_class_hours),
+            h("td", {}, `${(p.online_share * 100).toFixed(1)}%`),
+            h("td", { class: "small", title: p.clause }, p.online_share_max === null ? t("plans.no_cap") : `${(p.online_share_max * 100).toFixed(0)}%`),
+          ),
+        ),
+        { id: "plans-list" },
+      ),
+    );
+  else planCard.append(h("p", { class: "muted", id: "plans-empty" }, t("plans.empty")));
+  if (["operator", "institution", "enterprise"].includes(role) && courses.length) {
+    const pc = h("select", { id: "plan-course", "aria-label": t("col.course") }, courses.map((c) => h("option", { value: c.id }, `${c.title} (${c.id})`)));
+    const total = h("input", { type: "number", id: "plan-total", min: 1, required: true, "aria-label": t("plans.total") });
+    const line = h("div", { "aria-live": "polite", id: "plan-status" });
+    const form = h("form", { id: "plan-form" }, h("div", { class: "row wrap" }, pc, total, h("button", { class: "primary", type: "submit", id: "plan-submit" }, t("plans.submit"))), line);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", "/v1/staff/plans", { course: pc.value, total_class_hours: Number(total.value) });
+        await route();
+      } catch (e) {
+        line.replaceChildren(h("p", { class: "error", role: "alert", id: "plan-error" }, errorText(e), e.message ? h("br") : null, e.message ? h("span", { class: "small" }, e.message) : null));
+      }
+    });
+    planCard.append(form);
+  }
+  out.append(planCard);
+  if (!supervises) return;
+
+  // The bi-weekly district report (R-SV-7) and the quarterly settlement (R-QA-3).
+  const date = h("input", { type: "date", id: "district-date", value: today(), "aria-label": t("spot.date") });
+  const district = h("div", { id: "district-report" });
+  const loadDistrict = async () => {
+    try {
+      const r = await api("GET", `/v1/staff/district-report?date=${encodeURIComponent(date.value)}`);
+      district.replaceChildren(
+        h("p", { class: "muted small" }, t("district.period", { from: r.period_from, to: r.period_to, size: r.checkpoint.size })),
+        r.lines.length
+          ? table(
+              ["district.district", "district.registered", "district.registered_in_period", "district.person_times", "district.person_times_in_period", "district.platforms"],
+              r.lines.map((l) =>
+                h("tr", { "data-district": l.district }, h("td", {}, l.district || t("district.none")), h("td", {}, l.registered_learners), h("td", {}, l.registered_in_period), h("td", {}, l.person_times), h("td", {}, l.person_times_in_period), h("td", {}, l.platforms.join("、") || "—")),
+              ),
+              { id: "district-lines" },
+            )
+          : h("p", { class: "muted" }, t("district.empty")),
+      );
+    } catch (e) {
+      district.replaceChildren(errorLine(e));
+    }
+  };
+  date.addEventListener("change", loadDistrict);
+  out.append(h("div", { class: "card" }, h("h2", {}, t("district.title")), h("p", {}, h("label", {}, t("spot.date"), " ", date)), district));
+  await loadDistrict();
+
+  const q = h("input", { type: "text", id: "settlement-quarter", value: quarterOf(), "aria-label": t("reports.quarter") });
+  const settlement = h("div", { id: "settlement" });
+  const loadSettlement = async () => {
+    try {
+      const s = await api("GET", `/v1/staff/settlement?quarter=${encodeURIComponent(q.value.trim())}`);
+      settlement.replaceChildren(
+        h("p", { class: "muted small" }, t("settlement.checkpoint", { size: s.checkpoint.size })),
+        s.lines.length
+          ? table(
+              ["col.institution", "settlement.level", "settlement.learners", "col.hours", "settlement.rate", "settlement.amount"],
+              s.lines.map((l) => h("tr", {}, h("td", {}, l.institution), h("td", {}, l.level), h("td", {}, l.learners), h("td", {}, l.class_hours), h("td", { title: l.clause }, fen(l.rate_fen)), h("td", {}, fen(l.amount_fen)))),
+              { id: "settlement-lines" },
+            )
+          : h("p", { class: "muted" }, t("settlement.empty")),
+        h("p", { id: "settlement-total" }, t("settlement.total", { total: fen(s.total_fen), withheld: s.withheld })),
+      );
+    } catch (e) {
+      settlement.replaceChildren(errorLine(e));
+    }
+  };
+  q.addEventListener("change", loadSettlement);
+  out.append(h("div", { class: "card" }, h("h2", {}, t("settlement.title")), h("p", {}, h("label", {}, t("reports.quarter"), " ", q)), settlement));
+  await loadSettlement();
 }
 
 // ---- institutions and staff (operator) -------------------------------------------

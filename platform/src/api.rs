@@ -571,6 +571,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::staff::routes())
         .merge(crate::ledger::routes())
         .merge(crate::supervision::routes())
+        .merge(crate::verify::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(no_store))
         .with_state(state)

@@ -684,12 +684,40 @@ pub fn bulk_zip_to<'a, W: Write + Seek>(
     writer: W,
     items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<W, CertificateError> {
-    let mut zip = zip::ZipWriter::new(writer);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(false);
-    let mut seen = std::collections::HashSet::new();
+    let mut zip = BulkZip::new(writer);
     for (name, pdf) in items {
+        zip.add(name, pdf)?;
+    }
+    zip.finish()
+}
+
+/// A bulk download written one certificate at a time (as each is rendered), so a
+/// class of any size takes the memory of one PDF: see [`bulk_zip_to`] for names
+/// and entries.
+pub struct BulkZip<W: Write + Seek> {
+    zip: zip::ZipWriter<W>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl<W: Write + Seek> std::fmt::Debug for BulkZip<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkZip")
+            .field("entries", &self.seen.len())
+            .finish()
+    }
+}
+
+impl<W: Write + Seek> BulkZip<W> {
+    /// Starts a ZIP on `writer`.
+    pub fn new(writer: W) -> BulkZip<W> {
+        BulkZip {
+            zip: zip::ZipWriter::new(writer),
+            seen: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Adds one PDF as `name`.
+    pub fn add(&mut self, name: &str, pdf: &[u8]) -> Result<(), CertificateError> {
         let bad = name.is_empty()
             || name.len() > 255
             || name == "."
@@ -702,13 +730,31 @@ pub fn bulk_zip_to<'a, W: Write + Seek>(
                 "{name:?} is not a plain file name"
             )));
         }
-        if !seen.insert(name) {
+        if !self.seen.insert(name.to_owned()) {
             return Err(CertificateError::ZipName(format!("{name:?} twice")));
         }
-        zip.start_file(name, options)?;
-        zip.write_all(pdf)?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(false);
+        self.zip.start_file(name, options)?;
+        self.zip.write_all(pdf)?;
+        Ok(())
     }
-    Ok(zip.finish()?)
+
+    /// Entries so far.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// No entries yet.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// Writes the central directory; returns the writer.
+    pub fn finish(self) -> Result<W, CertificateError> {
+        Ok(self.zip.finish()?)
+    }
 }
 
 #[cfg(test)]

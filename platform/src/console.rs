@@ -70,7 +70,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/accounts", axum::routing::post(create_account))
 }
 
-fn page(body: &'static str, content_type: &'static str) -> Response {
+/// A static file of the console (or the public verify page) with its headers.
+pub(crate) fn page(body: &'static str, content_type: &'static str) -> Response {
     let mut r = Response::new(axum::body::Body::from(body));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

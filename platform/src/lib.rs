@@ -17,7 +17,9 @@
 #![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
 pub mod api;
+pub mod archive;
 pub mod auth;
+pub mod backup;
 pub mod blob;
 pub mod calendar;
 pub mod catalogue;
@@ -42,6 +44,7 @@ pub mod spotcheck;
 pub mod staff;
 pub mod store;
 pub mod supervision;
+pub mod verify;
 
 use serde::Serialize;
 

@@ -366,6 +366,53 @@ enum Admin {
         #[arg(long)]
         total_class_hours: u32,
     },
+    /// Write a learner's electronic training archive (issue 13, R-SV-5): a ZIP of
+    /// every record with its inclusion proof in a checkpoint signed now, the capture
+    /// photos, the certificates and the results; `keshi verify-archive` checks it
+    /// on its own with the platform's public key.
+    Archive {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The learner's login name.
+        #[arg(long)]
+        learner: String,
+        /// The ZIP to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The blobs directory (default: as `serve`).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
+        /// A font with CJK glyphs for the certificates (default: WenQuanYi Micro Hei).
+        #[arg(long)]
+        font: Option<PathBuf>,
+    },
+    /// Back the platform up (issue 13, R-SV-4) into a new directory: the database
+    /// (SQLite's online copy, or `pg_dump`), the blobs, and a manifest with every
+    /// file's SHA-256 and a checkpoint signed just before. The data key is not in
+    /// it: keep that apart. Safe while the service runs.
+    Backup {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The new directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The blobs directory (default: as `serve`).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty database (a new SQLite file, or an empty
+    /// PostgreSQL database) and blobs directory, then audit it from the backup's
+    /// checkpoint: exit 0 when the restored log extends it, 1 when not.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The blobs directory to fill (default: as `serve`).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
+    },
     /// The bi-weekly district report (issue 13, R-SV-7): per district, real-name
     /// registered learners and online training person-times (unfinished included),
     /// by the report date and in the period since the previous one, citing a
@@ -1367,6 +1414,89 @@ async fn run(cli: Cli) -> Result<()> {
                     )
                     .await?;
                     println!("{}", serde_json::to_string(&plan)?);
+                    Ok(())
+                }
+                Admin::Archive {
+                    db,
+                    learner,
+                    out,
+                    blobs,
+                    font,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let blobs = blob::DiskBlobStore::new(blob_dir(&db, blobs))?;
+                    let font_path = font.unwrap_or_else(|| {
+                        PathBuf::from(keshi_platform::certificate::DEFAULT_FONT)
+                    });
+                    let font = keshi_platform::certificate::FontData::load(&font_path)?;
+                    let part = tempfile::Builder::new()
+                        .prefix(".keshi-archive-")
+                        .tempfile_in(
+                            out.parent()
+                                .filter(|p| !p.as_os_str().is_empty())
+                                .unwrap_or(std::path::Path::new(".")),
+                        )?;
+                    let made = keshi_platform::archive::write(
+                        &store,
+                        &key,
+                        &blobs,
+                        &font,
+                        &learner,
+                        std::io::BufWriter::new(part.reopen()?),
+                        now(),
+                    )
+                    .await?;
+                    part.persist(&out)?;
+                    let m = made.manifest;
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "out": out.display().to_string(), "learner": m.learner.user,
+                            "records": m.records, "photos": m.photos.len(),
+                            "certificates": m.certificates.len(), "checkpoint": m.checkpoint,
+                        })
+                    );
+                    Ok(())
+                }
+                Admin::Backup { db, out, blobs } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let blobs = blob_dir(&db, blobs);
+                    let m = keshi_platform::backup::backup(
+                        &store,
+                        &key,
+                        &db,
+                        Some(&blobs),
+                        &out,
+                        now(),
+                    )
+                    .await?;
+                    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "out": out.display().to_string(), "database": m.database,
+                            "files": m.files.len(), "bytes": bytes, "checkpoint": m.checkpoint,
+                            "data_key": "not in the backup: keep the data key file apart",
+                        })
+                    );
+                    Ok(())
+                }
+                Admin::Restore { from, db, blobs } => {
+                    let blobs = blob_dir(&db, blobs);
+                    let r =
+                        keshi_platform::backup::restore(&from, &db, Some(&blobs), data_key).await?;
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "ok": r.audit.ok, "files_checked": r.files_checked,
+                            "checkpoint": r.manifest.checkpoint, "audit": r.audit,
+                        })
+                    );
+                    if !r.audit.ok {
+                        std::process::exit(1);
+                    }
                     Ok(())
                 }
                 Admin::DistrictReport {

@@ -495,10 +495,11 @@ pub struct DistrictLine {
 pub struct DistrictReport {
     /// The report date, `YYYY-MM-DD` (reports are due on the 12th and the 25th).
     pub date: String,
-    /// The period, `[from, to)` China time: since the previous report date (the
-    /// 25th before a 12th, the 12th before a 25th; 14 days for another date).
+    /// The period's first day (China time): the day after the previous report
+    /// date (the 25th before a 12th, the 12th before a 25th; for another date, the
+    /// 14 days up to it).
     pub period_from: String,
-    /// The period's end (the report date, exclusive).
+    /// The period's last day: the report date (the figures include it).
     pub period_to: String,
     /// One line per district in scope with learners.
     pub lines: Vec<DistrictLine>,
@@ -506,10 +507,11 @@ pub struct DistrictReport {
     pub checkpoint: keshi_protocol::merkle::Checkpoint,
 }
 
-/// The period a report dated `day` covers: since the previous report date.
+/// The days a report dated `day` covers, `[first, last]`: from the day after the
+/// previous report date through the report date.
 pub fn report_period(day: i64) -> (i64, i64) {
     let (y, m, d) = crate::calendar::civil_from_days(day);
-    let from = match d {
+    let previous = match d {
         12 => {
             let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
             days_from_civil(py, pm, 25)
@@ -517,7 +519,7 @@ pub fn report_period(day: i64) -> (i64, i64) {
         25 => days_from_civil(y, m, 12),
         _ => day - 14,
     };
-    (from, day)
+    (previous + 1, day)
 }
 
 /// The district report dated `date` (`YYYY-MM-DD`) for the districts in `scope`;
@@ -535,7 +537,7 @@ pub async fn district_report(
     let (from_day, to_day) = report_period(day);
     let (from, to) = (
         crate::calendar::day_start_ms(from_day),
-        crate::calendar::day_start_ms(to_day),
+        crate::calendar::day_start_ms(to_day + 1),
     );
     let checkpoint = match crate::ledger::latest_checkpoint(store).await? {
         Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
@@ -561,12 +563,14 @@ pub async fn district_report(
     }
     // A person-time is one learner studying one course (unfinished included):
     // counted once, by its first credited study, and in the period when any of its
-    // credited study falls in it.
+    // credited study falls in it. Simulated study (a demo platform) never counts.
     let studied = format!(
         "SELECT i.region, CAST(COUNT(*) AS BIGINT), \
          CAST(SUM(CASE WHEN p.last_ms >= $1 THEN 1 ELSE 0 END) AS BIGINT) FROM \
          (SELECT learner_id, course, MIN(start_ms) AS first_ms, MAX(CASE WHEN start_ms < $2 THEN end_ms ELSE 0 END) AS last_ms \
-          FROM credit_intervals GROUP BY learner_id, course) p \
+          FROM credit_intervals ci WHERE NOT EXISTS \
+          (SELECT 1 FROM devices d WHERE d.device_id = ci.device_id AND d.simulated <> 0) \
+          GROUP BY learner_id, course) p \
          JOIN learners l ON l.id = p.learner_id JOIN institutions i ON i.id = l.institution_id \
          WHERE p.first_ms < $2 AND {cond} GROUP BY i.region"
     );
@@ -612,19 +616,19 @@ mod tests {
         let d = |y, m, d| days_from_civil(y, m, d);
         assert_eq!(
             report_period(d(2026, 12, 12)),
-            (d(2026, 11, 25), d(2026, 12, 12))
+            (d(2026, 11, 26), d(2026, 12, 12))
         );
         assert_eq!(
             report_period(d(2026, 12, 25)),
-            (d(2026, 12, 12), d(2026, 12, 25))
+            (d(2026, 12, 13), d(2026, 12, 25))
         );
         assert_eq!(
             report_period(d(2027, 1, 12)),
-            (d(2026, 12, 25), d(2027, 1, 12))
+            (d(2026, 12, 26), d(2027, 1, 12))
         );
         assert_eq!(
             report_period(d(2026, 12, 2)),
-            (d(2026, 11, 18), d(2026, 12, 2))
+            (d(2026, 11, 19), d(2026, 12, 2))
         );
     }
 

@@ -79,6 +79,42 @@ pub struct SpotCheck {
     pub classes: Vec<ClassAttendance>,
     /// Classes that have now been below the threshold in two checks or more.
     pub ineligible_classes: Vec<ClassAttendance>,
+    /// The checks made on the sampled learners so far, in sample order.
+    pub checks: Vec<SampledLearner>,
+}
+
+/// A sampled learner and the check made on them, if any yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SampledLearner {
+    /// Login name.
+    pub user: String,
+    /// `video`, `phone` or `data`, once checked.
+    pub method: Option<String>,
+    /// `normal` or `abnormal`, once checked.
+    pub result: Option<String>,
+    /// What the checker noted.
+    pub note: Option<String>,
+    /// Who recorded it.
+    pub recorder: Option<String>,
+    /// When (platform ms).
+    pub recorded_ms: Option<i64>,
+}
+
+/// A spot check as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpotCheckSummary {
+    /// Id.
+    pub id: String,
+    /// The scope drawn from.
+    pub scope: String,
+    /// The date.
+    pub date: String,
+    /// Learners sampled.
+    pub size: u64,
+    /// Of them, checked so far.
+    pub checked: u64,
+    /// Of them, found abnormal.
+    pub abnormal: u64,
 }
 
 /// Why a draw or a record was refused.
@@ -263,18 +299,28 @@ pub async fn load(store: &Store, id: &str) -> Result<SpotCheck, SpotCheckError> 
     .await
     .map_err(db)?
     .ok_or_else(|| SpotCheckError::NotFound(format!("no spot check {id}")))?;
-    let sample = sqlx::query(
-        "SELECT l.username FROM spot_check_items s JOIN learners l ON l.id = s.learner_id \
-         WHERE s.check_id = $1 ORDER BY s.draw_rank",
+    let checks: Vec<SampledLearner> = sqlx::query(
+        "SELECT l.username, s.method, s.result, s.note, s.recorder, s.recorded_ms FROM spot_check_items s \
+         JOIN learners l ON l.id = s.learner_id WHERE s.check_id = $1 ORDER BY s.draw_rank",
     )
     .bind(id)
     .fetch_all(&store.pool)
     .await
     .map_err(db)?
     .iter()
-    .map(|r| r.try_get(0))
-    .collect::<Result<_, _>>()
+    .map(|r| {
+        Ok(SampledLearner {
+            user: r.try_get(0)?,
+            method: r.try_get(1)?,
+            result: r.try_get(2)?,
+            note: r.try_get(3)?,
+            recorder: r.try_get(4)?,
+            recorded_ms: r.try_get(5)?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()
     .map_err(db)?;
+    let sample = checks.iter().map(|c| c.user.clone()).collect();
     let classes = class_rows(
         store,
         "SELECT i.name, c.class, c.attendance_permille FROM spot_check_classes c \
@@ -293,7 +339,66 @@ pub async fn load(store: &Store, id: &str) -> Result<SpotCheck, SpotCheckError> 
         sample,
         classes,
         ineligible_classes: ineligible_classes(store).await?,
+        checks,
     })
+}
+
+/// Whether the scope a check names (`label`) lies within a staff member's `scope`:
+/// the operator's holds every label; a region holds itself, its sub-regions and
+/// the institutions in them; an institution holds only itself.
+pub async fn label_within(store: &Store, scope: &Scope, label: &str) -> Result<bool, StoreError> {
+    let under = |region: &str, r: &str| r == region || r.starts_with(&format!("{region}/"));
+    Ok(match (scope, scope_of(store, label).await?) {
+        (Scope::All, _) => true,
+        (_, Scope::All) => false,
+        (Scope::Region(mine), Scope::Region(r)) => under(mine, &r),
+        (Scope::Region(mine), Scope::Institution(id)) => {
+            let region: Option<String> =
+                sqlx::query("SELECT region FROM institutions WHERE id = $1")
+                    .bind(&id)
+                    .fetch_optional(&store.pool)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            region.is_some_and(|r| under(mine, &r))
+        }
+        (Scope::Institution(mine), Scope::Institution(id)) => *mine == id,
+        (Scope::Institution(_), Scope::Region(_)) => false,
+    })
+}
+
+/// The spot checks whose scope lies within `scope`, newest first.
+pub async fn list(store: &Store, scope: &Scope) -> Result<Vec<SpotCheckSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.scope, c.day, CAST(COUNT(s.learner_id) AS BIGINT), \
+         CAST(SUM(CASE WHEN s.result IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
+         CAST(SUM(CASE WHEN s.result = 'abnormal' THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM spot_checks c LEFT JOIN spot_check_items s ON s.check_id = c.id \
+         GROUP BY c.id, c.scope, c.day, c.created_ms ORDER BY c.created_ms DESC, c.id",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let label: String = r.try_get(1)?;
+        if !label_within(store, scope, &label).await? {
+            continue;
+        }
+        let n = |i: usize| -> Result<u64, StoreError> {
+            Ok(crate::store::u(
+                r.try_get::<Option<i64>, _>(i)?.unwrap_or(0),
+            ))
+        };
+        out.push(SpotCheckSummary {
+            id: r.try_get(0)?,
+            scope: label,
+            date: r.try_get(2)?,
+            size: n(3)?,
+            checked: n(4)?,
+            abnormal: n(5)?,
+        });
+    }
+    Ok(out)
 }
 
 async fn class_rows(

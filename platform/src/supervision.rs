@@ -11,12 +11,18 @@
 //! - `GET /v1/staff/certificates/{user}/{course}` — the PDF of a qualified learner in
 //!   scope (operator, authority, institution, enterprise); `409 not_qualified`, with
 //!   what is missing, for anyone else.
+//! - `GET /v1/staff/certificates?course=ID` — every qualified learner's certificate
+//!   of the course in scope as one ZIP (as the single certificate: not auditors).
 //! - `GET /v1/staff/settlement?quarter=YYYYQn` — operator, authorities, auditors.
 //! - `GET /v1/staff/district-report?date=YYYY-MM-DD` — operator, authorities,
 //!   auditors (R-SV-7).
 //! - `GET /v1/staff/plans`, `POST /v1/staff/plans` `{course, total_class_hours}` —
 //!   training plans (R-SV-8); filed by the operator, institutions and enterprises,
 //!   `422 online_share_exceeded` above the profile's online share.
+//! - `GET /v1/staff/spot-checks`, `GET /v1/staff/spot-checks/{id}` — every role, the
+//!   checks whose scope lies within theirs; `POST /v1/staff/spot-checks` `{scope,
+//!   date, size}` and `POST /v1/staff/spot-checks/{id}/results` `{learner, method,
+//!   result, note}` — the operator and labour authorities (R-SV-6).
 //! - `GET /v1/staff/exports/{table}?format=csv|xlsx[&course=ID][&quarter=YYYYQn]` —
 //!   `learners`, `hours`, `attendance`, `flags` for every role, `settlement` for
 //!   those who see it; in scope, streamed (`export.rs`), audit-logged.
@@ -40,10 +46,20 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/staff/flags", get(flags))
         .route("/v1/staff/flags/{id}/review", post(review))
         .route("/v1/staff/certificates/{user}/{course}", get(certificate))
+        .route("/v1/staff/certificates", get(certificates_zip))
         .route("/v1/staff/settlement", get(settlement))
         .route("/v1/staff/exports/{table}", get(export))
         .route("/v1/staff/district-report", get(district_report))
         .route("/v1/staff/plans", get(plans).post(file_plan))
+        .route(
+            "/v1/staff/spot-checks",
+            get(spot_checks).post(draw_spot_check),
+        )
+        .route("/v1/staff/spot-checks/{id}", get(spot_check))
+        .route(
+            "/v1/staff/spot-checks/{id}/results",
+            post(record_spot_check),
+        )
 }
 
 fn forbidden(why: &str) -> Failure {
@@ -254,6 +270,116 @@ async fn certificate(
     }
 }
 
+/// The certificates of every qualified learner of a course in scope, as one ZIP
+/// (R-AS-6: bulk download). Each is issued as the single download would (the same
+/// statement and PDF when issued before); withdrawn ones are left out. Written one
+/// PDF at a time to a temporary file, then streamed from it.
+async fn certificates_zip(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    if matches!(s.role, StaffRole::Auditor) {
+        return Err(forbidden(
+            "auditors read; certificates are issued by institutions, authorities and the operator",
+        ));
+    }
+    let course =
+        query_value(query.as_deref(), "course").ok_or_else(|| bad("name a course: ?course=ID"))?;
+    // A demo platform's certificates of simulated study (`SIM-` serials), as
+    // `admin certificate --simulated`; a real platform has none to give.
+    let simulated = query_value(query.as_deref(), "simulated").as_deref() == Some("1");
+    if simulated && !state.config.accept_simulated {
+        return Err(bad("this platform does not take simulated study"));
+    }
+    let catalogue = crate::load_catalogue(&state.store).await?;
+    if catalogue.get(&course).is_none() {
+        return Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            ApiCode::NotFound,
+            "no such course",
+        ));
+    }
+    let now = (state.clock)();
+    let results = crate::results::summarise_with(
+        &state.store,
+        &catalogue,
+        Some(&course),
+        &s.scope,
+        simulated,
+        false,
+        now,
+    )
+    .await?;
+    let font = font().map_err(|e| crate::courses::internal("the certificate font", e))?;
+    let part = tempfile::NamedTempFile::new()
+        .map_err(|e| crate::courses::internal("the download file", e))?;
+    let file = part
+        .reopen()
+        .map_err(|e| crate::courses::internal("the download file", e))?;
+    let mut zip = crate::certificate::BulkZip::new(std::io::BufWriter::new(file));
+    let actor = format!("staff:{}", s.username);
+    for r in results.iter().filter(|r| r.qualified) {
+        let issued = crate::reports::certify(
+            &state.store,
+            &state.key,
+            &catalogue,
+            crate::reports::CertifyRequest {
+                user: &r.user,
+                course: &course,
+                simulated,
+                actor: &actor,
+            },
+            font,
+            now,
+        )
+        .await;
+        match issued {
+            Ok(i) => zip
+                .add(&crate::certificate::file_name(&i.statement), &i.pdf)
+                .map_err(|e| crate::courses::internal("the download", e))?,
+            // Withdrawn since it qualified: not handed out.
+            Err(crate::reports::CertifyError::NotQualified { .. }) => {}
+            Err(crate::reports::CertifyError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(crate::courses::internal("a certificate", e)),
+        }
+    }
+    let count = zip.len();
+    let mut out = zip
+        .finish()
+        .map_err(|e| crate::courses::internal("the download", e))?;
+    std::io::Write::flush(&mut out).map_err(|e| crate::courses::internal("the download", e))?;
+    drop(out);
+    let file = tokio::fs::File::open(part.path())
+        .await
+        .map_err(|e| crate::courses::internal("the download file", e))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| crate::courses::internal("the download file", e))?
+        .len();
+    drop(part);
+    tracing::info!(course = %course, certificates = count, bytes = len, "bulk certificates");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"keshi-certificates-{course}.zip\""),
+            ),
+            (header::CONTENT_LENGTH, len.to_string()),
+            (
+                header::HeaderName::from_static("x-certificates"),
+                count.to_string(),
+            ),
+        ],
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    )
+        .into_response())
+}
+
 async fn settlement(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -284,6 +410,162 @@ async fn settlement(
     .await?
     .map(Json)
     .ok_or_else(|| bad(format!("{quarter:?} is not a quarter: write YYYYQn")))
+}
+
+/// `GET /v1/staff/spot-checks` answer.
+#[derive(Debug, Serialize)]
+pub struct SpotChecksResponse {
+    /// Newest first.
+    pub checks: Vec<crate::spotcheck::SpotCheckSummary>,
+}
+
+async fn spot_checks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+) -> Result<Json<SpotChecksResponse>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    let checks = crate::spotcheck::list(&state.store, &s.scope).await?;
+    Ok(Json(SpotChecksResponse { checks }))
+}
+
+fn spot_failure(e: crate::spotcheck::SpotCheckError) -> Failure {
+    use crate::spotcheck::SpotCheckError as E;
+    match e {
+        E::BadDate(_) | E::Bad(_) => bad(e.to_string()),
+        E::NotFound(m) => Failure::new(StatusCode::NOT_FOUND, ApiCode::NotFound, m),
+        E::Store(e) => e.into(),
+    }
+}
+
+fn checks_spot(s: &crate::staff::Staff) -> Result<(), Failure> {
+    if matches!(s.role, StaffRole::Operator | StaffRole::Authority) {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "spot checks are drawn and recorded by the operator and labour authorities",
+        ))
+    }
+}
+
+/// The check `id` if its scope lies within the caller's; 404 otherwise.
+async fn spot_in_scope(
+    state: &AppState,
+    s: &crate::staff::Staff,
+    id: &str,
+) -> Result<crate::spotcheck::SpotCheck, Failure> {
+    let check = crate::spotcheck::load(&state.store, id)
+        .await
+        .map_err(spot_failure)?;
+    if !crate::spotcheck::label_within(&state.store, &s.scope, &check.scope).await? {
+        return Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            ApiCode::NotFound,
+            "no such spot check in your scope",
+        ));
+    }
+    Ok(check)
+}
+
+async fn spot_check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    Path(id): Path<String>,
+) -> Result<Json<crate::spotcheck::SpotCheck>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    spot_in_scope(&state, &s, &id).await.map(Json)
+}
+
+/// `POST /v1/staff/spot-checks` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrawRequest {
+    /// An institution's name, a region, or `*` (the operator only); within the
+    /// caller's scope.
+    pub scope: String,
+    /// The date, `YYYY-MM-DD`.
+    pub date: String,
+    /// Learners to sample (1..=500).
+    pub size: usize,
+}
+
+async fn draw_spot_check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<crate::spotcheck::SpotCheck>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    checks_spot(&s)?;
+    let bytes = body.map_err(|e| bad(e.to_string()))?;
+    let req: DrawRequest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if !(1..=500).contains(&req.size) {
+        return Err(bad("size: 1 to 500 learners"));
+    }
+    if !crate::spotcheck::label_within(&state.store, &s.scope, &req.scope).await? {
+        return Err(forbidden("that scope is not within yours"));
+    }
+    crate::spotcheck::draw(
+        &state.store,
+        &state.key,
+        &req.scope,
+        &req.date,
+        req.size,
+        &format!("staff:{}", s.username),
+        (state.clock)(),
+    )
+    .await
+    .map(Json)
+    .map_err(spot_failure)
+}
+
+/// `POST /v1/staff/spot-checks/{id}/results` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotResultRequest {
+    /// The sampled learner's login name.
+    pub learner: String,
+    /// `video`, `phone` or `data`.
+    pub method: String,
+    /// `normal` or `abnormal`.
+    pub result: String,
+    /// What was found.
+    #[serde(default)]
+    pub note: String,
+}
+
+async fn record_spot_check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    Path(id): Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<crate::spotcheck::SpotCheck>, Failure> {
+    let s = staff(&state, &headers, &method).await?;
+    checks_spot(&s)?;
+    spot_in_scope(&state, &s, &id).await?;
+    let bytes = body.map_err(|e| bad(e.to_string()))?;
+    let req: SpotResultRequest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if req.result == "abnormal" && req.note.trim().is_empty() {
+        return Err(bad("say what was abnormal: a note is required"));
+    }
+    crate::spotcheck::record(
+        &state.store,
+        &id,
+        &req.learner,
+        &req.method,
+        &req.result,
+        &req.note,
+        &format!("staff:{}", s.username),
+        (state.clock)(),
+    )
+    .await
+    .map_err(spot_failure)?;
+    crate::spotcheck::load(&state.store, &id)
+        .await
+        .map(Json)
+        .map_err(spot_failure)
 }
 
 /// `GET /v1/staff/plans` answer.

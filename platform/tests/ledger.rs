@@ -642,3 +642,169 @@ fn spot_checks_are_reproducible_and_have_consequences() {
         srv.kill();
     }
 }
+
+/// Backup and restore (issue 13, R-SV-4) on SQLite and PostgreSQL: a backup taken
+/// while the service runs restores into an empty database and blobs directory, and
+/// the restored platform passes the audit from the checkpoint signed at backup
+/// time, holding every record and photo; a backup file changed afterwards, a target
+/// already holding data, or a database copy edited in the backup are refused.
+#[test]
+fn a_backup_restores_into_a_platform_that_passes_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "backup") {
+        eprintln!("backend: {name}");
+        let blobs = dir.path().join(format!("blobs-{name}"));
+        let srv = Server::start(&db, Config::default(), &blobs);
+        srv.learner("alice", "pw-alice");
+        let ka = DeviceKey::generate().unwrap();
+        let alice = login(&srv.url, "alice", "pw-alice", &ka);
+        let records = chain(&ka, 45, now_ms() - 3_600_000);
+        assert_eq!(push(&srv.url, &alice.token, wire(&records[..40])).0, 200);
+        std::fs::create_dir_all(blobs.join("ab")).unwrap();
+        std::fs::write(blobs.join("ab").join("photo.jpg"), b"a photo's bytes").unwrap();
+        // The key file of ID numbers: beside a SQLite database, else ./keshi-data.key.
+        let key_file = keshi_platform::datakey::default_key_path(&db);
+        let out = dir.path().join(format!("backup-{name}"));
+        let (code, text, err) = platform(&[
+            "admin",
+            "backup",
+            "--db",
+            &db,
+            "--out",
+            out.to_str().unwrap(),
+            "--blobs",
+            blobs.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let made: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(made["checkpoint"]["size"], 40);
+        // Records keep arriving after the backup: they are not in it.
+        assert_eq!(push(&srv.url, &alice.token, wire(&records[40..])).0, 200);
+        srv.kill();
+
+        let target = |tag: &str| match name.as_str() {
+            "sqlite" => format!(
+                "sqlite:{}",
+                dir.path().join(format!("restored-{tag}.db")).display()
+            ),
+            _ => {
+                let base = std::env::var("KESHI_TEST_PG_URL").unwrap();
+                let rt = tokio::runtime::Runtime::new().unwrap();
+                rt.block_on(keshi_platform::store::create_pg_database(
+                    &base,
+                    &format!(
+                        "keshi_restored_{tag}_{}",
+                        hex::encode(rand::random::<[u8; 4]>())
+                    ),
+                ))
+                .unwrap()
+            }
+        };
+        let restore = |from: &std::path::Path, to: &str, blobs_to: &std::path::Path| {
+            platform(&[
+                "admin",
+                "restore",
+                "--from",
+                from.to_str().unwrap(),
+                "--db",
+                to,
+                "--blobs",
+                blobs_to.to_str().unwrap(),
+                "--data-key",
+                key_file.to_str().unwrap(),
+            ])
+        };
+        let to = target("a");
+        let blobs_to = dir.path().join(format!("restored-blobs-{name}"));
+        let (code, text, err) = restore(&out, &to, &blobs_to);
+        assert_eq!(code, 0, "{text} {err}");
+        let r: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["audit"]["records_checked"], 40);
+        assert_eq!(
+            std::fs::read(blobs_to.join("ab").join("photo.jpg")).unwrap(),
+            b"a photo's bytes"
+        );
+        // The restored platform passes the auditor (the data key kept apart is put
+        // where the restored database is opened with it).
+        let restored_key = keshi_platform::datakey::default_key_path(&to);
+        if restored_key != key_file {
+            std::fs::copy(&key_file, &restored_key).unwrap();
+        }
+        let cp = dir.path().join(format!("backup-cp-{name}.json"));
+        std::fs::write(&cp, made["checkpoint"].to_string()).unwrap();
+        let (code, v) = audit(&to, &cp, "alice");
+        assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
+        assert_eq!(v["learner"]["proven"], 40);
+        // Into a database that already holds a platform: refused.
+        let (code, _, err) = restore(&out, &to, &blobs_to);
+        assert_ne!(code, 0);
+        assert!(err.contains("already holds a platform"), "{err}");
+        // A file of the backup changed since: refused, naming it.
+        let changed = dir.path().join(format!("backup-changed-{name}"));
+        copy_dir(&out, &changed);
+        std::fs::write(
+            changed.join("blobs").join("ab").join("photo.jpg"),
+            b"another photo",
+        )
+        .unwrap();
+        let (code, _, err) = restore(
+            &changed,
+            &target("b"),
+            &dir.path().join(format!("rb-{name}")),
+        );
+        assert_ne!(code, 0);
+        assert!(err.contains("blobs/ab/photo.jpg changed"), "{err}");
+        // A database copy edited and its manifest entry forged to match: the audit
+        // from the checkpoint (signed by the platform key) catches the edit.
+        if name == "sqlite" {
+            let edited = dir.path().join("backup-edited");
+            copy_dir(&out, &edited);
+            let copy = format!("sqlite:{}", edited.join("database.sqlite").display());
+            srv_free_sql(
+                &copy,
+                "UPDATE records SET payload = '{\"edited\":true}' WHERE seq = 7",
+            );
+            let mut m: Value = serde_json::from_str(
+                &std::fs::read_to_string(edited.join("manifest.json")).unwrap(),
+            )
+            .unwrap();
+            let bytes = std::fs::read(edited.join("database.sqlite")).unwrap();
+            m["files"][0]["bytes"] = bytes.len().into();
+            m["files"][0]["sha256"] =
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)).into();
+            std::fs::write(edited.join("manifest.json"), m.to_string()).unwrap();
+            let (code, text, _) = restore(&edited, &target("c"), &dir.path().join("rc"));
+            assert_eq!(code, 1, "{text}");
+            let r: Value = serde_json::from_str(text.trim()).unwrap();
+            assert_eq!(r["ok"], false);
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs one statement on a database no server holds.
+fn srv_free_sql(db: &str, statement: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::AnyPool::connect(&any_url(db)).await.unwrap();
+        let n = sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(n, 1, "{statement}");
+        pool.close().await;
+    });
+}

@@ -1289,7 +1289,8 @@ fn the_district_report_counts_learners_and_person_times_per_district() {
                 "shandong/jinan",
             ],
         );
-        // 2026-11-25 00:00 China time, the period's start for the report of 12-12.
+        // 2026-11-25 00:00 China time, the previous report date: the report of 12-12
+        // covers 11-26 to 12-12.
         let nov25 = 1_795_536_000_000i64;
         let day = 86_400_000i64;
         // learner, institution, registered, credited study (course, start) …
@@ -1351,10 +1352,22 @@ fn the_district_report_counts_learners_and_person_times_per_district() {
                 }
             }
         });
+        // Simulated study (a demo device) is never a person-time.
+        srv.rt.block_on(async {
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            for statement in [
+                "INSERT INTO devices(device_id, learner_id, public_key, enrolled_ms, head_seq, head_hash, simulated) \
+                 VALUES ('sim0', 't1', 'pk-sim0', 0, 0, '', 1)",
+                "INSERT INTO credit_intervals(device_id, seq, learner_id, course, start_ms, end_ms) \
+                 VALUES ('sim0', 1, 't1', 'c3', 1795622400000, 1795625100000)",
+            ] {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+        });
         let v = admin(&db, &["district-report", "--date", "2026-12-12", "--json"]);
         assert_eq!(
             (v["period_from"].as_str(), v["period_to"].as_str()),
-            (Some("2026-11-25"), Some("2026-12-12"))
+            (Some("2026-11-26"), Some("2026-12-12"))
         );
         assert!(v["checkpoint"]["signature"].is_string());
         let line = |v: &Value, d: &str| {
@@ -1374,7 +1387,7 @@ fn the_district_report_counts_learners_and_person_times_per_district() {
         };
         assert_eq!(line(&v, "shanxi/taiyuan"), (2, 1, 3, 3), "{v}");
         assert_eq!(line(&v, "shanxi/datong"), (1, 0, 1, 0), "{v}");
-        assert_eq!(line(&v, "shandong/jinan"), (1, 1, 1, 1), "{v}");
+        assert_eq!(line(&v, "shandong/jinan"), (1, 0, 1, 0), "{v}");
         // A labour authority of Shanxi sees its own districts only; an institution
         // does not get the report.
         admin(
@@ -1624,6 +1637,212 @@ fn a_plan_above_the_online_share_is_refused_citing_the_clause() {
             .filter(|e| e["action"] == "plan.file")
             .count();
         assert_eq!(filed, 2, "refused plans are not filed");
+        srv.kill();
+    }
+}
+
+/// Spot checks through the staff API (issue 13, R-SV-6): a labour authority draws
+/// within its region only; institutions and auditors do not draw; a check is seen
+/// only by staff whose scope holds it; an abnormal result needs a note and removes
+/// the learner's subsidy (SQLite and PostgreSQL).
+#[test]
+fn spot_checks_are_drawn_and_recorded_within_the_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "spot") {
+        eprintln!("backend: {name}");
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        admin(
+            &db,
+            &[
+                "create-institution",
+                "--name",
+                "济南培训",
+                "--region",
+                "shandong/jinan",
+            ],
+        );
+        for (user, inst) in [
+            ("a1", "太原职校"),
+            ("a2", "太原职校"),
+            ("a3", "太原职校"),
+            ("b1", "济南培训"),
+        ] {
+            admin(
+                &db,
+                &[
+                    "create-learner",
+                    "--institution",
+                    inst,
+                    "--user",
+                    user,
+                    "--real-name",
+                    "王五",
+                    "--id-number",
+                    "11010519491231002X",
+                ],
+            );
+        }
+        for (user, role, scope) in [
+            ("sx", "authority", "shanxi"),
+            ("sx-audit", "auditor", "shanxi"),
+            ("school", "institution", "太原职校"),
+            ("jinan", "institution", "济南培训"),
+        ] {
+            admin(
+                &db,
+                &[
+                    "create-staff",
+                    "--role",
+                    role,
+                    "--scope",
+                    scope,
+                    "--user",
+                    user,
+                ],
+            );
+        }
+        let post = |token: &str, path: &str, body: Value| {
+            let r = client()
+                .post(format!("{}{path}", srv.url))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().unwrap_or(Value::Null),
+            )
+        };
+        let draw = serde_json::json!({"scope": "太原职校", "date": "2026-12-02", "size": 2});
+        let (sx, _, _) = sign_in(&srv.url, "sx");
+        let (s, check) = post(&sx, "/v1/staff/spot-checks", draw.clone());
+        assert_eq!(s, 200, "{check}");
+        let id = check["id"].as_str().unwrap().to_owned();
+        let sample: Vec<String> = check["sample"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(sample.len(), 2);
+        assert!(sample.iter().all(|u| u.starts_with('a')), "{sample:?}");
+        assert_eq!(
+            post(&sx, "/v1/staff/spot-checks", draw.clone()).1["id"],
+            id.as_str(),
+            "the same day answers the same check"
+        );
+        let outside = serde_json::json!({"scope": "济南培训", "date": "2026-12-02", "size": 2});
+        assert_eq!(post(&sx, "/v1/staff/spot-checks", outside).0, 403);
+        let everything = serde_json::json!({"scope": "*", "date": "2026-12-02", "size": 2});
+        assert_eq!(post(&sx, "/v1/staff/spot-checks", everything).0, 403);
+        for who in ["sx-audit", "school"] {
+            let (token, _, _) = sign_in(&srv.url, who);
+            assert_eq!(
+                post(&token, "/v1/staff/spot-checks", draw.clone()).0,
+                403,
+                "{who} draws"
+            );
+            let (s, list) = get(&srv.url, &token, "/v1/staff/spot-checks");
+            assert_eq!(s, 200);
+            assert_eq!(list["checks"][0]["id"], id.as_str(), "{who} reads it");
+        }
+        let (jinan, _, _) = sign_in(&srv.url, "jinan");
+        assert_eq!(
+            get(&srv.url, &jinan, "/v1/staff/spot-checks").1["checks"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            get(&srv.url, &jinan, &format!("/v1/staff/spot-checks/{id}")).0,
+            404
+        );
+        // Record: abnormal needs a note; a learner outside the sample is refused.
+        let results = format!("/v1/staff/spot-checks/{id}/results");
+        let abnormal = |note: &str, who: &str| serde_json::json!({"learner": who, "method": "video", "result": "abnormal", "note": note});
+        assert_eq!(post(&sx, &results, abnormal("", &sample[0])).0, 400);
+        assert_eq!(post(&sx, &results, abnormal("非本人", "b1")).0, 404);
+        let (s, after) = post(&sx, &results, abnormal("视频核查时非本人", &sample[0]));
+        assert_eq!(s, 200, "{after}");
+        assert_eq!(after["checks"][0]["result"], "abnormal");
+        assert_eq!(after["checks"][0]["recorder"], "staff:sx");
+        let (_, list) = get(&srv.url, &sx, "/v1/staff/spot-checks");
+        assert_eq!(
+            (
+                list["checks"][0]["checked"].as_u64(),
+                list["checks"][0]["abnormal"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        let (_, flags) = get(
+            &srv.url,
+            &sx,
+            &format!("/v1/staff/flags?learner={}", sample[0]),
+        );
+        let rules: Vec<(&str, &str)> = flags["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["rule"].as_str().unwrap(), f["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(rules, [("spot_check", "confirmed")]);
+        srv.kill();
+    }
+}
+
+/// Where a certificate stands for the public check (issue 13, R-AS-6): issued, then
+/// withdrawn once a finding against its course is confirmed; a demo certificate is
+/// simulated; a serial the platform never recorded is unknown.
+#[test]
+fn a_certificate_stands_until_a_finding_against_it_is_confirmed() {
+    use keshi_platform::verify::{standing, Standing};
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "standing") {
+        let (srv, db) = with_school(dir.path(), &name, &db);
+        admin(
+            &db,
+            &[
+                "create-learner",
+                "--institution",
+                "太原职校",
+                "--user",
+                "a1",
+                "--real-name",
+                "王五",
+                "--id-number",
+                "11010519491231002X",
+            ],
+        );
+        let sql = |statement: &str| {
+            srv.rt.block_on(async {
+                let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            })
+        };
+        for (serial, course, simulated) in [("KC-1", "c1", 0), ("SIM-KC-2", "c2", 1)] {
+            sql(&format!(
+                "INSERT INTO certificates(serial, learner_id, course, level, class_hours, score, issued_ms, \
+                 checkpoint_size, statement, simulated) SELECT '{serial}', id, '{course}', 'junior', 80, 90, 0, 1, '{{}}', \
+                 {simulated} FROM learners WHERE username = 'a1'"
+            ));
+        }
+        let st = |serial: &str| srv.rt.block_on(standing(&srv.store, serial)).unwrap();
+        assert_eq!(
+            (st("KC-1"), st("SIM-KC-2"), st("KC-404")),
+            (Standing::Issued, Standing::Simulated, Standing::Unknown)
+        );
+        // A finding against another course leaves it standing; one against its own
+        // (or against all courses, as an abnormal spot check) withdraws it.
+        let finding = |id: &str, course: &str, status: &str| {
+            format!(
+                "INSERT INTO findings(id, rules_version, rule, severity, learner_id, course, dedupe, observed, limit_value, \
+                 clause, evidence, affected_ms, status, created_ms) SELECT '{id}', 'farming-rules/1', 'night_study', 'medium', \
+                 id, {course}, '{id}', 'x', 'y', 'z', '[]', 0, '{status}', 0 FROM learners WHERE username = 'a1'"
+            )
+        };
+        sql(&finding("f1", "'c9'", "confirmed"));
+        sql(&finding("f2", "'c1'", "open"));
+        assert_eq!(st("KC-1"), Standing::Issued);
+        sql(&finding("f3", "'c1'", "confirmed"));
+        assert_eq!(st("KC-1"), Standing::Withdrawn);
         srv.kill();
     }
 }

@@ -23,6 +23,7 @@
 // A silently truncated number is a wrong credit: cast with try_from or say why not.
 #![cfg_attr(not(test), deny(clippy::cast_possible_truncation))]
 
+pub mod archive;
 pub mod certificate;
 pub mod codes;
 pub mod coverage;
