@@ -13,6 +13,8 @@ pub trait BlobStore: Send + Sync {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>>;
     /// Size of the blob under `key`, if any.
     fn size(&self, key: &str) -> Option<u64>;
+    /// Deletes the blob under `key` (retention, R-SV-4); gone already is fine.
+    fn delete(&self, key: &str) -> io::Result<()>;
     /// The file holding `key`, for streaming large media with ranges (stores that
     /// are not files answer `None` and media is read whole).
     fn file(&self, key: &str) -> Option<PathBuf> {
@@ -101,6 +103,13 @@ impl BlobStore for DiskBlobStore {
         std::fs::metadata(self.path(key).ok()?)
             .ok()
             .map(|m| m.len())
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.path(key)?) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn file(&self, key: &str) -> Option<PathBuf> {

@@ -275,6 +275,16 @@ fn stored_checkpoint(r: &sqlx::any::AnyRow) -> Result<Checkpoint, StoreError> {
     })
 }
 
+/// Every checkpoint signed, smallest first.
+pub async fn stored_checkpoints(store: &Store) -> Result<Vec<Checkpoint>, StoreError> {
+    sqlx::query("SELECT size, root, time_ms, key, signature FROM merkle_checkpoints ORDER BY size")
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .map(stored_checkpoint)
+        .collect()
+}
+
 /// The newest checkpoint signed, if any.
 pub async fn latest_checkpoint(store: &Store) -> Result<Option<Checkpoint>, StoreError> {
     sqlx::query(
@@ -423,6 +433,9 @@ pub enum ProblemCode {
     TreeMismatch,
     /// A learner's record is not proven included.
     InclusionFailed,
+    /// A tombstone of purged records does not hold (signature, its checkpoint, or
+    /// a leaf it claims that its checkpoint did not yet hold).
+    TombstoneInvalid,
 }
 
 /// One problem, naming what it is about.
@@ -474,6 +487,9 @@ pub struct AuditReport {
     pub records_checked: u64,
     /// Records accepted but not yet sequenced.
     pub unsequenced: u64,
+    /// Leaves whose records were purged after the retention period, each under a
+    /// valid tombstone (`retention.rs`).
+    pub tombstoned: u64,
     /// Stored checkpoints compared.
     pub checkpoints_checked: u64,
     /// Problems found (at most [`MAX_PROBLEMS`] listed).
@@ -634,6 +650,35 @@ pub async fn audit(
         .entry(stored_size)
         .or_default()
         .push((hex::encode(stored_root), "the log's stored state".into()));
+    // Tombstones of records purged after the retention period (R-SV-4): each must
+    // verify, and the checkpoint it cites must be one the rebuilt log reproduces.
+    let mut purged = Purged {
+        leaves: std::collections::HashSet::new(),
+        met: 0,
+    };
+    for t in crate::retention::tombstones(store).await? {
+        let verdict = match platform_key.as_ref() {
+            Some(k) => t.check(k),
+            None => Err("no platform key to check it with".to_owned()),
+        };
+        match verdict {
+            Ok(()) => {
+                let cp = &t.statement.covered_by;
+                expect
+                    .entry(cp.size)
+                    .or_default()
+                    .push((cp.root.clone(), format!("tombstone {}'s checkpoint", t.id)));
+                purged.leaves.extend(t.statement.leaves.iter().copied());
+            }
+            Err(why) => found.add(
+                ProblemCode::TombstoneInvalid,
+                None,
+                None,
+                None,
+                format!("tombstone {}: {why}", t.id),
+            ),
+        }
+    }
 
     let mut frontier = Frontier::new();
     let mut keys: HashMap<String, Option<[u8; 32]>> = HashMap::new();
@@ -672,7 +717,7 @@ pub async fn audit(
             let device: String = r.try_get(1)?;
             let seq = as_u64(r.try_get(2)?);
             while frontier.size() < idx && frontier.size() < fill_limit {
-                let h = missing_leaf(store, frontier.size(), &mut found).await?;
+                let h = missing_leaf(store, frontier.size(), &mut found, &mut purged).await?;
                 frontier.push(h);
                 check_roots(&frontier, &mut found);
             }
@@ -735,7 +780,7 @@ pub async fn audit(
         }
     }
     while frontier.size() < fill_limit {
-        let h = missing_leaf(store, frontier.size(), &mut found).await?;
+        let h = missing_leaf(store, frontier.size(), &mut found, &mut purged).await?;
         frontier.push(h);
         check_roots(&frontier, &mut found);
     }
@@ -890,6 +935,7 @@ pub async fn audit(
         root: hex::encode(frontier.root()),
         records_checked: checked,
         unsequenced,
+        tombstoned: purged.met,
         checkpoints_checked: stored_cps.len() as u64,
         problems: found.list,
         problem_count: found.count,
@@ -971,7 +1017,18 @@ fn check_one(
 /// leaf when it is still there; returns the leaf hash to keep the rebuilt tree's
 /// positions aligned (the stored one, or zeros when that is gone too — then no
 /// later root can match, which is the truth).
-async fn missing_leaf(store: &Store, idx: u64, found: &mut Findings) -> Result<Digest, StoreError> {
+/// Leaves under valid tombstones, and how many of them the audit met.
+struct Purged {
+    leaves: std::collections::HashSet<u64>,
+    met: u64,
+}
+
+async fn missing_leaf(
+    store: &Store,
+    idx: u64,
+    found: &mut Findings,
+    purged: &mut Purged,
+) -> Result<Digest, StoreError> {
     let named = sqlx::query("SELECT device_id, seq, hash FROM merkle_leaves WHERE idx = $1")
         .bind(as_i64(idx))
         .fetch_optional(&store.pool)
@@ -984,6 +1041,10 @@ async fn missing_leaf(store: &Store, idx: u64, found: &mut Findings) -> Result<D
         ),
         None => (None, None, [0; 32]),
     };
+    if named.is_some() && purged.leaves.contains(&idx) {
+        purged.met += 1;
+        return Ok(h);
+    }
     found.add(
         ProblemCode::RecordMissing,
         Some(idx),

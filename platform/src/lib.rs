@@ -39,6 +39,7 @@ pub mod plans;
 pub mod replay;
 pub mod reports;
 pub mod results;
+pub mod retention;
 pub mod serve;
 pub mod spotcheck;
 pub mod staff;

@@ -386,6 +386,23 @@ enum Admin {
         #[arg(long)]
         font: Option<PathBuf>,
     },
+    /// Purge the learners with no study, certificate or finding since a date at
+    /// least three years ago (issue 13, R-SV-4): every row about them and their
+    /// photos go; a tombstone signed with the platform key stays, which the
+    /// auditor checks. `--dry-run` lists what would go.
+    Purge {
+        #[arg(long, env = "KESHI_PLATFORM_DB")]
+        db: String,
+        /// The cutoff, YYYY-MM-DD: at least three years before today.
+        #[arg(long)]
+        before: String,
+        /// Change nothing; say what would be purged.
+        #[arg(long)]
+        dry_run: bool,
+        /// The blobs directory (default: as `serve`).
+        #[arg(long)]
+        blobs: Option<PathBuf>,
+    },
     /// Back the platform up (issue 13, R-SV-4) into a new directory: the database
     /// (SQLite's online copy, or `pg_dump`), the blobs, and a manifest with every
     /// file's SHA-256 and a checkpoint signed just before. The data key is not in
@@ -843,12 +860,13 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "audit: {} records re-verified, log of {} leaves (root {}), {} checkpoints compared, {} not yet sequenced",
+                    "audit: {} records re-verified, log of {} leaves (root {}), {} checkpoints compared, {} not yet sequenced, {} purged under tombstones",
                     report.records_checked,
                     report.tree_size,
                     report.root,
                     report.checkpoints_checked,
-                    report.unsequenced
+                    report.unsequenced,
+                    report.tombstoned
                 );
                 if let Some(l) = &report.learner {
                     println!(
@@ -1457,6 +1475,27 @@ async fn run(cli: Cli) -> Result<()> {
                             "certificates": m.certificates.len(), "checkpoint": m.checkpoint,
                         })
                     );
+                    Ok(())
+                }
+                Admin::Purge {
+                    db,
+                    before,
+                    dry_run,
+                    blobs,
+                } => {
+                    let store = Store::connect_with_key(&db, data_key).await?;
+                    let key = keshi_platform::platform_key(&store, now()).await?;
+                    let blobs = blob::DiskBlobStore::new(blob_dir(&db, blobs))?;
+                    let report = keshi_platform::retention::purge(
+                        &store,
+                        &key,
+                        &blobs,
+                        &before,
+                        dry_run,
+                        now(),
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string(&report)?);
                     Ok(())
                 }
                 Admin::Backup { db, out, blobs } => {

@@ -363,7 +363,7 @@ const OPS: &[Op] = &[
     Op {
         path: "/v1/verify",
         method: "post",
-        summary: "the public certificate check (issue 13, R-AS-6; no sign-in, the page is `/verify`): the body is a certificate PDF or its QR text; `{valid, code, message, statement, standing: issued|withdrawn|simulated|unknown}`",
+        summary: "the public certificate check (issue 13, R-AS-6; no sign-in, the page is `/verify`): the body is a certificate PDF or its QR text; `{valid, code, message, statement, standing: issued|withdrawn|simulated|purged|unknown}`",
         bearer: false,
         request: Some(""),
         ok: ("200", "the verdict", Body::Json("")),

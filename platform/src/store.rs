@@ -250,6 +250,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     &["CREATE TABLE course_plans (institution_id TEXT NOT NULL, course TEXT NOT NULL, \
        online_class_hours BIGINT NOT NULL, total_class_hours BIGINT NOT NULL, actor TEXT NOT NULL, \
        created_ms BIGINT NOT NULL, PRIMARY KEY (institution_id, course))"],
+), (
+    // Retention (issue 13, R-SV-4, `retention.rs`): the signed tombstones of purged
+    // learners and the log's leaves each covers.
+    21,
+    &[
+        "CREATE TABLE tombstones (id TEXT PRIMARY KEY, learner_ref TEXT NOT NULL, statement TEXT NOT NULL, \
+         signature TEXT NOT NULL, created_ms BIGINT NOT NULL)",
+        "CREATE TABLE tombstone_leaves (idx BIGINT PRIMARY KEY, tombstone_id TEXT NOT NULL)",
+    ],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

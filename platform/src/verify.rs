@@ -4,7 +4,8 @@
 //! platform issued it, unaltered (the checks of `keshi verify-certificate`, with
 //! the platform's own key), and where it stands in the platform's records:
 //! `issued`, `withdrawn` (a course-farming finding or an abnormal spot check was
-//! confirmed since), `simulated` (a demo certificate, never paid), or `unknown`
+//! confirmed since), `simulated` (a demo certificate, never paid), `purged` (the
+//! learner's data was purged after the retention period), or `unknown`
 //! (signed by this platform's key but not in its records: the database lost it —
 //! the audit tool and a backup say how).
 //!
@@ -37,6 +38,9 @@ pub enum Standing {
     Withdrawn,
     /// A demo platform's certificate of simulated study (never paid).
     Simulated,
+    /// Issued, then purged with the learner's data after the retention period
+    /// (R-SV-4): a tombstone names it.
+    Purged,
     /// Signed by this platform, yet not in its records.
     Unknown,
 }
@@ -79,7 +83,15 @@ pub async fn standing(store: &Store, serial: &str) -> Result<Standing, StoreErro
             .fetch_optional(&store.pool)
             .await?
     else {
-        return Ok(Standing::Unknown);
+        let purged = crate::retention::tombstones(store)
+            .await?
+            .iter()
+            .any(|t| t.statement.certificates.iter().any(|c| c == serial));
+        return Ok(if purged {
+            Standing::Purged
+        } else {
+            Standing::Unknown
+        });
     };
     if r.try_get::<i64, _>(2)? != 0 {
         return Ok(Standing::Simulated);

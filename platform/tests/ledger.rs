@@ -808,3 +808,140 @@ fn srv_free_sql(db: &str, statement: &str) {
         pool.close().await;
     });
 }
+
+/// Retention (issue 13, R-SV-4): a learner with nothing for three years is purged
+/// — every row about them gone, a tombstone signed in their place — and the audit
+/// still passes from an older checkpoint, counting the purged leaves; a learner
+/// with an open finding is kept; a cutoff inside the three years is refused; and a
+/// tombstone written to hide recent records (properly signed, with the key the
+/// database holds) is named by the audit (SQLite and PostgreSQL).
+#[test]
+fn purged_learners_leave_tombstones_the_audit_accepts_and_nothing_recent_hides() {
+    use keshi_platform::retention::{purge, PurgeError, RETENTION_MS};
+    let dir = tempfile::tempdir().unwrap();
+    for (name, db) in backends(dir.path(), "purge") {
+        eprintln!("backend: {name}");
+        let blobs = dir.path().join(format!("blobs-{name}"));
+        let srv = Server::start(&db, Config::default(), &blobs);
+        srv.learner("alice", "pw-alice");
+        srv.learner("bob", "pw-bob");
+        let (ka, kb) = (
+            DeviceKey::generate().unwrap(),
+            DeviceKey::generate().unwrap(),
+        );
+        let alice = login(&srv.url, "alice", "pw-alice", &ka);
+        let bob = login(&srv.url, "bob", "pw-bob", &kb);
+        let t0 = now_ms() - 3_600_000;
+        assert_eq!(
+            push(&srv.url, &alice.token, wire(&chain(&ka, 30, t0))).0,
+            200
+        );
+        assert_eq!(push(&srv.url, &bob.token, wire(&chain(&kb, 10, t0))).0, 200);
+        let cp = checkpoint(&db);
+        assert_eq!(cp.size, 40);
+        let cp_file = dir.path().join(format!("purge-cp-{name}.json"));
+        std::fs::write(&cp_file, serde_json::to_string(&cp).unwrap()).unwrap();
+        // Bob has a finding still open: his data stays.
+        sql(
+            &srv,
+            &db,
+            "INSERT INTO findings(id, rules_version, rule, severity, learner_id, course, dedupe, observed, limit_value, \
+             clause, evidence, affected_ms, status, created_ms) SELECT 'f-bob', 'farming-rules/1', 'night_study', \
+             'medium', id, 'c1', 'd', 'x', 'y', 'z', '[]', 0, 'open', 0 FROM learners WHERE username = 'bob'",
+        );
+        let later = now_ms() + 4 * 365 * 86_400_000; // four years on
+        let (report, too_recent) = srv.rt.block_on(async {
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let disk = keshi_platform::blob::DiskBlobStore::new(&blobs).unwrap();
+            let day = |ms: i64| {
+                let d = (ms + 8 * 3_600_000).div_euclid(86_400_000);
+                keshi_platform::calendar::day_label(d)
+            };
+            let too_recent = purge(&srv.store, &key, &disk, &day(now_ms()), false, now_ms()).await;
+            let report = purge(
+                &srv.store,
+                &key,
+                &disk,
+                &day(later - RETENTION_MS),
+                false,
+                later,
+            )
+            .await
+            .unwrap();
+            (report, too_recent)
+        });
+        assert!(
+            matches!(too_recent, Err(PurgeError::TooRecent(_))),
+            "{too_recent:?}"
+        );
+        assert_eq!(
+            (report.learners, report.records, report.kept),
+            (1, 30, 0),
+            "{report:?}"
+        );
+        let t = &report.tombstones[0];
+        assert_eq!(t.statement.leaves.len(), 30);
+        assert_eq!(t.statement.covered_by, cp);
+        let left = |table: &str, col: &str| {
+            srv.rt.block_on(async {
+                let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+                let n: i64 = sqlx::query_scalar(&format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE {col}"
+                ))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                n
+            })
+        };
+        assert_eq!(left("learners", "username = 'alice'"), 0, "alice is gone");
+        assert_eq!(left("learners", "username = 'bob'"), 1, "bob is kept");
+        assert_eq!(left("records", "1 = 1"), 10, "only bob's records are held");
+        assert_eq!(
+            left("merkle_leaves", "1 = 1"),
+            40,
+            "the log keeps every leaf"
+        );
+        // The audit from the checkpoint signed before: consistent, 30 under tombstones.
+        let (code, v) = audit(&db, &cp_file, "bob");
+        assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
+        assert_eq!(v["tombstoned"], 30);
+        // A tombstone to hide bob's records now, signed with the database's own key:
+        // its checkpoint is not three years older than it, so it does not hold.
+        srv.rt.block_on(async {
+            use keshi_platform::retention::{signing_bytes, Tombstone};
+            let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
+            let mut s = t.statement.clone();
+            s.leaves = (30..40).collect();
+            s.purged_ms = now_ms();
+            let forged = Tombstone {
+                id: "forged".into(),
+                signature: hex::encode(key.sign(&signing_bytes(&s)).as_ref()),
+                statement: s,
+            };
+            let pool = sqlx::AnyPool::connect(&any_url(&db)).await.unwrap();
+            sqlx::query("INSERT INTO tombstones(id, learner_ref, statement, signature, created_ms) VALUES ($1, 'x', $2, $3, 0)")
+                .bind(&forged.id)
+                .bind(serde_json::to_string(&forged.statement).unwrap())
+                .bind(&forged.signature)
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("DELETE FROM records WHERE seq > 5 AND learner_id IN (SELECT id FROM learners WHERE username = 'bob')")
+                .execute(&pool)
+                .await
+                .unwrap();
+        });
+        let (code, v) = audit(&db, &cp_file, "bob");
+        assert_eq!(code, 1, "{v}");
+        let codes: Vec<&str> = v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&"tombstone_invalid"), "{codes:?}");
+        assert!(codes.contains(&"record_missing"), "{codes:?}");
+        srv.kill();
+    }
+}

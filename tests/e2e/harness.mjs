@@ -166,9 +166,26 @@ export class World {
   }
 
   /** Resizes the app's window (WebDriver Set Window Rect); resolves with the page's viewport. */
+  /**
+   * Resizes the window and answers the page's viewport once it took the new width.
+   * X applies a resize asynchronously: the page may report the old size for a moment,
+   * so the size is polled (and asked for again once) for up to 10 s.
+   */
   async resize(width, height) {
-    await this.driver.manage().window().setRect({ width, height });
-    return this.driver.executeScript("return { width: window.innerWidth, height: window.innerHeight }");
+    const viewport = () => this.driver.executeScript("return { width: window.innerWidth, height: window.innerHeight }");
+    const t0 = Date.now();
+    let asked = 0;
+    let v;
+    while (Date.now() - t0 < 10000) {
+      if (asked === 0 || (asked === 1 && Date.now() - t0 > 3000)) {
+        await this.driver.manage().window().setRect({ width, height });
+        asked += 1;
+      }
+      v = await viewport();
+      if (v.width === width) return v;
+      await sleep(200);
+    }
+    return v;
   }
 
   /** The platform's own view of the learner (re-derived credit, records). */
