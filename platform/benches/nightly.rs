@@ -46,7 +46,7 @@ async fn seed(url: &str, learners: usize, hours: usize) -> String {
         .await
         .unwrap();
     let series = |n: usize| {
-        format!("WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k + 1 < {n})")
+        format!("WITH RECURSIVE s(k) AS (SELECT CAST(0 AS BIGINT) UNION ALL SELECT k + 1 FROM s WHERE k + 1 < {n})")
     };
     let t0: i64 = 1_790_784_000_000; // 2026-10-01 00:00 China time
     for sql in [
@@ -96,6 +96,19 @@ async fn seed(url: &str, learners: usize, hours: usize) -> String {
     inst
 }
 
+/// Resident memory now, by kind (anonymous, file-backed, shared), MiB.
+fn rss_parts() -> serde_json::Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| (kb / 102.4).round() / 10.0)
+    };
+    serde_json::json!({"anon": get("RssAnon:"), "file": get("RssFile:"), "shmem": get("RssShmem:")})
+}
+
 fn run_one(url: &str, backend: &str, learners: usize, hours: usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let before = peak_mib();
@@ -128,6 +141,7 @@ fn run_one(url: &str, backend: &str, learners: usize, hours: usize) {
                 "credit_intervals": learners * hours, "records": learners * hours * 4,
                 "checks_s": (checks_s * 10.0).round() / 10.0, "findings": found,
                 "peak_rss_mib_after_checks": (checks_mib * 10.0).round() / 10.0,
+                "rss_now": rss_parts(),
                 "results_s": (results_s * 10.0).round() / 10.0, "results": results.len(),
                 "peak_rss_mib_before": (before * 10.0).round() / 10.0,
                 "peak_rss_mib": (peak_mib() * 10.0).round() / 10.0,

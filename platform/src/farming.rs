@@ -9,7 +9,7 @@
 //! (rules across learners); [`run`] loads the trails, runs them and stores new
 //! findings (one per rule, learner and key: running again adds nothing twice).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -17,6 +17,9 @@ use sqlx::Row;
 use crate::catalogue::Catalogue;
 use crate::store::u;
 use crate::store::{Store, StoreError};
+
+/// Learners whose trails the nightly job holds at once.
+pub const TRAIL_SLICE: usize = 500;
 
 /// The version of the rule set; stored with every finding.
 pub const RULES_VERSION: &str = "farming-rules/1";
@@ -718,12 +721,25 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
 /// Loads the trails of every learner with devices of the kind asked for (real, or
 /// enrolled by `keshi simulate`).
 pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, StoreError> {
+    load_trails_in(store, simulated, None).await
+}
+
+/// [`load_trails`] of the learners whose ids lie in `[first, last]` (all when
+/// `None`): the nightly job reads the platform a slice at a time.
+pub async fn load_trails_in(
+    store: &Store,
+    simulated: bool,
+    range: Option<(&str, &str)>,
+) -> Result<Vec<Trail>, StoreError> {
     let sim = i64::from(simulated);
+    let (first, last) = range.unwrap_or(("", "\u{10ffff}"));
     let mut trails: BTreeMap<String, Trail> = BTreeMap::new();
     let pool = &store.pool;
     for r in
-        sqlx::query("SELECT learner_id, device_id, enrolled_ms FROM devices WHERE simulated = $1")
+        sqlx::query("SELECT learner_id, device_id, enrolled_ms FROM devices WHERE simulated = $1 AND learner_id >= $2 AND learner_id <= $3")
             .bind(sim)
+            .bind(first)
+            .bind(last)
             .fetch_all(pool)
             .await?
     {
@@ -738,9 +754,11 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
         "SELECT ci.learner_id, ci.device_id, ci.seq, ci.course, ci.start_ms, ci.end_ms, r.hash \
          FROM credit_intervals ci JOIN devices d ON d.device_id = ci.device_id \
          JOIN records r ON r.device_id = ci.device_id AND r.seq = ci.seq \
-         WHERE d.simulated = $1 ORDER BY ci.learner_id, ci.start_ms",
+         WHERE d.simulated = $1 AND ci.learner_id >= $2 AND ci.learner_id <= $3 ORDER BY ci.learner_id, ci.start_ms",
     )
     .bind(sim)
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
     .await?
     {
@@ -759,9 +777,12 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
     for r in sqlx::query(
         "SELECT f.learner_id, f.device_id, f.seq, f.kind, COALESCE(r.hash, ''), f.created_ms FROM flags f \
          JOIN devices d ON d.device_id = f.device_id \
-         LEFT JOIN records r ON r.device_id = f.device_id AND r.seq = f.seq WHERE d.simulated = $1",
+         LEFT JOIN records r ON r.device_id = f.device_id AND r.seq = f.seq WHERE d.simulated = $1 \
+         AND f.learner_id >= $2 AND f.learner_id <= $3",
     )
     .bind(sim)
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
     .await?
     {
@@ -778,7 +799,9 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
     }
     // Quizzes: each answer with the questions shown before it on the device.
     let wrong: BTreeSet<(String, u64)> =
-        sqlx::query("SELECT device_id, seq FROM quiz_grades WHERE correct < total")
+        sqlx::query("SELECT device_id, seq FROM quiz_grades WHERE correct < total AND learner_id >= $1 AND learner_id <= $2")
+            .bind(first)
+            .bind(last)
             .fetch_all(pool)
             .await?
             .iter()
@@ -789,10 +812,12 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
     for r in sqlx::query(
         "SELECT r.learner_id, r.device_id, r.seq, r.kind, r.wall_ms, r.payload, r.hash FROM records r \
          JOIN devices d ON d.device_id = r.device_id \
-         WHERE d.simulated = $1 AND r.kind IN ('session_start', 'quiz_due', 'quiz_answered') \
-         ORDER BY r.device_id, r.seq",
+         WHERE d.simulated = $1 AND r.learner_id >= $2 AND r.learner_id <= $3 \
+         AND r.kind IN ('session_start', 'quiz_due', 'quiz_answered') ORDER BY r.device_id, r.seq",
     )
     .bind(sim)
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
     .await?
     {
@@ -836,8 +861,10 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
         }
     }
     // Passed captures whose photo has not arrived: the capture record naming it.
-    for r in sqlx::query("SELECT sha256, learner_id FROM pending_photos WHERE simulated = $1")
+    for r in sqlx::query("SELECT sha256, learner_id FROM pending_photos WHERE simulated = $1 AND learner_id >= $2 AND learner_id <= $3")
         .bind(sim)
+        .bind(first)
+        .bind(last)
         .fetch_all(pool)
         .await?
     {
@@ -860,8 +887,10 @@ pub async fn load_trails(store: &Store, simulated: bool) -> Result<Vec<Trail>, S
     }
     for r in sqlx::query(
         "SELECT learner_id, address, issued_ms, COALESCE(revoked_ms, offline_until_ms) FROM leases \
-         WHERE address IS NOT NULL",
+         WHERE address IS NOT NULL AND learner_id >= $1 AND learner_id <= $2",
     )
+    .bind(first)
+    .bind(last)
     .fetch_all(pool)
     .await?
     {
@@ -881,13 +910,52 @@ pub async fn run(
     simulated: bool,
     now: i64,
 ) -> Result<u64, StoreError> {
-    let trails = load_trails(store, simulated).await?;
+    // A slice of learners at a time (memory bounded by the slice, not the
+    // platform); what the checks across learners need is kept from each slice: the
+    // wrongly answered quizzes, and the credit of learners whose leases came from an
+    // address several learners used.
+    let sim = i64::from(simulated);
+    let shared: HashSet<String> = sqlx::query(
+        "SELECT address FROM leases WHERE address IS NOT NULL GROUP BY address \
+         HAVING COUNT(DISTINCT learner_id) >= $1",
+    )
+    .bind(i64::try_from(SHARED_ADDRESS_LEARNERS).unwrap_or(i64::MAX))
+    .fetch_all(&store.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?;
+    let ids: Vec<String> = sqlx::query(
+        "SELECT DISTINCT learner_id FROM devices WHERE simulated = $1 ORDER BY learner_id",
+    )
+    .bind(sim)
+    .fetch_all(&store.pool)
+    .await?
+    .iter()
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()?;
     let limits = |course: &str| Limits::of(catalogue, course);
     let mut found = Vec::new();
-    for t in &trails {
-        found.extend(check_learner(t, &limits, now));
+    let mut across = Vec::new();
+    for slice in ids.chunks(TRAIL_SLICE) {
+        let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
+            continue;
+        };
+        for mut t in load_trails_in(store, simulated, Some((first, last))).await? {
+            found.extend(check_learner(&t, &limits, now));
+            // (`retain` keeps the allocation: shrink, or every slice stays resident.)
+            t.quizzes.retain(|q| q.wrong);
+            t.quizzes.shrink_to_fit();
+            if !t.addresses.iter().any(|(a, _, _)| shared.contains(a)) {
+                t.credited = Vec::new();
+            }
+            t.flags = Vec::new();
+            t.photos_waiting = Vec::new();
+            t.devices = Vec::new();
+            across.push(t);
+        }
     }
-    found.extend(check_across(&trails));
+    found.extend(check_across(&across));
     let mut tx = store.begin_write().await?;
     let mut new = 0;
     for f in &found {
