@@ -4,6 +4,8 @@
 // session's anti-CSRF token. Scope is the platform's business: this page shows
 // what the API answers and nothing else.
 
+import { $, h } from "/console/dom.js";
+
 const state = { lang: localStorage.getItem("keshi-console-lang") || "zh-CN", dict: {}, session: null, timer: null };
 
 // ---- i18n ------------------------------------------------------------------------
@@ -23,22 +25,6 @@ function t(key, vars = {}) {
 }
 
 // ---- DOM -------------------------------------------------------------------------
-const $ = (css, root = document) => root.querySelector(css);
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 /** A table; on a phone each row becomes a card whose cells carry their column's name. */
 function table(cols, rows, attrs = {}) {

@@ -4,24 +4,13 @@
 // signatures with its own key (the same checks as `keshi verify-certificate`) and
 // looks the serial up. No sign-in; texts from the console's i18n files.
 
+import { $, h } from "/console/dom.js";
+
 const state = { lang: localStorage.getItem("keshi-console-lang") || "zh-CN", dict: {} };
-const $ = (css) => document.querySelector(css);
 
 function t(key, vars = {}) {
   const s = state.dict[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? `{${k}}` : String(vars[k])));
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v === true) el.setAttribute(k, "");
-    else el.setAttribute(k, String(v));
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return el;
 }
 
 async function loadLang(lang) {

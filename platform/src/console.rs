@@ -28,6 +28,7 @@ use crate::store::{Store, StoreError};
 
 const INDEX: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/app.js");
+const DOM_JS: &str = include_str!("../console/dom.js");
 const STYLE: &str = include_str!("../console/style.css");
 const ZH: &str = include_str!("../console/i18n/zh-CN.json");
 const EN: &str = include_str!("../console/i18n/en.json");
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         ("/console", INDEX, "text/html; charset=utf-8"),
         ("/console/", INDEX, "text/html; charset=utf-8"),
         ("/console/app.js", APP_JS, "text/javascript; charset=utf-8"),
+        ("/console/dom.js", DOM_JS, "text/javascript; charset=utf-8"),
         ("/console/style.css", STYLE, "text/css; charset=utf-8"),
         ("/console/i18n/zh-CN.json", ZH, "application/json"),
         ("/console/i18n/en.json", EN, "application/json"),
