@@ -789,6 +789,7 @@ impl Store {
         let key_path = key_file
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| crate::datakey::default_key_path(url));
+        let key_existed = key_path.exists();
         let data_key = {
             let p = key_path.clone();
             tokio::task::spawn_blocking(move || crate::datakey::DataKey::load_or_create(&p))
@@ -830,7 +831,14 @@ impl Store {
             data_key: std::sync::Arc::new(data_key),
         };
         store.migrate().await?;
-        store.check_data_key(&key_path).await?;
+        if let Err(e) = store.check_data_key(&key_path).await {
+            // A key made just now for a database encrypted under another is of no
+            // use to anyone: it goes, and the error says which key is needed.
+            if !key_existed && matches!(e, StoreError::WrongDataKey(_)) {
+                let _ = std::fs::remove_file(&key_path);
+            }
+            return Err(e);
+        }
         store.encrypt_plaintext().await?;
         Ok(store)
     }

@@ -727,12 +727,25 @@ fn a_backup_restores_into_a_platform_that_passes_the_audit() {
         );
         // The restored platform passes the auditor (the data key kept apart is put
         // where the restored database is opened with it).
-        let restored_key = keshi_platform::datakey::default_key_path(&to);
-        if restored_key != key_file {
-            std::fs::copy(&key_file, &restored_key).unwrap();
-        }
         let cp = dir.path().join(format!("backup-cp-{name}.json"));
         std::fs::write(&cp, made["checkpoint"].to_string()).unwrap();
+        let restored_key = keshi_platform::datakey::default_key_path(&to);
+        if restored_key != key_file {
+            // Opened without its key, the restored database is refused, and no
+            // stray new key is left beside it.
+            let (code, _, err) = platform(&["audit", "--db", &to, "--from", cp.to_str().unwrap()]);
+            assert_ne!(code, 0);
+            assert!(
+                err.contains("is not the one this database was encrypted with"),
+                "{err}"
+            );
+            assert!(
+                !restored_key.exists(),
+                "a stray key was left at {}",
+                restored_key.display()
+            );
+            std::fs::copy(&key_file, &restored_key).unwrap();
+        }
         let (code, v) = audit(&to, &cp, "alice");
         assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
         assert_eq!(v["learner"]["proven"], 40);
