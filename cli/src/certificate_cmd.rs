@@ -161,13 +161,28 @@ pub fn verify_archive(args: VerifyArchiveArgs) -> Result<ExitCode> {
     let mut records = Vec::new();
     let mut photos = Vec::new();
     let mut certificates = Vec::new();
+    // An archive comes from outside: only the parts an archive has are read, each
+    // at most MAX_PART bytes (a ZIP bomb is refused, not unpacked).
+    const MAX_PART: u64 = 1 << 30;
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i)?;
+        let entry = zip.by_index(i)?;
         let name = entry.name().to_owned();
+        let known = name == "manifest.json"
+            || name == "records.jsonl"
+            || name.starts_with("photos/")
+            || name.starts_with("certificates/");
+        if !known {
+            continue;
+        }
         let mut bytes = Vec::new();
         entry
+            .take(MAX_PART + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("reading {name} in the archive"))?;
+        anyhow::ensure!(
+            bytes.len() as u64 <= MAX_PART,
+            "{name} in the archive unpacks to more than {MAX_PART} bytes: not an archive this tool reads"
+        );
         if name == "manifest.json" {
             manifest = Some(
                 serde_json::from_slice::<ArchiveManifest>(&bytes)

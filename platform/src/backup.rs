@@ -134,11 +134,16 @@ pub async fn backup(
         ("sqlite", path)
     } else {
         let path = out.join("database.pgdump");
-        let dump = tokio::process::Command::new("pg_dump")
+        let (url, password) = split_password(db_url);
+        let mut dump = tokio::process::Command::new("pg_dump");
+        if let Some(p) = password {
+            dump.env("PGPASSWORD", p);
+        }
+        let dump = dump
             .args(["--format=custom", "--no-owner", "--no-privileges", "--file"])
             .arg(&path)
             .arg("--dbname")
-            .arg(db_url)
+            .arg(url)
             .output()
             .await
             .map_err(|e| BackupError::Tool {
@@ -190,11 +195,21 @@ pub async fn restore(
     db_url: &str,
     blobs: Option<&Path>,
     data_key: Option<&Path>,
+    platform_key: Option<[u8; 32]>,
 ) -> Result<Restored, BackupError> {
     let text = std::fs::read_to_string(from.join("manifest.json"))
         .map_err(io(format!("reading {}/manifest.json", from.display())))?;
     let manifest: Manifest =
         serde_json::from_str(&text).map_err(|e| BackupError::Bad(format!("manifest.json: {e}")))?;
+    // The manifest is as trustworthy as the directory it sits in: with the
+    // platform's key as you know it, a backup signed by another is refused.
+    if let Some(k) = platform_key {
+        if manifest.checkpoint.key != hex::encode(k) {
+            return Err(BackupError::Bad(
+                "its checkpoint is signed by another key than the platform key given".into(),
+            ));
+        }
+    }
     if manifest.format != FORMAT {
         return Err(BackupError::Bad(format!(
             "format {:?}, this build reads {FORMAT}",
@@ -248,14 +263,19 @@ pub async fn restore(
             if tables > 0 {
                 return Err(BackupError::NotEmpty("the database".into()));
             }
-            let out = tokio::process::Command::new("pg_restore")
+            let (url, password) = split_password(db_url);
+            let mut restore = tokio::process::Command::new("pg_restore");
+            if let Some(p) = password {
+                restore.env("PGPASSWORD", p);
+            }
+            let out = restore
                 .args([
                     "--no-owner",
                     "--no-privileges",
                     "--exit-on-error",
                     "--dbname",
                 ])
-                .arg(db_url)
+                .arg(url)
                 .arg(from.join("database.pgdump"))
                 .output()
                 .await
@@ -295,12 +315,53 @@ pub async fn restore(
     let store = Store::connect_with_key(db_url, data_key).await?;
     let key = keshi_protocol::merkle::parse_digest(&manifest.checkpoint.key)
         .ok_or_else(|| BackupError::Bad("the checkpoint's key is not 32 bytes of hex".into()))?;
-    let audit = crate::ledger::audit(&store, Some(&manifest.checkpoint), Some(key), None).await?;
+    let audit =
+        crate::ledger::audit(&store, Some(&manifest.checkpoint), Some(key), None, None).await?;
     Ok(Restored {
         files_checked: manifest.files.len(),
         manifest,
         audit,
     })
+}
+
+/// A PostgreSQL URL without its password, and the password (percent-decoded): the
+/// password goes to `pg_dump` and `pg_restore` through `PGPASSWORD`, never on a
+/// command line other users can read (`/proc/*/cmdline`).
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let Some((user, password)) = rest[..at].split_once(':') else {
+        return (url.to_owned(), None);
+    };
+    let hex = |h: &[u8]| {
+        std::str::from_utf8(h)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    let mut decoded = Vec::new();
+    let bytes = password.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3).and_then(hex)) {
+            (b'%', Some(b)) => {
+                decoded.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    (
+        format!("{scheme}://{user}{}", &rest[at..]),
+        Some(String::from_utf8_lossy(&decoded).into_owned()),
+    )
 }
 
 /// Every file under `dir`, sorted.
@@ -350,4 +411,24 @@ fn describe(root: &Path, file: &Path) -> Result<BackupFile, BackupError> {
         bytes,
         sha256: hex::encode(hash.finalize()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_password;
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        assert_eq!(
+            split_password("postgres://keshi:s%40cr%3At@db.example:5432/keshi?sslmode=require"),
+            (
+                "postgres://keshi@db.example:5432/keshi?sslmode=require".to_owned(),
+                Some("s@cr:t".to_owned())
+            )
+        );
+        assert_eq!(
+            split_password("postgres://postgres@127.0.0.1:55432/x"),
+            ("postgres://postgres@127.0.0.1:55432/x".to_owned(), None)
+        );
+    }
 }

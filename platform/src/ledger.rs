@@ -541,6 +541,7 @@ pub async fn audit(
     from: Option<&Checkpoint>,
     platform_key: Option<[u8; 32]>,
     learner: Option<&str>,
+    pin_tombstones: Option<i64>,
 ) -> Result<AuditReport, AuditError> {
     let mut found = Findings {
         list: Vec::new(),
@@ -658,7 +659,10 @@ pub async fn audit(
     };
     for t in crate::retention::tombstones(store).await? {
         let verdict = match platform_key.as_ref() {
-            Some(k) => t.check(k),
+            Some(k) => t.check(k).and_then(|()| match pin_tombstones {
+                Some(now) => tombstone_pinned(&t, from, now),
+                None => Ok(()),
+            }),
             None => Err("no platform key to check it with".to_owned()),
         };
         match verdict {
@@ -1017,6 +1021,41 @@ fn check_one(
 /// leaf when it is still there; returns the leaf hash to keep the rebuilt tree's
 /// positions aligned (the stored one, or zeros when that is gone too — then no
 /// later root can match, which is the truth).
+/// A tombstone holds only for leaves the auditor's own checkpoint (`from`, kept
+/// outside the platform) already held the retention period before the audit
+/// (`now`), and only for a purge that has happened: what it cites about itself
+/// (its checkpoint's time, its purge time) is signed with a key the database
+/// holds, so it is not trusted alone. (`pin_tombstones: None` — a restore checked
+/// against its own backup — takes the tombstones the backup held as signed.)
+fn tombstone_pinned(
+    t: &crate::retention::Tombstone,
+    from: Option<&Checkpoint>,
+    now: i64,
+) -> Result<(), String> {
+    use crate::retention::RETENTION_MS;
+    let Some(from) = from else {
+        return Err(
+            "purged records are accepted only against a checkpoint you kept (--from)".into(),
+        );
+    };
+    if t.statement.purged_ms > now {
+        return Err("its purge time is in the future".into());
+    }
+    if from.time_ms > now - RETENTION_MS {
+        return Err(format!(
+            "the checkpoint given is younger than the retention period ({} days): it cannot vouch for purged records",
+            RETENTION_MS / 86_400_000
+        ));
+    }
+    if let Some(l) = t.statement.leaves.iter().find(|l| **l >= from.size) {
+        return Err(format!(
+            "leaf {l} was not in the checkpoint given ({} records)",
+            from.size
+        ));
+    }
+    Ok(())
+}
+
 /// Leaves under valid tombstones, and how many of them the audit met.
 struct Purged {
     leaves: std::collections::HashSet<u64>,

@@ -429,6 +429,10 @@ enum Admin {
         /// The blobs directory to fill (default: as `serve`).
         #[arg(long)]
         blobs: Option<PathBuf>,
+        /// The platform's public key as you know it (hex): a backup whose
+        /// checkpoint another key signed is refused.
+        #[arg(long)]
+        platform_key: Option<String>,
     },
     /// The bi-weekly district report (issue 13, R-SV-7): per district, real-name
     /// registered learners and online training person-times (unfinished included),
@@ -854,6 +858,7 @@ async fn run(cli: Cli) -> Result<()> {
                 from.as_ref(),
                 platform_key,
                 learner.as_deref(),
+                Some(now()),
             )
             .await?;
             if json {
@@ -1522,10 +1527,30 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                     Ok(())
                 }
-                Admin::Restore { from, db, blobs } => {
+                Admin::Restore {
+                    from,
+                    db,
+                    blobs,
+                    platform_key,
+                } => {
                     let blobs = blob_dir(&db, blobs);
-                    let r =
-                        keshi_platform::backup::restore(&from, &db, Some(&blobs), data_key).await?;
+                    let platform_key = match platform_key {
+                        Some(k) => Some(
+                            hex::decode(k.trim())
+                                .ok()
+                                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                                .context("--platform-key must be 64 hex digits")?,
+                        ),
+                        None => None,
+                    };
+                    let r = keshi_platform::backup::restore(
+                        &from,
+                        &db,
+                        Some(&blobs),
+                        data_key,
+                        platform_key,
+                    )
+                    .await?;
                     println!(
                         "{}",
                         serde_json::json!({

@@ -169,6 +169,11 @@ pub async fn purge(
          AND NOT EXISTS (SELECT 1 FROM records r WHERE r.learner_id = l.id AND r.received_ms >= $1) \
          AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.learner_id = l.id AND c.issued_ms >= $1) \
          AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.learner_id = l.id AND (f.status = 'open' OR f.created_ms >= $1)) \
+         AND NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.learner_id = l.id AND e.enrolled_ms >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.learner_id = l.id AND d.enrolled_ms >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM leases s WHERE s.learner_id = l.id AND (s.issued_ms >= $1 OR s.offline_until_ms >= $1)) \
+         AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.learner_id = l.id AND q.received_ms >= $1) \
+         AND NOT EXISTS (SELECT 1 FROM pending_photos p WHERE p.learner_id = l.id) \
          ORDER BY l.id",
     )
     .bind(cutoff)
@@ -244,25 +249,34 @@ pub async fn purge(
             signature: hex::encode(key.sign(&signing_bytes(&statement)).as_ref()),
             statement,
         };
+        if !dry_run {
+            match erase(store, blobs, &learner, &tombstone, now).await? {
+                Some(photos) => report.photos += photos,
+                None => {
+                    // Something arrived for them meanwhile: kept.
+                    report.kept += 1;
+                    continue;
+                }
+            }
+        }
         report.learners += 1;
         report.records += tombstone.statement.records;
-        if !dry_run {
-            report.photos += erase(store, blobs, &learner, &tombstone, now).await?;
-        }
         report.tombstones.push(tombstone);
     }
     Ok(report)
 }
 
 /// Deletes every row about `learner` and stores its tombstone, in one write
-/// transaction; then the photos' files. Returns the photos deleted.
+/// transaction; then the photos' files. Returns the photos deleted, or `None` (and
+/// changes nothing) when the learner's records are no longer exactly the ones the
+/// tombstone names: a record arrived between the choice and the write.
 async fn erase(
     store: &Store,
     blobs: &dyn crate::blob::BlobStore,
     learner: &str,
     tombstone: &Tombstone,
     now: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let photos: Vec<String> = sqlx::query("SELECT sha256 FROM captures WHERE learner_id = $1")
         .bind(learner)
         .fetch_all(&store.pool)
@@ -271,6 +285,24 @@ async fn erase(
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
     let mut tx = store.begin_write().await?;
+    let held: Vec<Option<i64>> =
+        sqlx::query("SELECT leaf_index FROM records WHERE learner_id = $1 ORDER BY leaf_index")
+            .bind(learner)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    let named: Vec<Option<i64>> = tombstone
+        .statement
+        .leaves
+        .iter()
+        .map(|l| Some(crate::store::i(*l)))
+        .collect();
+    if held != named {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     sqlx::query("INSERT INTO tombstones(id, learner_ref, statement, signature, created_ms) VALUES ($1, $2, $3, $4, $5)")
         .bind(&tombstone.id)
         .bind(&tombstone.statement.learner_ref)
@@ -335,7 +367,7 @@ async fn erase(
             Err(e) => tracing::warn!(sha256 = %sha, error = %e, "a purged photo's file stays"),
         }
     }
-    Ok(gone)
+    Ok(Some(gone))
 }
 
 /// The tombstones, with the leaves each covers.

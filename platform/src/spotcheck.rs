@@ -129,6 +129,9 @@ pub enum SpotCheckError {
     /// No such check, or the learner is not in its sample.
     #[error("{0}")]
     NotFound(String),
+    /// The learner's check is already recorded.
+    #[error("{0}")]
+    Recorded(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -477,9 +480,11 @@ pub async fn record(
     let learner: String = r.try_get(0).map_err(db)?;
     let inst: String = r.try_get(1).map_err(db)?;
     let mut tx = store.begin_write().await.map_err(db)?;
-    sqlx::query(
+    // A result stands once recorded (an abnormal one has removed the subsidy): a
+    // second record of the same learner is refused, not an overwrite.
+    let done = sqlx::query(
         "UPDATE spot_check_items SET method = $1, result = $2, note = $3, recorder = $4, recorded_ms = $5 \
-         WHERE check_id = $6 AND learner_id = $7",
+         WHERE check_id = $6 AND learner_id = $7 AND result IS NULL",
     )
     .bind(method)
     .bind(result)
@@ -491,6 +496,12 @@ pub async fn record(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
+    if done.rows_affected() == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Err(SpotCheckError::Recorded(format!(
+            "the check of {user} in spot check {check_id} is already recorded"
+        )));
+    }
     if result == "abnormal" {
         let evidence = "[]";
         sqlx::query(

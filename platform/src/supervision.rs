@@ -434,6 +434,7 @@ fn spot_failure(e: crate::spotcheck::SpotCheckError) -> Failure {
     match e {
         E::BadDate(_) | E::Bad(_) => bad(e.to_string()),
         E::NotFound(m) => Failure::new(StatusCode::NOT_FOUND, ApiCode::NotFound, m),
+        E::Recorded(m) => Failure::new(StatusCode::CONFLICT, ApiCode::AlreadyReviewed, m),
         E::Store(e) => e.into(),
     }
 }
@@ -446,6 +447,34 @@ fn checks_spot(s: &crate::staff::Staff) -> Result<(), Failure> {
             "spot checks are drawn and recorded by the operator and labour authorities",
         ))
     }
+}
+
+/// `check` as the caller may see it: the classes no longer eligible are the
+/// platform's list, narrowed to the institutions in the caller's scope.
+async fn restrict(
+    state: &AppState,
+    s: &crate::staff::Staff,
+    mut check: crate::spotcheck::SpotCheck,
+) -> Result<crate::spotcheck::SpotCheck, Failure> {
+    use sqlx::Row;
+    let (cond, values) = s.scope.condition(1);
+    let sql = format!("SELECT i.name FROM institutions i WHERE {cond}");
+    let mut q = sqlx::query(&sql);
+    for v in &values {
+        q = q.bind(v);
+    }
+    let names: std::collections::HashSet<String> = q
+        .fetch_all(&state.store.pool)
+        .await
+        .map_err(crate::store::StoreError::from)?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(crate::store::StoreError::from)?;
+    check
+        .ineligible_classes
+        .retain(|c| names.contains(&c.institution));
+    Ok(check)
 }
 
 /// The check `id` if its scope lies within the caller's; 404 otherwise.
@@ -464,7 +493,7 @@ async fn spot_in_scope(
             "no such spot check in your scope",
         ));
     }
-    Ok(check)
+    restrict(state, s, check).await
 }
 
 async fn spot_check(
@@ -506,7 +535,7 @@ async fn draw_spot_check(
     if !crate::spotcheck::label_within(&state.store, &s.scope, &req.scope).await? {
         return Err(forbidden("that scope is not within yours"));
     }
-    crate::spotcheck::draw(
+    let check = crate::spotcheck::draw(
         &state.store,
         &state.key,
         &req.scope,
@@ -516,8 +545,8 @@ async fn draw_spot_check(
         (state.clock)(),
     )
     .await
-    .map(Json)
-    .map_err(spot_failure)
+    .map_err(spot_failure)?;
+    restrict(&state, &s, check).await.map(Json)
 }
 
 /// `POST /v1/staff/spot-checks/{id}/results` body.
@@ -562,10 +591,10 @@ async fn record_spot_check(
     )
     .await
     .map_err(spot_failure)?;
-    crate::spotcheck::load(&state.store, &id)
+    let check = crate::spotcheck::load(&state.store, &id)
         .await
-        .map(Json)
-        .map_err(spot_failure)
+        .map_err(spot_failure)?;
+    restrict(&state, &s, check).await.map(Json)
 }
 
 /// `GET /v1/staff/plans` answer.

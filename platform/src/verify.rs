@@ -83,10 +83,22 @@ pub async fn standing(store: &Store, serial: &str) -> Result<Standing, StoreErro
             .fetch_optional(&store.pool)
             .await?
     else {
-        let purged = crate::retention::tombstones(store)
-            .await?
-            .iter()
-            .any(|t| t.statement.certificates.iter().any(|c| c == serial));
+        // Only tombstones whose text names the serial are read (the public check
+        // never loads them all); the match is then exact.
+        let escaped = serial
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let purged = sqlx::query(
+            "SELECT statement FROM tombstones WHERE statement LIKE $1 ESCAPE '\\' LIMIT 20",
+        )
+        .bind(format!("%\"{escaped}\"%"))
+        .fetch_all(&store.pool)
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .filter_map(|t| serde_json::from_str::<crate::retention::TombstoneStatement>(&t).ok())
+        .any(|t| t.certificates.iter().any(|c| c == serial));
         return Ok(if purged {
             Standing::Purged
         } else {

@@ -749,6 +749,23 @@ fn a_backup_restores_into_a_platform_that_passes_the_audit() {
         let (code, v) = audit(&to, &cp, "alice");
         assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
         assert_eq!(v["learner"]["proven"], 40);
+        // With the platform key as the operator knows it: another key is refused.
+        let (code, _, err) = platform(&[
+            "admin",
+            "restore",
+            "--from",
+            out.to_str().unwrap(),
+            "--db",
+            &target("k"),
+            "--blobs",
+            dir.path().join(format!("rk-{name}")).to_str().unwrap(),
+            "--data-key",
+            key_file.to_str().unwrap(),
+            "--platform-key",
+            &"ab".repeat(32),
+        ]);
+        assert_ne!(code, 0);
+        assert!(err.contains("another key"), "{err}");
         // Into a database that already holds a platform: refused.
         let (code, _, err) = restore(&out, &to, &blobs_to);
         assert_ne!(code, 0);
@@ -862,6 +879,14 @@ fn purged_learners_leave_tombstones_the_audit_accepts_and_nothing_recent_hides()
              clause, evidence, affected_ms, status, created_ms) SELECT 'f-bob', 'farming-rules/1', 'night_study', \
              'medium', id, 'c1', 'd', 'x', 'y', 'z', '[]', 0, 'open', 0 FROM learners WHERE username = 'bob'",
         );
+        // Alice holds a certificate: after the purge the public check says so.
+        sql(
+            &srv,
+            &db,
+            "INSERT INTO certificates(serial, learner_id, course, level, class_hours, score, issued_ms, \
+             checkpoint_size, statement, simulated) SELECT 'KC-9_%', id, 'c1', 'junior', 1, 90, 0, 1, '{}', 0 \
+             FROM learners WHERE username = 'alice'",
+        );
         let later = now_ms() + 4 * 365 * 86_400_000; // four years on
         let (report, too_recent) = srv.rt.block_on(async {
             let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
@@ -908,6 +933,18 @@ fn purged_learners_leave_tombstones_the_audit_accepts_and_nothing_recent_hides()
             })
         };
         assert_eq!(left("learners", "username = 'alice'"), 0, "alice is gone");
+        assert_eq!(t.statement.certificates, ["KC-9_%"]);
+        let standing = |serial: &str| {
+            srv.rt
+                .block_on(keshi_platform::verify::standing(&srv.store, serial))
+                .unwrap()
+        };
+        assert_eq!(standing("KC-9_%"), keshi_platform::verify::Standing::Purged);
+        assert_eq!(
+            standing("KC-9x%"),
+            keshi_platform::verify::Standing::Unknown,
+            "LIKE wildcards are escaped"
+        );
         assert_eq!(left("learners", "username = 'bob'"), 1, "bob is kept");
         assert_eq!(left("records", "1 = 1"), 10, "only bob's records are held");
         assert_eq!(
@@ -915,10 +952,25 @@ fn purged_learners_leave_tombstones_the_audit_accepts_and_nothing_recent_hides()
             40,
             "the log keeps every leaf"
         );
-        // The audit from the checkpoint signed before: consistent, 30 under tombstones.
+        // Audited four years on from the checkpoint kept then: consistent, 30 under
+        // tombstones. Today, that checkpoint is too young to vouch for a purge.
+        let audit_at = |now: i64| {
+            srv.rt
+                .block_on(keshi_platform::ledger::audit(
+                    &srv.store,
+                    Some(&cp),
+                    merkle::parse_digest(&cp.key),
+                    Some("bob"),
+                    Some(now),
+                ))
+                .unwrap()
+        };
+        let r = audit_at(later);
+        assert!(r.ok, "{:?}", r.problems);
+        assert_eq!(r.tombstoned, 30);
         let (code, v) = audit(&db, &cp_file, "bob");
-        assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{v}");
-        assert_eq!(v["tombstoned"], 30);
+        assert_eq!(code, 1, "{v}");
+        assert_eq!(v["problems"][0]["code"], "tombstone_invalid", "{v}");
         // A tombstone to hide bob's records now, signed with the database's own key:
         // its checkpoint is not three years older than it, so it does not hold.
         srv.rt.block_on(async {
@@ -945,9 +997,12 @@ fn purged_learners_leave_tombstones_the_audit_accepts_and_nothing_recent_hides()
                 .await
                 .unwrap();
         });
-        let (code, v) = audit(&db, &cp_file, "bob");
-        assert_eq!(code, 1, "{v}");
-        let codes: Vec<&str> = v["problems"]
+        // Even four years on: the forged tombstone's own checkpoint is not three
+        // years older than its purge.
+        let r = audit_at(later);
+        assert!(!r.ok);
+        let v = serde_json::to_value(&r.problems).unwrap();
+        let codes: Vec<&str> = v
             .as_array()
             .unwrap()
             .iter()

@@ -1763,6 +1763,9 @@ fn spot_checks_are_drawn_and_recorded_within_the_scope() {
         let (s, after) = post(&sx, &results, abnormal("视频核查时非本人", &sample[0]));
         assert_eq!(s, 200, "{after}");
         assert_eq!(after["checks"][0]["result"], "abnormal");
+        // Recorded once: recording the same learner again is refused.
+        let again = serde_json::json!({"learner": sample[0], "method": "phone", "result": "normal", "note": ""});
+        assert_eq!(post(&sx, &results, again).0, 409);
         assert_eq!(after["checks"][0]["recorder"], "staff:sx");
         let (_, list) = get(&srv.url, &sx, "/v1/staff/spot-checks");
         assert_eq!(
