@@ -148,7 +148,7 @@ pub async fn scope_of(store: &Store, label: &str) -> Result<Scope, StoreError> {
     }
     Ok(match store.institution(label).await? {
         Some(id) => Scope::Institution(id),
-        None => Scope::Region(label.trim_matches('/').to_lowercase()),
+        None => Scope::Region(crate::staff::normalize_region(label)),
     })
 }
 
@@ -167,6 +167,17 @@ pub async fn draw(
         return Err(SpotCheckError::BadDate(day.to_owned()));
     }
     let scope = scope_of(store, scope_label).await?;
+    // One spelling per scope: the seed and the one-draw-per-day rule must not be
+    // escaped by writing the same scope another way (`Shanxi/Taiyuan/`).
+    let canonical = match &scope {
+        Scope::All => "*".to_owned(),
+        Scope::Institution(id) => store
+            .institution_name(id)
+            .await?
+            .unwrap_or_else(|| scope_label.to_owned()),
+        Scope::Region(r) => crate::staff::normalize_region(r),
+    };
+    let scope_label = canonical.as_str();
     let existing = sqlx::query("SELECT id FROM spot_checks WHERE scope = $1 AND day = $2")
         .bind(scope_label)
         .bind(day)
@@ -435,8 +446,9 @@ pub async fn ineligible_classes(store: &Store) -> Result<Vec<ClassAttendance>, S
         store,
         &format!(
             "SELECT i.name, c.class, MIN(c.attendance_permille) FROM spot_check_classes c \
-             JOIN institutions i ON i.id = c.institution_id WHERE c.attendance_permille < {CLASS_ATTENDANCE_PERMILLE} \
-             GROUP BY i.name, c.class HAVING COUNT(*) >= 2 ORDER BY i.name, c.class"
+             JOIN institutions i ON i.id = c.institution_id JOIN spot_checks k ON k.id = c.check_id \
+             WHERE c.attendance_permille < {CLASS_ATTENDANCE_PERMILLE} \
+             GROUP BY i.name, c.class HAVING COUNT(DISTINCT k.day) >= 2 ORDER BY i.name, c.class"
         ),
         None,
     )

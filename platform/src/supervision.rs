@@ -532,6 +532,14 @@ async fn draw_spot_check(
     if !(1..=500).contains(&req.size) {
         return Err(bad("size: 1 to 500 learners"));
     }
+    // A check is drawn on its day: a date of one's choosing would be a seed of
+    // one's choosing (R-SV-6).
+    let today = crate::calendar::day_label(crate::calendar::day_of((state.clock)()));
+    if req.date != today {
+        return Err(bad(format!(
+            "a spot check is drawn on its own day: today is {today} (China time)"
+        )));
+    }
     if !crate::spotcheck::label_within(&state.store, &s.scope, &req.scope).await? {
         return Err(forbidden("that scope is not within yours"));
     }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{any_url, backends, client, Server};
+use common::{any_url, backends, client, now_ms, Server};
 use keshi_platform::Config;
 use serde_json::Value;
 
@@ -1713,7 +1713,18 @@ fn spot_checks_are_drawn_and_recorded_within_the_scope() {
                 r.json::<Value>().unwrap_or(Value::Null),
             )
         };
-        let draw = serde_json::json!({"scope": "太原职校", "date": "2026-12-02", "size": 2});
+        // Today (China time): a check is drawn on its own day.
+        let today = keshi_platform::calendar::day_label(keshi_platform::calendar::day_of(now_ms()));
+        let draw = serde_json::json!({"scope": "太原职校", "date": today, "size": 2});
+        let yesterday =
+            keshi_platform::calendar::day_label(keshi_platform::calendar::day_of(now_ms()) - 1);
+        let (sx0, _, _) = sign_in(&srv.url, "sx");
+        let backdated = serde_json::json!({"scope": "太原职校", "date": yesterday, "size": 2});
+        assert_eq!(
+            post(&sx0, "/v1/staff/spot-checks", backdated).0,
+            400,
+            "a date of one's choosing"
+        );
         let (sx, _, _) = sign_in(&srv.url, "sx");
         let (s, check) = post(&sx, "/v1/staff/spot-checks", draw.clone());
         assert_eq!(s, 200, "{check}");
@@ -1731,9 +1742,22 @@ fn spot_checks_are_drawn_and_recorded_within_the_scope() {
             id.as_str(),
             "the same day answers the same check"
         );
-        let outside = serde_json::json!({"scope": "济南培训", "date": "2026-12-02", "size": 2});
+        // One scope, one draw a day, however it is spelt.
+        let region = |spelling: &str| {
+            post(
+                &sx,
+                "/v1/staff/spot-checks",
+                serde_json::json!({"scope": spelling, "date": today, "size": 2}),
+            )
+            .1["id"]
+                .clone()
+        };
+        let a = region("shanxi/taiyuan");
+        assert!(a.is_string());
+        assert_eq!(region(" Shanxi / Taiyuan/ "), a);
+        let outside = serde_json::json!({"scope": "济南培训", "date": today, "size": 2});
         assert_eq!(post(&sx, "/v1/staff/spot-checks", outside).0, 403);
-        let everything = serde_json::json!({"scope": "*", "date": "2026-12-02", "size": 2});
+        let everything = serde_json::json!({"scope": "*", "date": today, "size": 2});
         assert_eq!(post(&sx, "/v1/staff/spot-checks", everything).0, 403);
         for who in ["sx-audit", "school"] {
             let (token, _, _) = sign_in(&srv.url, who);
@@ -1744,7 +1768,14 @@ fn spot_checks_are_drawn_and_recorded_within_the_scope() {
             );
             let (s, list) = get(&srv.url, &token, "/v1/staff/spot-checks");
             assert_eq!(s, 200);
-            assert_eq!(list["checks"][0]["id"], id.as_str(), "{who} reads it");
+            assert!(
+                list["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["id"] == id.as_str()),
+                "{who} reads it: {list}"
+            );
         }
         let (jinan, _, _) = sign_in(&srv.url, "jinan");
         assert_eq!(
@@ -1768,11 +1799,14 @@ fn spot_checks_are_drawn_and_recorded_within_the_scope() {
         assert_eq!(post(&sx, &results, again).0, 409);
         assert_eq!(after["checks"][0]["recorder"], "staff:sx");
         let (_, list) = get(&srv.url, &sx, "/v1/staff/spot-checks");
+        let listed = list["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .unwrap();
         assert_eq!(
-            (
-                list["checks"][0]["checked"].as_u64(),
-                list["checks"][0]["abnormal"].as_u64()
-            ),
+            (listed["checked"].as_u64(), listed["abnormal"].as_u64()),
             (Some(1), Some(1))
         );
         let (_, flags) = get(
