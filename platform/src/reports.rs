@@ -129,16 +129,7 @@ pub async fn certify(
         // Issued once; withdrawn when a finding against the course was confirmed
         // since (the PDF already handed out stays signed: the settlement withholds
         // it and this platform no longer hands it out).
-        let confirmed = sqlx::query(
-            "SELECT COUNT(*) FROM findings WHERE learner_id = $1 AND status = 'confirmed' \
-             AND (course = $2 OR course IS NULL)",
-        )
-        .bind(&learner.id)
-        .bind(course)
-        .fetch_one(&store.pool)
-        .await
-        .and_then(|r| r.try_get::<i64, _>(0))
-        .map_err(StoreError::from)?;
+        let confirmed = confirmed_findings(store, &learner.id, course).await?;
         if confirmed > 0 {
             return Err(CertifyError::NotQualified {
                 user: user.to_owned(),
@@ -289,6 +280,39 @@ pub async fn certify(
     Ok(Issued { statement, pdf })
 }
 
+/// Confirmed findings against the learner (id) in `course`, or in all their
+/// courses (an abnormal spot check): any one withdraws the certificate and
+/// withholds it from the settlement.
+pub(crate) async fn confirmed_findings(
+    store: &Store,
+    learner_id: &str,
+    course: &str,
+) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM findings WHERE learner_id = $1 AND status = 'confirmed' \
+         AND (course = $2 OR course IS NULL)",
+    )
+    .bind(learner_id)
+    .bind(course)
+    .fetch_one(&store.pool)
+    .await?
+    .try_get(0)?;
+    Ok(crate::store::u(n))
+}
+
+/// The checkpoint a report cites: one signed in the last 10 minutes serves (a
+/// report asked again and again does not sign one each time), else a new one.
+async fn report_checkpoint(
+    store: &Store,
+    key: &ring::signature::Ed25519KeyPair,
+    now: i64,
+) -> Result<keshi_protocol::merkle::Checkpoint, StoreError> {
+    Ok(match crate::ledger::latest_checkpoint(store).await? {
+        Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
+        _ => crate::ledger::checkpoint(store, key, now).await?,
+    })
+}
+
 /// The year and month (China time) of platform ms `ms`.
 pub fn year_month(ms: i64) -> (i64, i64) {
     let label = day_label(day_of(ms));
@@ -367,12 +391,7 @@ pub async fn settlement(
     let Some((from, to)) = quarter_range(quarter) else {
         return Ok(None);
     };
-    // A checkpoint signed in the last 10 minutes serves (a report asked again and
-    // again does not sign one each time).
-    let checkpoint = match crate::ledger::latest_checkpoint(store).await? {
-        Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
-        _ => crate::ledger::checkpoint(store, key, now).await?,
-    };
+    let checkpoint = report_checkpoint(store, key, now).await?;
     let (cond, values) = scope.condition(4);
     let sql = format!(
         "SELECT i.name, c.course, c.level, c.class_hours, c.learner_id, l.class FROM certificates c \
@@ -408,15 +427,7 @@ pub async fn settlement(
             withheld += 1;
             continue;
         }
-        let flagged = sqlx::query(
-            "SELECT 1 FROM findings WHERE learner_id = $1 AND status = 'confirmed' AND (course = $2 OR course IS NULL) LIMIT 1",
-        )
-        .bind(&learner)
-        .bind(&course)
-        .fetch_optional(&store.pool)
-        .await?
-        .is_some();
-        if flagged {
+        if confirmed_findings(store, &learner, &course).await? > 0 {
             withheld += 1;
             continue;
         }
@@ -539,10 +550,7 @@ pub async fn district_report(
         crate::calendar::day_start_ms(from_day),
         crate::calendar::day_start_ms(to_day + 1),
     );
-    let checkpoint = match crate::ledger::latest_checkpoint(store).await? {
-        Some(cp) if now - cp.time_ms < 10 * 60_000 => cp,
-        _ => crate::ledger::checkpoint(store, key, now).await?,
-    };
+    let checkpoint = report_checkpoint(store, key, now).await?;
     let (cond, values) = scope.condition(3);
     let mut lines: BTreeMap<String, DistrictLine> = BTreeMap::new();
     let registered = format!(

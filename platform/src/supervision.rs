@@ -66,6 +66,32 @@ fn forbidden(why: &str) -> Failure {
     Failure::new(StatusCode::FORBIDDEN, ApiCode::Forbidden, why)
 }
 
+/// Reports over the whole scope (settlement, district report) are for the
+/// operator, labour authorities and auditors.
+fn supervises(s: &crate::staff::Staff, what: &str) -> Result<(), Failure> {
+    if matches!(
+        s.role,
+        StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
+    ) {
+        Ok(())
+    } else {
+        Err(forbidden(&format!(
+            "{what} is for the operator, labour authorities and auditors"
+        )))
+    }
+}
+
+/// Certificates are issued (one or as a ZIP) by everyone but auditors.
+fn issues_certificates(s: &crate::staff::Staff) -> Result<(), Failure> {
+    if matches!(s.role, StaffRole::Auditor) {
+        Err(forbidden(
+            "auditors read; certificates are issued by institutions, authorities and the operator",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn bad(why: impl Into<String>) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, ApiCode::MalformedBody, why)
 }
@@ -198,11 +224,7 @@ async fn certificate(
     Path((user, course)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
     let s = staff(&state, &headers, &method).await?;
-    if matches!(s.role, StaffRole::Auditor) {
-        return Err(forbidden(
-            "auditors read; certificates are issued by institutions, authorities and the operator",
-        ));
-    }
+    issues_certificates(&s)?;
     // The learner must be in scope: the same 404 as any learner outside it.
     if state
         .store
@@ -281,11 +303,7 @@ async fn certificates_zip(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Failure> {
     let s = staff(&state, &headers, &method).await?;
-    if matches!(s.role, StaffRole::Auditor) {
-        return Err(forbidden(
-            "auditors read; certificates are issued by institutions, authorities and the operator",
-        ));
-    }
+    issues_certificates(&s)?;
     let course =
         query_value(query.as_deref(), "course").ok_or_else(|| bad("name a course: ?course=ID"))?;
     // A demo platform's certificates of simulated study (`SIM-` serials), as
@@ -387,14 +405,7 @@ async fn settlement(
     RawQuery(query): RawQuery,
 ) -> Result<Json<crate::reports::Settlement>, Failure> {
     let s = staff(&state, &headers, &method).await?;
-    if !matches!(
-        s.role,
-        StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
-    ) {
-        return Err(forbidden(
-            "the settlement is for the operator, labour authorities and auditors",
-        ));
-    }
+    supervises(&s, "the settlement")?;
     let quarter = query_value(query.as_deref(), "quarter")
         .ok_or_else(|| bad("name a quarter: ?quarter=2026Q4"))?;
     let catalogue = crate::load_catalogue(&state.store).await?;
@@ -686,14 +697,7 @@ async fn district_report(
     RawQuery(query): RawQuery,
 ) -> Result<Json<crate::reports::DistrictReport>, Failure> {
     let s = staff(&state, &headers, &method).await?;
-    if !matches!(
-        s.role,
-        StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
-    ) {
-        return Err(forbidden(
-            "the district report is for the operator, labour authorities and auditors",
-        ));
-    }
+    supervises(&s, "the district report")?;
     let date = query_value(query.as_deref(), "date")
         .ok_or_else(|| bad("name a date: ?date=2026-12-12"))?;
     crate::reports::district_report(&state.store, &state.key, &s.scope, &date, (state.clock)())
@@ -718,15 +722,8 @@ async fn export(
             "no such export: learners, hours, attendance, flags or settlement",
         )
     })?;
-    if table == Table::Settlement
-        && !matches!(
-            s.role,
-            StaffRole::Operator | StaffRole::Authority | StaffRole::Auditor
-        )
-    {
-        return Err(forbidden(
-            "the settlement is for the operator, labour authorities and auditors",
-        ));
+    if table == Table::Settlement {
+        supervises(&s, "the settlement")?;
     }
     let q = query.as_deref();
     let format = match query_value(q, "format") {

@@ -110,19 +110,13 @@ pub async fn standing(store: &Store, serial: &str) -> Result<Standing, StoreErro
     }
     let learner: String = r.try_get(0)?;
     let course: String = r.try_get(1)?;
-    let confirmed = sqlx::query(
-        "SELECT 1 FROM findings WHERE learner_id = $1 AND status = 'confirmed' \
-         AND (course = $2 OR course IS NULL) LIMIT 1",
+    Ok(
+        if crate::reports::confirmed_findings(store, &learner, &course).await? > 0 {
+            Standing::Withdrawn
+        } else {
+            Standing::Issued
+        },
     )
-    .bind(&learner)
-    .bind(&course)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(if confirmed.is_some() {
-        Standing::Withdrawn
-    } else {
-        Standing::Issued
-    })
 }
 
 /// Checks a certificate: the PDF's bytes, or its QR code's text.
