@@ -38,13 +38,8 @@ fn id_number(k: usize) -> String {
     let month = 1 + (k / 28_000) % 12;
     let year = 1970 + k / 336_000;
     let base = format!("320106{year}{month:02}{day:02}{:03}", k % 1000);
-    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = base
-        .bytes()
-        .zip(w)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{base}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    let check = keshi_platform::import::id_check_character(&base).unwrap();
+    format!("{base}{check}")
 }
 
 fn row(k: usize, password: &str) -> [String; 6] {

@@ -874,7 +874,7 @@ pub async fn load_trails_in(
             continue;
         };
         if let Some(c) = sqlx::query(
-            "SELECT device_id, seq, hash, received_ms FROM records WHERE learner_id = $1 AND kind = 'capture' \
+            "SELECT device_id, seq, hash, received_ms FROM records WHERE learner_id = $1 AND kind = 'capture_result' \
              AND payload LIKE $2 ORDER BY received_ms LIMIT 1",
         )
         .bind(&learner)

@@ -120,22 +120,33 @@ pub struct Checked {
     pub id_rows: std::collections::HashMap<String, u64>,
 }
 
-/// Whether `id` is a valid 18-character resident ID number (GB 11643-1999): 17
-/// digits, a check character (`0`–`9` or `X`) matching the weighted sum modulo
-/// 11, and a real birth date in characters 7–14.
-pub fn id_number_valid(id: &str) -> bool {
+/// The GB 11643-1999 check character (`0`–`9` or `X`) of the first 17 digits of a
+/// resident ID number: their weighted sum modulo 11. `None` unless `body` is 17
+/// ASCII digits.
+pub fn id_check_character(body: &str) -> Option<char> {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: [u8; 11] = *b"10X98765432";
-    let b = id.as_bytes();
-    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
-        return false;
+    let b = body.as_bytes();
+    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    let sum: u32 = b[..17]
+    let sum: u32 = b
         .iter()
         .zip(WEIGHTS)
         .map(|(d, w)| u32::from(d - b'0') * w)
         .sum();
-    if CHECK[(sum % 11) as usize] != b[17].to_ascii_uppercase() {
+    Some(char::from(CHECK[(sum % 11) as usize]))
+}
+
+/// Whether `id` is a valid 18-character resident ID number (GB 11643-1999): 17
+/// digits, a check character (`0`–`9` or `X`) matching the weighted sum modulo
+/// 11, and a real birth date in characters 7–14.
+pub fn id_number_valid(id: &str) -> bool {
+    let b = id.as_bytes();
+    if b.len() != 18 || !id.is_char_boundary(17) {
+        return false;
+    }
+    if id_check_character(&id[..17]) != Some(char::from(b[17].to_ascii_uppercase())) {
         return false;
     }
     let num = |r: std::ops::Range<usize>| id[r].parse::<u32>().unwrap_or(0);

@@ -677,17 +677,9 @@ fn time_check<'a>(
             ));
         }
     }
-    if !cx
-        .leases
-        .iter()
-        .any(|l| l.from_ms <= start && end <= l.until_ms)
-    {
-        return Some((
-            "outside_lease",
-            format!("wall time {start}..{end} is not inside a valid lease of this device"),
-            None,
-        ));
-    }
+    // Study on another of the learner's devices at the same moment is named as
+    // such (R-ID-3), also when this device's lease had been superseded by the
+    // other's sign-in meanwhile: the more telling of the two reasons.
     if let Some(o) = cx
         .others
         .iter()
@@ -700,6 +692,17 @@ fn time_check<'a>(
                 o.device_id, o.seq
             ),
             Some(o),
+        ));
+    }
+    if !cx
+        .leases
+        .iter()
+        .any(|l| l.from_ms <= start && end <= l.until_ms)
+    {
+        return Some((
+            "outside_lease",
+            format!("wall time {start}..{end} is not inside a valid lease of this device"),
+            None,
         ));
     }
     None

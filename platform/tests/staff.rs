@@ -455,13 +455,8 @@ fn a_csv_with_bad_rows_imports_nothing_or_only_the_good_rows() {
         // Valid ID numbers: 17 digits with a birth date, then the GB 11643 check.
         let id_number = |k: u32| {
             let base = format!("3201061990030{:04}", 1000 + k);
-            let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-            let sum: u32 = base
-                .bytes()
-                .zip(w)
-                .map(|(d, w)| u32::from(d - b'0') * w)
-                .sum();
-            format!("{base}{}", b"10X98765432"[(sum % 11) as usize] as char)
+            let check = keshi_platform::import::id_check_character(&base).unwrap();
+            format!("{base}{check}")
         };
         let mut csv = String::from("user,real_name,id_number,phone,class,password\n");
         for k in 0..50u32 {
@@ -566,13 +561,8 @@ fn a_csv_with_bad_rows_imports_nothing_or_only_the_good_rows() {
 /// A valid ID number (17 digits with a birth date, then the GB 11643 check).
 fn valid_id(k: u32) -> String {
     let base = format!("3201061990030{:04}", 1000 + k);
-    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = base
-        .bytes()
-        .zip(w)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{base}{}", b"10X98765432"[(sum % 11) as usize] as char)
+    let check = keshi_platform::import::id_check_character(&base).unwrap();
+    format!("{base}{check}")
 }
 
 /// Runs `admin import-learners` on `file` with `extra` flags: (exit code, JSON).

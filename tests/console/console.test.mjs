@@ -336,6 +336,34 @@ scenario("attendance, course-farming findings and their review (issue 13)", asyn
   await go("#flags", "#flags-empty");
 });
 
+scenario("a learner who really qualified: her certificate downloaded and verified (issue 13)", async () => {
+  // u04 studies the whole course on the real rules engine, over HTTP, in the hour
+  // just past (a real device, real face frames, the quiz answered right): the
+  // platform credits it and she qualifies (a `keshi simulate` journal never does).
+  const study = join(TARGET, "debug", "examples", "study_course");
+  assert.ok(existsSync(study), `${study} is built by cargo test (the platform's example)`);
+  const studied = JSON.parse(run(study, ["--db", db, "--user", "u04", "--password", "password-4", "--course", courseId]).trim().split("\n").pop());
+  assert.ok(studied.credited_seconds >= 120, JSON.stringify(studied));
+  await signIn("staff-a");
+  await go("#attendance", "#attendance");
+  const row = '#attendance tr[data-user="u04"]';
+  assert.equal(await page.textContent(`${row} td.result`), "合格");
+  assert.match(await page.textContent("#certificates-zip"), /1/);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(`${row} a.certificate`)]);
+  const pdf = join(dir, "u04-certificate.pdf");
+  await download.saveAs(pdf);
+  assert.equal(readFileSync(pdf).subarray(0, 5).toString(), "%PDF-");
+  await shot("17-certificate-download");
+  // It verifies offline with the platform's key, and names the learner and course.
+  const key = JSON.parse(run(PLATFORM, ["admin", "checkpoint", "--db", db, "--json"])).key;
+  const v = JSON.parse(run(KESHI, ["verify-certificate", pdf, "--platform-key", key, "--json"]).trim().split("\n").pop());
+  assert.equal(v.valid, true, JSON.stringify(v));
+  assert.equal(v.statement.learner, "u04");
+  assert.equal(v.statement.course_id, courseId);
+  // Nobody else qualified: u01 (simulated study) has no certificate link.
+  assert.equal(await page.$('#attendance tr[data-user="u01"] a.certificate'), null);
+});
+
 scenario("spot checks, training plans, the district report, the settlement and exports (issue 13)", async () => {
   // A labour authority of Shanxi draws a spot check of school A.
   run(PLATFORM, ["admin", "create-staff", "--db", db, "--role", "authority", "--scope", "shanxi", "--user", "sx"], { env: { ...process.env, KESHI_PASSWORD: PASSWORD } });

@@ -97,6 +97,27 @@ impl Server {
     }
 
     pub fn start_on(db_url: &str, config: Config, blobs: &std::path::Path, addr: &str) -> Server {
+        Self::start_with(db_url, config, blobs, addr, api::system_clock())
+    }
+
+    /// The platform on its own clock (`clock`: Unix ms), as a scenario of days needs:
+    /// the test sets the time, the service decides with it as with the system's.
+    pub fn start_clocked(
+        db_url: &str,
+        config: Config,
+        blobs: &std::path::Path,
+        clock: api::Clock,
+    ) -> Server {
+        Self::start_with(db_url, config, blobs, "127.0.0.1:0", clock)
+    }
+
+    fn start_with(
+        db_url: &str,
+        config: Config,
+        blobs: &std::path::Path,
+        addr: &str,
+        clock: api::Clock,
+    ) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -108,7 +129,7 @@ impl Server {
             let state = AppState::new(
                 store.clone(),
                 config,
-                api::system_clock(),
+                clock,
                 Arc::new(DiskBlobStore::new(blobs).expect("blobs")),
             )
             .await
