@@ -161,6 +161,7 @@ pub fn verify_archive(args: VerifyArchiveArgs) -> Result<ExitCode> {
     let mut records = Vec::new();
     let mut photos = Vec::new();
     let mut certificates = Vec::new();
+    let mut results = Vec::new();
     // An archive comes from outside: only the parts an archive has are read, each
     // at most MAX_PART bytes (a ZIP bomb is refused, not unpacked).
     const MAX_PART: u64 = 1 << 30;
@@ -169,6 +170,7 @@ pub fn verify_archive(args: VerifyArchiveArgs) -> Result<ExitCode> {
         let name = entry.name().to_owned();
         let known = name == "manifest.json"
             || name == "records.jsonl"
+            || name == "results.json"
             || name.starts_with("photos/")
             || name.starts_with("certificates/");
         if !known {
@@ -184,10 +186,20 @@ pub fn verify_archive(args: VerifyArchiveArgs) -> Result<ExitCode> {
             "{name} in the archive unpacks to more than {MAX_PART} bytes: not an archive this tool reads"
         );
         if name == "manifest.json" {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .context("manifest.json is not JSON: not an archive manifest")?;
+            let format = v["format"].as_str().unwrap_or("none");
+            anyhow::ensure!(
+                format == keshi_protocol::archive::FORMAT,
+                "the archive's format is {format:?}; this build reads {} (a signed manifest): ask the platform for the archive again",
+                keshi_protocol::archive::FORMAT
+            );
             manifest = Some(
-                serde_json::from_slice::<ArchiveManifest>(&bytes)
+                serde_json::from_value::<ArchiveManifest>(v)
                     .context("manifest.json is not an archive manifest")?,
             );
+        } else if name == "results.json" {
+            results = bytes;
         } else if name == "records.jsonl" {
             for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
                 if line.is_empty() {
@@ -205,7 +217,7 @@ pub fn verify_archive(args: VerifyArchiveArgs) -> Result<ExitCode> {
         }
     }
     let manifest = manifest.context("the archive has no manifest.json")?;
-    let report = verify(&manifest, &records, &photos, &certificates, &key);
+    let report = verify(&manifest, &records, &photos, &certificates, &results, &key);
     if args.json {
         crate::print_json(&serde_json::json!({
             "valid": report.ok, "learner": manifest.learner, "checkpoint": manifest.checkpoint,

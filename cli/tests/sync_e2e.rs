@@ -1060,7 +1060,7 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
             format!("{y}Q{}", (m - 1) / 3 + 1)
         };
         let (issued, refused, settled) = srv.rt.block_on(async {
-            use keshi_platform::reports::{certify, settlement, CertifyRequest};
+            use keshi_platform::reports::{certify, settlement, CertifyRequest, Inline, Known};
             let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
             let key = keshi_platform::platform_key(&srv.store, 0).await.unwrap();
             let now = keshi_platform::api::wall_now_ms();
@@ -1070,23 +1070,22 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
                 simulated: true,
                 actor: "test",
             };
-            let issued = certify(&srv.store, &key, &catalogue, req("withphoto"), &font, now)
-                .await
-                .unwrap();
-            let again = certify(
-                &srv.store,
-                &key,
-                &catalogue,
-                req("withphoto"),
-                &font,
-                now + 5,
-            )
-            .await
-            .unwrap();
+            let inline = Inline(&key, &font);
+            let issue = |user, at| {
+                certify(
+                    &srv.store,
+                    &key,
+                    &catalogue,
+                    req(user),
+                    Known::default(),
+                    &inline,
+                    at,
+                )
+            };
+            let issued = issue("withphoto", now).await.unwrap();
+            let again = issue("withphoto", now + 5).await.unwrap();
             assert_eq!(again.pdf, issued.pdf, "issued once, the same bytes after");
-            let refused = certify(&srv.store, &key, &catalogue, req("nophoto"), &font, now)
-                .await
-                .unwrap_err();
+            let refused = issue("nophoto", now).await.unwrap_err();
             let real = settlement(&srv.store, &key, &catalogue, &scope, &quarter, false, now)
                 .await
                 .unwrap()
@@ -1312,6 +1311,49 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
             v["report"]["problems"][0].as_str().unwrap().contains("seq"),
             "{v}"
         );
+        // A record left out (and the count lowered to match), or the manifest's
+        // learner renamed: named, exit 1 (the manifest is signed, with a digest of
+        // the records).
+        let omitted = rewrite("omitted", &|n, b| {
+            if n != "records.jsonl" && n != "manifest.json" {
+                return b;
+            }
+            let text = String::from_utf8(b).unwrap();
+            match n {
+                "records.jsonl" => text
+                    .lines()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 3)
+                    .map(|(_, l)| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+                "manifest.json" => {
+                    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    m["records"] = (m["records"].as_u64().unwrap() - 1).into();
+                    m.to_string().into_bytes()
+                }
+                _ => text.into_bytes(),
+            }
+        });
+        let out = verify(&omitted);
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.contains("are missing before seq") && text.contains("signature"),
+            "{text}"
+        );
+        let renamed = rewrite("renamed", &|n, b| {
+            if n != "manifest.json" {
+                return b;
+            }
+            let mut m: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            m["learner"]["real_name"] = "王五".into();
+            m.to_string().into_bytes()
+        });
+        let out = verify(&renamed);
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(text.contains("signature does not verify"), "{text}");
         let swapped = rewrite("photo", &|n, b| {
             if n.starts_with("photos/") {
                 b"another face".to_vec()
@@ -1440,9 +1482,17 @@ fn attendance_counts_only_the_class_hours_the_platform_credited() {
                 simulated: true,
                 actor: "test",
             };
-            keshi_platform::reports::certify(&srv.store, &key, &catalogue, req, &font, 9)
-                .await
-                .unwrap_err()
+            keshi_platform::reports::certify(
+                &srv.store,
+                &key,
+                &catalogue,
+                req,
+                keshi_platform::reports::Known::default(),
+                &keshi_platform::reports::Inline(&key, &font),
+                9,
+            )
+            .await
+            .unwrap_err()
         });
         assert!(withdrawn.to_string().contains("withdrawn"), "{withdrawn}");
         let audit = srv

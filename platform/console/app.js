@@ -5,6 +5,7 @@
 // what the API answers and nothing else.
 
 import { $, h } from "/console/dom.js";
+import { consistent, signed } from "/console/merkle.js";
 
 const state = { lang: localStorage.getItem("keshi-console-lang") || "zh-CN", dict: {}, session: null, timer: null };
 
@@ -594,6 +595,45 @@ async function showAttendance(out, course) {
 }
 
 // ---- course-farming findings and their review (issue 13, R-SV-3) ----------------
+
+/** What a finding observed and its limit, worded in the reader's language from the
+ * figures the platform keeps (`detail`); findings stored before them have their
+ * English text only. */
+function findingText(f) {
+  const d = f.detail;
+  if (!d) return [f.observed, f.limit];
+  const n1 = (x) => Number(x).toFixed(1);
+  const n0 = (x) => Number(x).toFixed(0);
+  const hh = (x) => String(x).padStart(2, "0");
+  const args = { ...d };
+  switch (d.kind) {
+    case "flags":
+      args.list = Object.entries(d.counts)
+        .map(([k, n]) => t("finding.flags.item", { n, kind: t(`flagkind.${k}`) }))
+        .join(t("finding.flags.sep"));
+      break;
+    case "daily_cap":
+      Object.assign(args, { minutes: n1(d.minutes), cap_minutes: n1(d.cap_minutes) });
+      break;
+    case "study_window":
+      Object.assign(args, { minutes: n1(d.minutes), from: hh(d.from), to: hh(d.to) });
+      break;
+    case "regular_sessions":
+      Object.assign(args, { length_sd_s: n0(d.length_sd_s), start_sd_s: n0(d.start_sd_s), length_floor_s: n0(d.length_floor_s), start_floor_s: n0(d.start_floor_s) });
+      break;
+    case "fast_quiz":
+      args.seconds = n1(d.seconds);
+      break;
+    case "identical_answers":
+      Object.assign(args, { n: d.others.length, others: d.others.join(", ") });
+      break;
+    case "spot_check":
+      args.method = t(`spot.method.${d.method}`);
+      break;
+  }
+  return [t(`finding.${d.kind}`, args), t(`finding.${d.kind}.limit`, args)];
+}
+
 async function showFlags(out) {
   out.append(h("h1", {}, t("flags.title")));
   const r = await api("GET", "/v1/staff/flags");
@@ -636,7 +676,7 @@ async function showFlags(out) {
       h("td", {}, fmtTime(f.created_ms)),
       h("td", {}, f.learner),
       h("td", {}, t(`rule.${f.rule}`), h("br"), h("span", { class: `severity ${f.severity}` }, t(`severity.${f.severity}`))),
-      h("td", { class: "small" }, f.observed, h("br"), h("span", { class: "muted" }, `${t("flags.limit")}: ${f.limit}`)),
+      h("td", { class: "small" }, ...((observed, limit) => [observed, h("br"), h("span", { class: "muted" }, `${t("flags.limit")}: ${limit}`)])(...findingText(f))),
       h("td", { class: "small" }, evidence),
       decide,
     );
@@ -885,6 +925,54 @@ async function showReports(out) {
   q.addEventListener("change", loadSettlement);
   out.append(h("div", { class: "card" }, h("h2", {}, t("settlement.title")), h("p", {}, h("label", {}, t("reports.quarter"), " ", q)), settlement));
   await loadSettlement();
+  out.append(await ledgerCard());
+}
+
+/** The tamper-evident log (issue 13, R-SV-4): the newest signed checkpoint, to keep,
+ * and the check that today's log extends one kept earlier — computed here, in the
+ * browser, from the platform's consistency proof. */
+async function ledgerCard() {
+  const card = h("div", { class: "card", id: "ledger" }, h("h2", {}, t("ledger.title")), h("p", { class: "muted small" }, t("ledger.how")));
+  const r = await fetch("/v1/ledger/checkpoint");
+  if (!r.ok) {
+    card.append(h("p", { class: "muted", id: "ledger-none" }, t("ledger.none")));
+    return card;
+  }
+  const newest = await r.json();
+  const file = new Blob([JSON.stringify(newest)], { type: "application/json" });
+  card.append(
+    h("p", { id: "ledger-newest" }, t("ledger.newest", { size: newest.size, time: fmtTime(newest.time_ms) })),
+    h("p", { class: "small hash", title: newest.root }, `${t("ledger.root")}: ${newest.root}`),
+    h("p", {}, h("a", { class: "button", id: "ledger-download", href: URL.createObjectURL(file), download: `keshi-checkpoint-${newest.size}.json` }, t("ledger.download"))),
+  );
+  const kept = h("input", { type: "file", id: "ledger-kept", accept: "application/json,.json", "aria-label": t("ledger.kept") });
+  const result = h("div", { id: "ledger-result", "aria-live": "polite" });
+  kept.addEventListener("change", async () => {
+    result.replaceChildren(h("p", { class: "muted" }, t("ledger.checking")));
+    let old;
+    try {
+      old = JSON.parse(await kept.files[0].text());
+      if (!Number.isInteger(old.size) || typeof old.root !== "string") throw new Error("not a checkpoint");
+    } catch {
+      result.replaceChildren(h("p", { class: "error", role: "alert", "data-ok": "false" }, t("ledger.not_json")));
+      return;
+    }
+    let ok = false;
+    if (old.size <= newest.size) {
+      const p = await fetch(`/v1/ledger/consistency?first=${old.size}&second=${newest.size}`);
+      if (p.ok) ok = await consistent(old.size, newest.size, old.root, newest.root, (await p.json()).proof).catch(() => false);
+    }
+    const sigs = await Promise.all([signed(old, old.key), signed(newest, newest.key)]);
+    const sameKey = old.key === newest.key;
+    const sig = !sameKey || sigs.includes(false) ? "bad" : sigs.includes(null) ? "unknown" : "ok";
+    const good = ok && sig !== "bad";
+    result.replaceChildren(
+      h("p", { class: good ? "okay" : "error", role: good ? "status" : "alert", "data-ok": String(good) }, t(good ? "ledger.ok" : "ledger.bad", { first: old.size, second: newest.size })),
+      h("p", { class: "muted small", "data-signatures": sig }, t(`ledger.sig_${sig}`)),
+    );
+  });
+  card.append(h("p", {}, h("label", {}, t("ledger.kept"), " ", kept)), result, h("p", { class: "muted small" }, t("ledger.cli")));
+  return card;
 }
 
 // ---- institutions and staff (operator) -------------------------------------------

@@ -15,7 +15,9 @@
 
 use std::io::{Seek, Write};
 
-use keshi_protocol::archive::{ArchiveDevice, ArchiveLearner, ArchiveManifest, ArchiveRecord};
+use keshi_protocol::archive::{
+    ArchiveDevice, ArchiveLearner, ArchiveManifest, ArchiveRecord, RecordsDigest,
+};
 use keshi_protocol::certificate::CertificateStatement;
 use keshi_protocol::wire::WireRecord;
 use sqlx::Row;
@@ -128,6 +130,7 @@ pub async fn write<W: Write + Seek>(
     .await
     .map_err(StoreError::from)?;
     let mut records = 0u64;
+    let mut digest = RecordsDigest::default();
     for r in &rows {
         let device: String = r.try_get(0).map_err(StoreError::from)?;
         let seq = crate::store::u(r.try_get(1).map_err(StoreError::from)?);
@@ -155,6 +158,11 @@ pub async fn write<W: Write + Seek>(
             },
             path: proof.path,
         };
+        let hash = keshi_protocol::ids::decode_hex::<32>(&line.record.hash, "record hash")
+            .map_err(|e| {
+                StoreError::Corrupt(format!("record {} of {}: {e}", line.seq, line.device))
+            })?;
+        digest.push(&keshi_protocol::ids::Hash(hash));
         serde_json::to_writer(&mut zip, &line).map_err(std::io::Error::other)?;
         zip.write_all(b"\n")?;
         records += 1;
@@ -225,8 +233,9 @@ pub async fn write<W: Write + Seek>(
     })
     .collect::<Result<_, sqlx::Error>>()
     .map_err(StoreError::from)?;
+    let results = serde_json::to_vec_pretty(&results).map_err(std::io::Error::other)?;
     zip.start_file("results.json", text)?;
-    serde_json::to_writer_pretty(&mut zip, &results).map_err(std::io::Error::other)?;
+    zip.write_all(&results)?;
 
     use ring::signature::KeyPair;
     let manifest = ArchiveManifest {
@@ -239,6 +248,13 @@ pub async fn write<W: Write + Seek>(
         records,
         photos,
         certificates,
+        records_digest: digest.to_hex(),
+        results_sha256: keshi_protocol::ids::Hash::of(&results).to_hex(),
+        signature: String::new(),
+    };
+    let manifest = ArchiveManifest {
+        signature: hex::encode(key.sign(&manifest.message()).as_ref()),
+        ..manifest
     };
     zip.start_file("manifest.json", text)?;
     serde_json::to_writer_pretty(&mut zip, &manifest).map_err(std::io::Error::other)?;

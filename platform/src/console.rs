@@ -29,6 +29,7 @@ use crate::store::{Store, StoreError};
 const INDEX: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/app.js");
 const DOM_JS: &str = include_str!("../console/dom.js");
+const MERKLE_JS: &str = include_str!("../console/merkle.js");
 const STYLE: &str = include_str!("../console/style.css");
 const ZH: &str = include_str!("../console/i18n/zh-CN.json");
 const EN: &str = include_str!("../console/i18n/en.json");
@@ -48,6 +49,11 @@ pub fn routes() -> Router<AppState> {
         ("/console/", INDEX, "text/html; charset=utf-8"),
         ("/console/app.js", APP_JS, "text/javascript; charset=utf-8"),
         ("/console/dom.js", DOM_JS, "text/javascript; charset=utf-8"),
+        (
+            "/console/merkle.js",
+            MERKLE_JS,
+            "text/javascript; charset=utf-8",
+        ),
         ("/console/style.css", STYLE, "text/css; charset=utf-8"),
         ("/console/i18n/zh-CN.json", ZH, "application/json"),
         ("/console/i18n/en.json", EN, "application/json"),

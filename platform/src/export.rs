@@ -551,14 +551,12 @@ pub async fn to_file(
     out: &std::path::Path,
     now: i64,
 ) -> Result<u64, ExportError> {
-    let dir = out
+    let part = crate::temp_beside(out, ".keshi-export-")?;
+    let dir = part
+        .path()
         .parent()
-        .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| std::path::Path::new("."))
         .to_path_buf();
-    let part = tempfile::Builder::new()
-        .prefix(".keshi-export-")
-        .tempfile_in(&dir)?;
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let table = req.table;
     let path = part.path().to_path_buf();

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::catalogue::Catalogue;
+pub use crate::observation::Observation;
 use crate::store::u;
 use crate::store::{Store, StoreError};
 
@@ -129,9 +130,11 @@ pub struct Finding {
     /// What distinguishes it from the rule's other findings for the learner (a
     /// day, a seq): running the checks again does not add it twice.
     pub key: String,
-    /// What was observed.
+    /// What was observed and the limit, as figures (the console words them).
+    pub detail: Observation,
+    /// What was observed (English, [`Observation::observed_en`]).
     pub observed: String,
-    /// What it was judged against.
+    /// What it was judged against (English, [`Observation::limit_en`]).
     pub limit: String,
     /// The clause or constant the limit comes from.
     pub clause: String,
@@ -288,8 +291,8 @@ fn stddev(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
-fn minutes(ms: i64) -> String {
-    format!("{:.1} min", ms as f64 / 60_000.0)
+fn minutes(ms: i64) -> f64 {
+    ms as f64 / 60_000.0
 }
 
 /// The rules about one learner.
@@ -298,8 +301,7 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
     let mk = |id: &str,
               course: Option<&str>,
               key: String,
-              observed: String,
-              limit: String,
+              detail: Observation,
               clause: String,
               evidence: Vec<Evidence>,
               affected_ms: u64| Finding {
@@ -308,8 +310,9 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
         learner_id: t.learner_id.clone(),
         course: course.map(str::to_owned),
         key,
-        observed,
-        limit,
+        observed: detail.observed_en(),
+        limit: detail.limit_en(),
+        detail,
         clause,
         evidence,
         affected_ms,
@@ -351,12 +354,9 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 id,
                 None,
                 day_label(day),
-                counts
-                    .iter()
-                    .map(|(k, n)| format!("{n} × {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "none".into(),
+                Observation::Flags {
+                    counts: counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect(),
+                },
                 rule(id).reads.into(),
                 evidence_of(
                     hits.iter()
@@ -382,11 +382,10 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
             "capture_missing",
             None,
             format!("waiting:{}:{}", first.0, first.1),
-            format!(
-                "{} passed capture(s) whose photo has not arrived",
-                late.len()
-            ),
-            "photo within 24 h".into(),
+            Observation::PhotosWaiting {
+                captures: u32::try_from(late.len()).unwrap_or(u32::MAX),
+                grace_hours: u32::try_from(PHOTO_GRACE_MS / 3_600_000).unwrap_or(0),
+            },
             rule("capture_missing").reads.into(),
             evidence_of(late.iter().map(|p| (p.0.as_str(), p.1, p.2.as_str()))),
             0,
@@ -416,8 +415,11 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 "daily_cap",
                 course,
                 day_label(*day),
-                format!("{} credited on {}", minutes(total), day_label(*day)),
-                minutes(l.daily_cap_ms),
+                Observation::DailyCap {
+                    minutes: minutes(total),
+                    day: day_label(*day),
+                    cap_minutes: minutes(l.daily_cap_ms),
+                },
                 l.daily_cap_clause.clone(),
                 evidence_of(
                     list.iter()
@@ -456,12 +458,12 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 "study_window",
                 Some(course),
                 day_label(*day),
-                format!(
-                    "{} credited outside {from:02}:00–{to:02}:00 on {}",
-                    minutes(ms),
-                    day_label(*day)
-                ),
-                format!("{from:02}:00–{to:02}:00 China time"),
+                Observation::StudyWindow {
+                    minutes: minutes(ms),
+                    day: day_label(*day),
+                    from,
+                    to,
+                },
                 l.window_clause.clone(),
                 evidence_of(
                     outside
@@ -514,18 +516,14 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                     Some(course),
                     // Keyed by the first day: the same streak, growing, is one finding.
                     day_label(*days.first().unwrap_or(&0)),
-                    format!(
-                        "{} sessions on {} days: length σ {:.0} s, start time σ {:.0} s",
-                        sessions.len(),
-                        days.len(),
-                        sl / 1000.0,
-                        ss / 1000.0
-                    ),
-                    format!(
-                        "σ length ≥ {:.0} s or σ start ≥ {:.0} s",
-                        REGULAR_LENGTH_STDDEV_MS / 1000.0,
-                        REGULAR_START_STDDEV_MS / 1000.0
-                    ),
+                    Observation::RegularSessions {
+                        sessions: u32::try_from(sessions.len()).unwrap_or(u32::MAX),
+                        days: u32::try_from(days.len()).unwrap_or(u32::MAX),
+                        length_sd_s: sl / 1000.0,
+                        start_sd_s: ss / 1000.0,
+                        length_floor_s: REGULAR_LENGTH_STDDEV_MS / 1000.0,
+                        start_floor_s: REGULAR_START_STDDEV_MS / 1000.0,
+                    },
                     rule("regular_sessions").reads.into(),
                     evidence_of(
                         all.iter()
@@ -549,14 +547,13 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 "fast_quiz",
                 Some(&q.course),
                 format!("{}:{}", q.device, q.answered.0),
-                format!(
-                    "{} questions answered in {:.1} s (class hour {}, attempt {})",
-                    q.questions.len(),
-                    took as f64 / 1000.0,
-                    q.class_hour,
-                    q.attempt
-                ),
-                format!("{:.0} s", min as f64 / 1000.0),
+                Observation::FastQuiz {
+                    questions: u32::try_from(q.questions.len()).unwrap_or(u32::MAX),
+                    seconds: took as f64 / 1000.0,
+                    class_hour: q.class_hour,
+                    attempt: q.attempt,
+                    min_seconds: u32::try_from(min / 1000).unwrap_or(0),
+                },
                 rule("fast_quiz").reads.into(),
                 evidence_of([
                     (q.device.as_str(), *due_seq, due_hash.as_str()),
@@ -579,8 +576,11 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 "device_changes",
                 None,
                 format!("{}", d.1),
-                format!("{} devices enrolled within 30 days", within.len()),
-                format!("at most {DEVICE_CHANGES}"),
+                Observation::DeviceChanges {
+                    devices: u32::try_from(within.len()).unwrap_or(u32::MAX),
+                    max: u32::try_from(DEVICE_CHANGES).unwrap_or(u32::MAX),
+                    window_days: u32::try_from(DEVICE_WINDOW_MS / 86_400_000).unwrap_or(0),
+                },
                 rule("device_changes").reads.into(),
                 within
                     .iter()
@@ -629,14 +629,19 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
                 .copied()
                 .filter(|l| *l != t.learner_id)
                 .collect();
+            let detail = Observation::IdenticalAnswers {
+                class_hour: hour,
+                others: others.iter().map(|o| (*o).to_owned()).collect(),
+            };
             out.push(Finding {
                 rule: "identical_answers".into(),
                 severity: rule("identical_answers").severity,
                 learner_id: t.learner_id.clone(),
                 course: Some(course.clone()),
                 key: format!("{}:{}", q.device, q.answered.0),
-                observed: format!("class hour {hour}: the same answers, wrong ones included, as {} other learner(s): {}", others.len(), others.join(", ")),
-                limit: "answers of one's own".into(),
+                observed: detail.observed_en(),
+                limit: detail.limit_en(),
+                detail,
                 clause: rule("identical_answers").reads.into(),
                 evidence: evidence_of([(q.device.as_str(), q.answered.0, q.answered.2.as_str())]),
                 affected_ms: 0,
@@ -690,6 +695,11 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
                 .filter(|e| e.2 == i && e.1 > 0)
                 .map(|e| e.3)
                 .collect();
+            let detail = Observation::SharedAddress {
+                learners: u32::try_from(hit.len()).unwrap_or(u32::MAX),
+                address: address.to_owned(),
+                min: u32::try_from(SHARED_ADDRESS_LEARNERS).unwrap_or(u32::MAX),
+            };
             out.push(Finding {
                 rule: "shared_address".into(),
                 severity: rule("shared_address").severity,
@@ -699,11 +709,9 @@ pub fn check_across(trails: &[Trail]) -> Vec<Finding> {
                     "{address}:{}",
                     day_label(day_of(mine.iter().map(|c| c.start_ms).min().unwrap_or(0)))
                 ),
-                observed: format!(
-                    "{} learners credited at the same moment from {address}",
-                    hit.len()
-                ),
-                limit: format!("fewer than {SHARED_ADDRESS_LEARNERS}"),
+                observed: detail.observed_en(),
+                limit: detail.limit_en(),
+                detail,
                 clause: rule("shared_address").reads.into(),
                 evidence: evidence_of(
                     mine.iter()
@@ -961,8 +969,8 @@ pub async fn run(
     for f in &found {
         new += sqlx::query(
             "INSERT INTO findings(id, rules_version, rule, severity, learner_id, course, dedupe, observed, limit_value, \
-             clause, evidence, affected_ms, status, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13) \
+             clause, evidence, affected_ms, status, created_ms, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13, $14) \
              ON CONFLICT (rule, learner_id, dedupe) DO NOTHING",
         )
         .bind(crate::store::random_id())
@@ -978,6 +986,7 @@ pub async fn run(
         .bind(serde_json::to_string(&f.evidence).unwrap_or_default())
         .bind(i64::try_from(f.affected_ms).unwrap_or(i64::MAX))
         .bind(now)
+        .bind(serde_json::to_string(&f.detail).unwrap_or_default())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1019,6 +1028,10 @@ pub struct StoredFinding {
     pub reason: Option<String>,
     /// Found at (platform ms).
     pub created_ms: i64,
+    /// The figures of `observed` and `limit`, for wording them in the reader's
+    /// language (none for findings stored before they were kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Observation>,
 }
 
 /// The findings in `scope`, of one learner (login name) or all, newest first.
@@ -1051,7 +1064,7 @@ async fn select(
     let (cond, values) = scope.condition(3);
     let sql = format!(
         "SELECT f.id, f.rule, f.rules_version, f.severity, l.username, f.course, f.observed, f.limit_value, \
-         f.clause, f.evidence, f.affected_ms, f.status, f.reviewer, f.reason, f.created_ms \
+         f.clause, f.evidence, f.affected_ms, f.status, f.reviewer, f.reason, f.created_ms, f.detail \
          FROM findings f JOIN learners l ON l.id = f.learner_id JOIN institutions i ON i.id = l.institution_id \
          WHERE ($1 = '' OR l.username = $1) AND ($2 = '' OR f.id = $2) AND {cond} \
          ORDER BY f.created_ms DESC, f.rule, f.id LIMIT 5000"
@@ -1084,6 +1097,10 @@ async fn select(
                 reviewer: r.try_get(12)?,
                 reason: r.try_get(13)?,
                 created_ms: r.try_get(14)?,
+                // Findings stored before the column have their English text only.
+                detail: r
+                    .try_get::<Option<String>, _>(15)?
+                    .and_then(|d| serde_json::from_str(&d).ok()),
             })
         })
         .collect()

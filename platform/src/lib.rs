@@ -33,6 +33,7 @@ pub mod farming;
 pub mod import;
 pub mod ingest;
 pub mod ledger;
+pub mod observation;
 pub mod openapi;
 pub mod photos;
 pub mod plans;
@@ -399,6 +400,20 @@ pub async fn rederive(
 /// JSON of a derived value (these plain structs always serialise).
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A temporary file beside `out` (same directory, so persisting it over `out` is a
+/// rename): a file written there and renamed into place once complete leaves no
+/// half file when writing fails.
+pub fn temp_beside(
+    out: &std::path::Path,
+    prefix: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    tempfile::Builder::new().prefix(prefix).tempfile_in(dir)
 }
 
 /// Create a learner with a hashed password; returns the learner id.

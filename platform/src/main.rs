@@ -1362,7 +1362,8 @@ async fn run(cli: Cli) -> Result<()> {
                             simulated,
                             actor: "cli",
                         },
-                        &font,
+                        keshi_platform::reports::Known::default(),
+                        &keshi_platform::reports::Inline(&key, &font),
                         now(),
                     )
                     .await?;
@@ -1453,13 +1454,7 @@ async fn run(cli: Cli) -> Result<()> {
                         PathBuf::from(keshi_platform::certificate::DEFAULT_FONT)
                     });
                     let font = keshi_platform::certificate::FontData::load(&font_path)?;
-                    let part = tempfile::Builder::new()
-                        .prefix(".keshi-archive-")
-                        .tempfile_in(
-                            out.parent()
-                                .filter(|p| !p.as_os_str().is_empty())
-                                .unwrap_or(std::path::Path::new(".")),
-                        )?;
+                    let part = keshi_platform::temp_beside(&out, ".keshi-archive-")?;
                     let made = keshi_platform::archive::write(
                         &store,
                         &key,

@@ -253,7 +253,7 @@ const OPS: &[Op] = &[
     Op {
         path: "/v1/staff/flags",
         method: "get",
-        summary: "course-farming findings in scope, newest first (issue 13, R-SV-3): `{findings:[{id, rule, rules_version, severity, learner, course, observed, limit, clause, evidence:[{device, seq_from, seq_to, hashes}], affected_ms, status, reviewer, reason, created_ms}]}`",
+        summary: "course-farming findings in scope, newest first (issue 13, R-SV-3): `{findings:[{id, rule, rules_version, severity, learner, course, observed, limit, clause, evidence:[{device, seq_from, seq_to, hashes}], affected_ms, status, reviewer, reason, created_ms, detail?:{kind, …figures}}]}` (`observed` and `limit` in English; `detail` holds their figures for wording them in the reader's language)",
         bearer: true,
         request: None,
         ok: ("200", "the findings", Body::Json("")),

@@ -93,13 +93,72 @@ pub struct CertifyRequest<'a> {
     pub actor: &'a str,
 }
 
+/// What a caller issuing many certificates already holds, so each is not computed
+/// again per learner (the bulk download: one summary, one checkpoint).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// The learner's result in the course, computed now.
+    pub result: Option<&'a crate::results::CourseResult>,
+    /// A checkpoint signed now, for new certificates to cite.
+    pub checkpoint: Option<&'a keshi_protocol::merkle::Checkpoint>,
+}
+
+/// Draws a certificate's PDF: [`crate::certificate::issue`] inline (the command
+/// line), or on the blocking pool so a render never holds an async worker (the
+/// service). Gives the statement back with the PDF.
+pub trait Render {
+    /// Draws `statement`.
+    fn render(
+        &self,
+        statement: CertificateStatement,
+    ) -> impl std::future::Future<Output = Result<(CertificateStatement, Vec<u8>), CertificateError>>
+           + Send;
+}
+
+/// Rendering inline.
+#[derive(Debug)]
+pub struct Inline<'a>(pub &'a ring::signature::Ed25519KeyPair, pub &'a FontData);
+
+impl Render for Inline<'_> {
+    async fn render(
+        &self,
+        statement: CertificateStatement,
+    ) -> Result<(CertificateStatement, Vec<u8>), CertificateError> {
+        let pdf = crate::certificate::issue(self.0, &statement, self.1)?;
+        Ok((statement, pdf))
+    }
+}
+
+/// Rendering on the blocking pool.
+#[derive(Debug)]
+pub struct Blocking(
+    pub std::sync::Arc<ring::signature::Ed25519KeyPair>,
+    pub &'static FontData,
+);
+
+impl Render for Blocking {
+    async fn render(
+        &self,
+        statement: CertificateStatement,
+    ) -> Result<(CertificateStatement, Vec<u8>), CertificateError> {
+        let (key, font) = (self.0.clone(), self.1);
+        tokio::task::spawn_blocking(move || {
+            let pdf = crate::certificate::issue(&key, &statement, font)?;
+            Ok((statement, pdf))
+        })
+        .await
+        .map_err(|e| CertificateError::Pdf(format!("the render task ended: {e}")))?
+    }
+}
+
 /// Issues (or issues again) the certificate of a learner in a course.
 pub async fn certify(
     store: &Store,
     key: &ring::signature::Ed25519KeyPair,
     catalogue: &Catalogue,
     req: CertifyRequest<'_>,
-    font: &FontData,
+    known: Known<'_>,
+    render: &impl Render,
     now: i64,
 ) -> Result<Issued, CertifyError> {
     use ring::signature::KeyPair;
@@ -140,13 +199,26 @@ pub async fn certify(
         let text: String = r.try_get(0).map_err(StoreError::from)?;
         let statement: CertificateStatement = serde_json::from_str(&text)
             .map_err(|e| StoreError::Corrupt(format!("certificate statement: {e}")))?;
-        let pdf = crate::certificate::issue(key, &statement, font)?;
+        let (statement, pdf) = render.render(statement).await?;
         return Ok(Issued { statement, pdf });
     }
-    let results =
-        crate::results::summarise(store, catalogue, Some(course), &Scope::All, simulated, now)
+    let computed;
+    let r = match known.result {
+        Some(r) if r.user == learner.username && r.course == course => Some(r),
+        _ => {
+            computed = crate::results::summarise(
+                store,
+                catalogue,
+                Some(course),
+                &Scope::All,
+                simulated,
+                now,
+            )
             .await?;
-    let Some(r) = results.into_iter().find(|r| r.user == learner.username) else {
+            computed.iter().find(|r| r.user == learner.username)
+        }
+    };
+    let Some(r) = r else {
         return Err(CertifyError::NotQualified {
             user: user.to_owned(),
             course: course.to_owned(),
@@ -183,7 +255,10 @@ pub async fn certify(
             why: why.join("; "),
         });
     }
-    let checkpoint = crate::ledger::checkpoint(store, key, now).await?;
+    let checkpoint = match known.checkpoint {
+        Some(c) => c.clone(),
+        None => crate::ledger::checkpoint(store, key, now).await?,
+    };
     let heads: Vec<(String, u64, String)> = store
         .devices_of(&learner.id)
         .await?
@@ -223,7 +298,7 @@ pub async fn certify(
         issued_date: day_label(day_of(now)),
         platform_key: hex::encode(key.public_key().as_ref()),
     };
-    let pdf = crate::certificate::issue(key, &statement, font)?;
+    let (statement, pdf) = render.render(statement).await?;
     let mut tx = store.begin_write().await.map_err(StoreError::from)?;
     // Two requests at once: the first stored is the certificate; the other answers it.
     let stored = sqlx::query(
@@ -258,7 +333,7 @@ pub async fn certify(
         let text: String = r.try_get(0).map_err(StoreError::from)?;
         let statement: CertificateStatement = serde_json::from_str(&text)
             .map_err(|e| StoreError::Corrupt(format!("certificate statement: {e}")))?;
-        let pdf = crate::certificate::issue(key, &statement, font)?;
+        let (statement, pdf) = render.render(statement).await?;
         return Ok(Issued { statement, pdf });
     }
     let after = serde_json::json!({"serial": statement.serial, "course": course, "class_hours": statement.class_hours});

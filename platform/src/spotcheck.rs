@@ -516,21 +516,26 @@ pub async fn record(
     }
     if result == "abnormal" {
         let evidence = "[]";
+        let detail = crate::observation::Observation::SpotCheck {
+            method: method.to_owned(),
+        };
         sqlx::query(
             "INSERT INTO findings(id, rules_version, rule, severity, learner_id, course, dedupe, observed, limit_value, \
-             clause, evidence, affected_ms, status, reviewer, reason, reviewed_ms, created_ms) \
-             VALUES ($1, 'spot-checks/1', 'spot_check', 'high', $2, NULL, $3, $4, 'normal', $5, $6, 0, 'confirmed', $7, $8, $9, $9) \
+             clause, evidence, affected_ms, status, reviewer, reason, reviewed_ms, created_ms, detail) \
+             VALUES ($1, 'spot-checks/1', 'spot_check', 'high', $2, NULL, $3, $4, $10, $5, $6, 0, 'confirmed', $7, $8, $9, $9, $11) \
              ON CONFLICT (rule, learner_id, dedupe) DO NOTHING",
         )
         .bind(crate::store::random_id())
         .bind(&learner)
         .bind(check_id)
-        .bind(format!("spot check ({method}): abnormal"))
+        .bind(detail.observed_en())
         .bind("R-SV-6: 抽查发现数据异常的，取消该学员补贴")
         .bind(evidence)
         .bind(actor)
         .bind(note)
         .bind(now)
+        .bind(detail.limit_en())
+        .bind(serde_json::to_string(&detail).unwrap_or_default())
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -259,6 +259,11 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          signature TEXT NOT NULL, created_ms BIGINT NOT NULL)",
         "CREATE TABLE tombstone_leaves (idx BIGINT PRIMARY KEY, tombstone_id TEXT NOT NULL)",
     ],
+), (
+    // A finding's figures as data (`observation.rs`): the console words them in
+    // Chinese or English. Older findings keep their English text only.
+    22,
+    &["ALTER TABLE findings ADD COLUMN detail TEXT"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

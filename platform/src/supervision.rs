@@ -251,7 +251,8 @@ async fn certificate(
             simulated: false,
             actor: &actor,
         },
-        font,
+        crate::reports::Known::default(),
+        &crate::reports::Blocking(state.key.clone(), font),
         (state.clock)(),
     )
     .await;
@@ -339,6 +340,10 @@ async fn certificates_zip(
         .map_err(|e| crate::courses::internal("the download file", e))?;
     let mut zip = crate::certificate::BulkZip::new(std::io::BufWriter::new(file));
     let actor = format!("staff:{}", s.username);
+    // One summary (above) and one checkpoint for the whole download; each PDF drawn
+    // on the blocking pool.
+    let checkpoint = crate::ledger::checkpoint(&state.store, &state.key, now).await?;
+    let render = crate::reports::Blocking(state.key.clone(), font);
     for r in results.iter().filter(|r| r.qualified) {
         let issued = crate::reports::certify(
             &state.store,
@@ -350,7 +355,11 @@ async fn certificates_zip(
                 simulated,
                 actor: &actor,
             },
-            font,
+            crate::reports::Known {
+                result: Some(r),
+                checkpoint: Some(&checkpoint),
+            },
+            &render,
             now,
         )
         .await;

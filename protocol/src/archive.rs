@@ -3,10 +3,14 @@
 //! (`keshi-platform admin archive`); anyone verifies it on its own with the
 //! platform's public key (`keshi verify-archive`), with no access to the platform:
 //!
+//! - the manifest is signed by the platform key, and with it what the archive
+//!   holds: a digest chained over every record's hash in file order, the photos,
+//!   the certificates and the SHA-256 of `results.json` (a record, photo or result
+//!   left out or changed after the platform wrote the archive is named);
 //! - the checkpoint is signed by the platform key;
 //! - every record decodes, matches its hash and its device's signature, names the
 //!   device and seq it is filed under, and links to the record before it on its
-//!   device;
+//!   device; each device's records run from seq 1 without a gap;
 //! - every record is proven included in the checkpoint's tree (RFC 6962 path);
 //! - every photo's bytes have the SHA-256 its name says;
 //! - every certificate PDF verifies under the platform key and is the learner's.
@@ -21,8 +25,29 @@ use crate::ids::Hash;
 use crate::merkle::{self, Checkpoint};
 use crate::wire::WireRecord;
 
-/// The manifest's format.
-pub const FORMAT: &str = "keshi-archive/1";
+/// The manifest's format (2: the manifest is signed; 1 was not, and is refused).
+pub const FORMAT: &str = "keshi-archive/2";
+
+/// The digest of an archive's records: chained over each record's hash in file
+/// order, `d = SHA-256(d ‖ hash)` from 32 zero bytes, so it is computed in constant
+/// memory while the records are written and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordsDigest([u8; 32]);
+
+impl RecordsDigest {
+    /// Adds the next record's hash.
+    pub fn push(&mut self, record_hash: &Hash) {
+        let mut both = [0u8; 64];
+        both[..32].copy_from_slice(&self.0);
+        both[32..].copy_from_slice(&record_hash.0);
+        self.0 = Hash::of(&both).0;
+    }
+
+    /// Hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
 
 /// Who the archive is of (as staff see them: the ID number masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +94,26 @@ pub struct ArchiveManifest {
     pub photos: Vec<String>,
     /// Certificates in `certificates/` (serials).
     pub certificates: Vec<String>,
+    /// [`RecordsDigest`] of `records.jsonl`, hex.
+    pub records_digest: String,
+    /// SHA-256 of `results.json`, hex.
+    pub results_sha256: String,
+    /// The platform's Ed25519 signature over [`ArchiveManifest::message`], hex.
+    pub signature: String,
+}
+
+impl ArchiveManifest {
+    /// The signed bytes: a domain line, then the manifest's canonical JSON with an
+    /// empty `signature`.
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = self.clone();
+        m.signature = String::new();
+        let mut out = b"keshi-archive-manifest-v2\n".to_vec();
+        out.extend(crate::record::canonical_json(
+            &serde_json::to_value(&m).unwrap_or_default(),
+        ));
+        out
+    }
 }
 
 /// One line of `records.jsonl`: a record and its inclusion proof.
@@ -103,12 +148,14 @@ pub struct ArchiveReport {
     pub problems: Vec<String>,
 }
 
-/// Checks an archive's parts with `platform_key` (the key the verifier knows).
+/// Checks an archive's parts with `platform_key` (the key the verifier knows);
+/// `results` is `results.json` as read.
 pub fn verify(
     manifest: &ArchiveManifest,
     records: &[ArchiveRecord],
     photos: &[(String, Vec<u8>)],
     certificates: &[(String, Vec<u8>)],
+    results: &[u8],
     platform_key: &[u8; 32],
 ) -> ArchiveReport {
     let mut r = ArchiveReport::default();
@@ -121,6 +168,12 @@ pub fn verify(
     }
     if manifest.platform_key != hex::encode(platform_key) {
         problem("the archive names another platform key than the one given".into());
+    }
+    if !crate::sig::verify_hex_signature(platform_key, &manifest.message(), &manifest.signature) {
+        problem("the manifest's signature does not verify under the platform key: it was altered, or another key signed it".into());
+    }
+    if Hash::of(results).to_hex() != manifest.results_sha256 {
+        problem("results.json is not the one the platform wrote (its SHA-256 differs)".into());
     }
     let checkpoint_ok = match manifest.checkpoint.verify(Some(platform_key)) {
         Ok(()) => true,
@@ -138,9 +191,25 @@ pub fn verify(
     let mut last: HashMap<&str, (u64, Hash)> = HashMap::new();
     let mut records_checked = 0u64;
     let mut proven = 0u64;
+    let mut digest = RecordsDigest::default();
+    let mut seen: HashMap<&str, u64> = HashMap::new();
     for a in records {
         records_checked += 1;
         let at = format!("device {} seq {}", a.device, a.seq);
+        if let Ok(h) = crate::ids::decode_hex::<32>(&a.record.hash, "record hash") {
+            digest.push(&Hash(h));
+        }
+        // Every record of the device, from its first: a gap is a record left out.
+        let expected = seen.get(a.device.as_str()).map_or(1, |seq| seq + 1);
+        seen.insert(a.device.as_str(), a.seq);
+        if a.seq != expected {
+            problem(format!(
+                "device {}: records {expected}..{} are missing before seq {}",
+                a.device,
+                a.seq.saturating_sub(1),
+                a.seq
+            ));
+        }
         let Some(Some(key)) = keys.get(a.device.as_str()) else {
             problem(format!("{at}: the device is not among the learner's"));
             continue;
@@ -191,6 +260,9 @@ pub fn verify(
                 manifest.checkpoint.size, a.leaf_index
             ));
         }
+    }
+    if digest.to_hex() != manifest.records_digest {
+        problem("the records are not the ones the platform archived (their digest differs from the manifest's)".into());
     }
     if records_checked != manifest.records {
         problem(format!(

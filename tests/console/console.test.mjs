@@ -299,6 +299,8 @@ scenario("attendance, course-farming findings and their review (issue 13)", asyn
     run(KESHI, ["simulate", "--course", join(out, "course.json"), "--profile", "demo", "--timeline", join(dir, "study.jsonl"), "--journal", journal, "--seed", "3"], { env });
     run(KESHI, ["sync", "--platform", url, "--journal", journal], { env });
   }
+  // An auditor keeps today's checkpoint, to check the log against it later.
+  writeFileSync(join(dir, "kept-checkpoint.json"), run(PLATFORM, ["admin", "checkpoint", "--db", db, "--json"]));
   const found = JSON.parse(run(PLATFORM, ["admin", "flags", "--db", db, "--simulated", "--json"]));
   const shared = found.filter((f) => f.rule === "shared_address").map((f) => f.learner).sort();
   assert.deepEqual(shared, ["u01", "u02", "u03"], JSON.stringify(found));
@@ -313,6 +315,8 @@ scenario("attendance, course-farming findings and their review (issue 13)", asyn
   await go("#flags", "#flags");
   const learners = await page.$$eval('#flags tr[data-rule="shared_address"]', (trs) => trs.map((tr) => tr.dataset.learner).sort());
   assert.deepEqual(learners, ["u01", "u02", "u03"]);
+  // Worded in Chinese from the finding's figures, not the stored English.
+  assert.match(await page.textContent('#flags tr[data-rule="shared_address"][data-learner="u01"] td:nth-child(4)'), /3 名学员同一时刻从 127\.0\.0\.1 计入学时.*少于 3 人/);
   assert.equal(await page.$("#flags button.confirm"), null, "an institution may not review its own learners");
   // The operator confirms one (a reason is required) and dismisses another.
   await signIn("op");
@@ -398,6 +402,22 @@ scenario("spot checks, training plans, the district report, the settlement and e
   assert.deepEqual(districts, [["shanxi/taiyuan", "47"]], "Shanxi's districts only, 47 learners registered");
   await page.waitForSelector("#settlement-total");
   await shot("14-reports");
+  // The log, checked in the browser against the checkpoint kept before u04's study
+  // arrived: consistent; the same checkpoint with its root altered: not.
+  run(PLATFORM, ["admin", "checkpoint", "--db", db, "--json"]);
+  await go("#reports", "#ledger-newest");
+  const kept = JSON.parse(readFileSync(join(dir, "kept-checkpoint.json"), "utf8"));
+  assert.match(await page.textContent("#ledger-newest"), /最新检查点/);
+  await page.setInputFiles("#ledger-kept", join(dir, "kept-checkpoint.json"));
+  await page.waitForSelector('#ledger-result [data-ok]');
+  assert.equal(await page.getAttribute("#ledger-result [data-ok]", "data-ok"), "true", await page.textContent("#ledger-result"));
+  assert.notEqual(await page.getAttribute("#ledger-result [data-signatures]", "data-signatures"), "bad");
+  await page.$eval("#ledger", (el) => el.scrollIntoView());
+  await shot("18-ledger-check");
+  const forged = { ...kept, root: kept.root.replace(/^./, (c) => (c === "0" ? "1" : "0")) };
+  writeFileSync(join(dir, "forged-checkpoint.json"), JSON.stringify(forged));
+  await page.setInputFiles("#ledger-kept", join(dir, "forged-checkpoint.json"));
+  await page.waitForFunction(() => document.querySelector("#ledger-result [data-ok]")?.dataset.ok === "false");
   // Staff B is not in Shanxi: the check is not theirs.
   await signIn("staff-b");
   await go("#spotchecks", "#spot-empty");
