@@ -12,6 +12,8 @@ cd "$(dirname "$0")"
 # runs, so a warm run compiles only what changed.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keshi/target}"
 mkdir -p "$CARGO_TARGET_DIR"
+# ... without letting it fill the disk (incremental state first, then all of it).
+scripts/prune-target.sh "$CARGO_TARGET_DIR"
 t_start=$(date +%s)
 step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - t_start ))" "$*" >&2; }
 

@@ -293,7 +293,10 @@ fn devices(backend: &str, db: &str, dir: &std::path::Path) {
                     let r = client
                         .post(format!("{url}/v1/records"))
                         .bearer_auth(&token)
-                        .json(&PushRequest { records })
+                        .json(&PushRequest {
+                            records,
+                            ..PushRequest::default()
+                        })
                         .send()
                         .await;
                     match r {

@@ -53,7 +53,7 @@ use pcommon::{backends, Server};
 use player_core::manifest::Course;
 use player_core::policy::Policy;
 use serde_json::{json, Value};
-use study::{Behaviour, Clock, Device, MINUTE, QUIZ_SECONDS};
+use study::{Behaviour, Clock, Device, Material, MINUTE, QUIZ_SECONDS};
 
 const PASSWORD: &str = "pw-class-1";
 const HOURS: u32 = 5;
@@ -92,7 +92,7 @@ const LEARNERS: &[(&str, &str)] = &[
 /// The platform with the class enrolled in the course, as the operator's console
 /// does it: the institution and the operator, the course published, then through
 /// the staff API the class imported (CSV) and enrolled. Returns the course id.
-fn set_up(srv: &Server, manifest: &str, now: i64) -> String {
+fn set_up(srv: &Server, manifest: &str, now: i64, learners: &[(&str, &str)]) -> String {
     let course: Value = serde_json::from_str(manifest).unwrap();
     let id = course["id"].as_str().unwrap().to_owned();
     srv.rt.block_on(async {
@@ -117,7 +117,7 @@ fn set_up(srv: &Server, manifest: &str, now: i64) -> String {
     });
     let token = staff_token(srv);
     let mut csv = String::from("user,real_name,id_number,phone,class,password\n");
-    for (n, (user, name)) in LEARNERS.iter().enumerate() {
+    for (n, (user, name)) in learners.iter().enumerate() {
         csv.push_str(&format!(
             "{user},{name},{},138000000{:02},{CLASS},{PASSWORD}\n",
             id_number(n as u32 + 1),
@@ -139,6 +139,42 @@ fn set_up(srv: &Server, manifest: &str, now: i64) -> String {
     );
     assert_eq!(r.status(), 200, "{:?}", r.text());
     id
+}
+
+/// A platform on `db` on a clock the test sets (from 2026-11-01 09:00).
+fn clocked_platform(dir: &std::path::Path, backend: &str, db: &str) -> (Server, Clock) {
+    let clock = Clock(Arc::new(AtomicI64::new(at(1, 9, 0))));
+    let c = clock.clone();
+    let srv = Server::start_clocked(
+        db,
+        Config::default(),
+        &dir.join(format!("blobs-{backend}")),
+        Arc::new(move || c.now()),
+    );
+    (srv, clock)
+}
+
+/// The service's nightly course-farming checks, now; the findings added.
+fn nightly(srv: &Server, clock: &Clock) -> u64 {
+    srv.rt.block_on(async {
+        let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
+        keshi_platform::farming::run(&srv.store, &catalogue, false, clock.now())
+            .await
+            .unwrap()
+    })
+}
+
+/// The course's attendance as the console reads it, by login name.
+fn attendance(srv: &Server, token: &str, course: &str) -> BTreeMap<String, Value> {
+    let rows: Value = staff_get(srv, token, &format!("/v1/staff/attendance?course={course}"))
+        .json()
+        .unwrap();
+    rows["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["user"].as_str().unwrap().to_owned(), r.clone()))
+        .collect()
 }
 
 fn staff_token(srv: &Server) -> String {
@@ -189,15 +225,8 @@ fn a_class_gives_exact_hours_findings_certificates_and_settlement() {
     let face = study::face();
     for (backend, db) in backends(dir.path(), "class") {
         eprintln!("backend: {backend}");
-        let clock = Clock(Arc::new(AtomicI64::new(at(1, 9, 0))));
-        let c = clock.clone();
-        let srv = Server::start_clocked(
-            &db,
-            Config::default(),
-            &dir.path().join(format!("blobs-{backend}")),
-            Arc::new(move || c.now()),
-        );
-        let course_id = set_up(&srv, &manifest, clock.now());
+        let (srv, clock) = clocked_platform(dir.path(), &backend, &db);
+        let course_id = set_up(&srv, &manifest, clock.now(), LEARNERS);
         let dir = dir.path().join(&backend);
         std::fs::create_dir_all(&dir).unwrap();
         let dev = |user: &str, name: &str, addr: [u8; 4], seed: u64| {
@@ -207,12 +236,13 @@ fn a_class_gives_exact_hours_findings_certificates_and_settlement() {
         let all = Duration::from_secs(6 * 3600);
         let honest = Behaviour::default();
         // Sign in at `t`, sit from a minute later; upload a minute after the end.
+        let material = Material {
+            course: &course,
+            policy: &policy,
+            face: &face,
+        };
         let study = |d: &Device, day: i64, h: i64, m: i64, play: Duration, how: Behaviour| {
-            clock.set(at(day, h, m) - MINUTE as i64);
-            d.sign_in(&srv, &clock);
-            let end = d.sit(&course, &policy, &face, at(day, h, m), play, how);
-            clock.set(end + MINUTE as i64);
-            d.upload(&srv, &clock);
+            d.study(&srv, &clock, &material, at(day, h, m), play, how);
         };
 
         // 11-02. wang: class hours 1–2 from 09:12.
@@ -344,30 +374,13 @@ fn a_class_gives_exact_hours_findings_certificates_and_settlement() {
 
         // 11-08 03:00: the service's nightly checks.
         clock.set(at(8, 3, 0));
-        let new = srv.rt.block_on(async {
-            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
-            keshi_platform::farming::run(&srv.store, &catalogue, false, clock.now())
-                .await
-                .unwrap()
-        });
+        let new = nightly(&srv, &clock);
         assert_eq!(new, 10, "findings stored");
 
         // Attendance, as the console reads it (the same objects as `admin
         // attendance --json`).
         let token = staff_token(&srv);
-        let rows: Value = staff_get(
-            &srv,
-            &token,
-            &format!("/v1/staff/attendance?course={course_id}"),
-        )
-        .json()
-        .unwrap();
-        let rows: BTreeMap<String, Value> = rows["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["user"].as_str().unwrap().to_owned(), r.clone()))
-            .collect();
+        let rows = attendance(&srv, &token, &course_id);
         // user: credited s, class hours, attendance, at risk, score, qualified
         let expected: &[(&str, f64, u64, f64, bool, u64, bool)] = &[
             ("wang", 13500.0, 5, 1.0, false, 100, true),
@@ -631,13 +644,320 @@ fn a_class_gives_exact_hours_findings_certificates_and_settlement() {
         );
 
         // The checks again: nothing new.
-        let again = srv.rt.block_on(async {
-            let catalogue = keshi_platform::load_catalogue(&srv.store).await.unwrap();
-            keshi_platform::farming::run(&srv.store, &catalogue, false, clock.now())
-                .await
-                .unwrap()
-        });
+        let again = nightly(&srv, &clock);
         assert_eq!(again, 0);
+        srv.kill();
+    }
+}
+
+/// The course-farming rules the class above does not trip, end to end on the same
+/// driver (a twelve-class-hour demo course, `shanxi`): quizzes answered faster than
+/// they can be read; two learners with the same wrong answers; a day of study above
+/// the 480-minute cap; study on a device whose offline lease ended days before.
+///
+/// | learner | how | credited s | hours | finding |
+/// |---|---|---|---|---|
+/// | fast | answers each quiz 3 s after it opens (5 questions: at least 10 s) | 2700 | 1 | `fast_quiz` |
+/// | copy1, copy2 | the same wrong answers to class hour 1 | 2700 | 0 | `identical_answers` |
+/// | marathon | 11 class hours from 06:30 on one day | 29700 | 11 | `daily_cap` (495.0 min) |
+/// | offline | signs in on 11-02, studies offline on 11-10 (the lease ended 11-09) | 0 | 0 | `outside_lease` |
+///
+/// The marathon's 1,037 records go up in two batches. Each push used to count as a
+/// contact at which the device's journal ended with the batch's last record, so the
+/// 37 records of the second batch, written before the first push, were named
+/// `backdated` and class hour 11 was lost; a push now states the journal's head.
+#[test]
+fn the_other_rules_are_found_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = keshi_protocol::demo::course(12).to_string();
+    let manifest_path = dir.path().join("course12.json");
+    std::fs::write(&manifest_path, &manifest).unwrap();
+    let course = Course::load(&manifest_path).unwrap().without_answers();
+    let policy = Policy::by_id("shanxi").unwrap();
+    let face = study::face();
+    let people: &[(&str, &str)] = &[
+        ("fast", "钱快"),
+        ("copy1", "冯甲"),
+        ("copy2", "冯乙"),
+        ("marathon", "马拉"),
+        ("offline", "欧离"),
+    ];
+    for (backend, db) in backends(dir.path(), "rules") {
+        eprintln!("backend: {backend}");
+        let (srv, clock) = clocked_platform(dir.path(), &backend, &db);
+        let course_id = set_up(&srv, &manifest, clock.now(), people);
+        let dir = dir.path().join(&backend);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dev = |user: &str, n: u8| {
+            Device::new(
+                &dir,
+                user,
+                PASSWORD,
+                user,
+                [127, 0, 0, 30 + n],
+                u64::from(n),
+            )
+        };
+        let hour = Duration::from_millis(45 * MINUTE + QUIZ_SECONDS * 1000);
+        let honest = Behaviour::default();
+        let material = Material {
+            course: &course,
+            policy: &policy,
+            face: &face,
+        };
+        let study = |d: &Device, day: i64, h: i64, m: i64, play: Duration, how: Behaviour| {
+            d.study(&srv, &clock, &material, at(day, h, m), play, how);
+        };
+        study(
+            &dev("fast", 1),
+            2,
+            8,
+            0,
+            Duration::from_millis(45 * MINUTE + 3_000),
+            Behaviour {
+                quiz_seconds: Some(3),
+                ..honest
+            },
+        );
+        study(
+            &dev("copy1", 2),
+            2,
+            9,
+            0,
+            hour,
+            Behaviour {
+                wrong_quiz: Some(1),
+                ..honest
+            },
+        );
+        study(
+            &dev("copy2", 3),
+            2,
+            10,
+            0,
+            hour,
+            Behaviour {
+                wrong_quiz: Some(1),
+                ..honest
+            },
+        );
+        study(&dev("marathon", 4), 2, 6, 30, hour * 11, honest);
+        // Signed in on the 2nd; studies on the 10th without contact since; uploads
+        // on signing in again.
+        let away = dev("offline", 5);
+        clock.set(at(2, 12, 0));
+        away.sign_in(&srv, &clock);
+        let end = away.sit(&course, &policy, &face, at(10, 9, 0), hour, honest);
+        clock.set(end + MINUTE as i64);
+        away.sign_in(&srv, &clock);
+        away.upload(&srv, &clock);
+
+        clock.set(at(12, 3, 0));
+        nightly(&srv, &clock);
+        let token = staff_token(&srv);
+        let got: BTreeMap<String, (f64, u64)> = attendance(&srv, &token, &course_id)
+            .into_iter()
+            .map(|(user, r)| {
+                (
+                    user,
+                    (
+                        r["credited_seconds"].as_f64().unwrap(),
+                        r["class_hours_completed"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        let flags: Value = staff_get(&srv, &token, "/v1/staff/flags").json().unwrap();
+        for f in flags["findings"].as_array().unwrap() {
+            eprintln!(
+                "{} {} {} | {}",
+                f["learner"], f["rule"], f["severity"], f["observed"]
+            );
+        }
+        eprintln!("{got:?}");
+        let mut found: Vec<(String, String)> = flags["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["learner"].as_str().unwrap().to_owned(),
+                    f["rule"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        let want: Vec<(String, String)> = [
+            ("copy1", "identical_answers"),
+            ("copy2", "identical_answers"),
+            ("fast", "fast_quiz"),
+            ("marathon", "daily_cap"),
+            ("offline", "outside_lease"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(found, want, "{backend}: {flags}");
+        let observed = |rule: &str| {
+            flags["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["rule"] == rule)
+                .unwrap()["observed"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(observed("daily_cap"), "495.0 min credited on 2026-11-02");
+        assert_eq!(
+            observed("fast_quiz"),
+            "5 questions answered in 3.0 s (class hour 1, attempt 1)"
+        );
+        let expected: BTreeMap<String, (f64, u64)> = [
+            ("fast", (2700.0, 1)),
+            ("copy1", (2700.0, 0)),
+            ("copy2", (2700.0, 0)),
+            ("marathon", (29700.0, 11)),
+            ("offline", (0.0, 0)),
+        ]
+        .iter()
+        .map(|(u, v)| ((*u).to_owned(), *v))
+        .collect();
+        assert_eq!(got, expected, "{backend}");
+        srv.kill();
+    }
+}
+
+/// The platform's own face check (issue 14, R-ID-2, R-ST-3): every capture photo is
+/// compared with the learner's enrolment photo in the background, shown on the
+/// learner's timeline with its distance and verdict, and a photo of someone else
+/// is a `face_mismatch` finding citing its capture record. Both learners enrol
+/// with `obama.jpg`; `self` is captured as `obama2.jpg`, `other` as `biden.jpg`
+/// (face_recognition's test photos).
+#[test]
+fn capture_photos_are_checked_against_the_enrolment_photo() {
+    let faces_dir =
+        std::env::var("KESHI_FACE_IMAGES").expect("KESHI_FACE_IMAGES (test.sh sets it)");
+    let read = |f: &str| std::fs::read(std::path::Path::new(&faces_dir).join(f)).unwrap();
+    // At a webcam's size (a full-size photo as PNG would exceed the upload limit).
+    let rgb = |f: &str| {
+        image::load_from_memory(&read(f))
+            .unwrap()
+            .resize(640, 480, image::imageops::FilterType::Triangle)
+            .to_rgb8()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = keshi_protocol::demo::course(1).to_string();
+    let manifest_path = dir.path().join("course1.json");
+    std::fs::write(&manifest_path, &manifest).unwrap();
+    let course = Course::load(&manifest_path).unwrap().without_answers();
+    let policy = Policy::by_id("shanxi").unwrap();
+    let people: &[(&str, &str)] = &[("self", "欧本人"), ("other", "白他人")];
+    for (backend, db) in backends(dir.path(), "faces") {
+        eprintln!("backend: {backend}");
+        let (srv, clock) = clocked_platform(dir.path(), &backend, &db);
+        set_up(&srv, &manifest, clock.now(), people);
+        let token = staff_token(&srv);
+        for (user, _) in people {
+            let r = pcommon::client()
+                .put(format!("{}/v1/staff/learners/{user}/photo", srv.url))
+                .bearer_auth(&token)
+                .header("content-type", "image/jpeg")
+                .body(read("obama.jpg"))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "{user}: {:?}", r.text());
+        }
+        let dir = dir.path().join(&backend);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hour = Duration::from_millis(45 * MINUTE + QUIZ_SECONDS * 1000);
+        let mut devices = Vec::new();
+        for (n, (user, face)) in [("self", "obama2.jpg"), ("other", "biden.jpg")]
+            .into_iter()
+            .enumerate()
+        {
+            let d = Device::new(
+                &dir,
+                user,
+                PASSWORD,
+                user,
+                [127, 0, 0, 40 + n as u8],
+                40 + n as u64,
+            );
+            let face = rgb(face);
+            let material = Material {
+                course: &course,
+                policy: &policy,
+                face: &face,
+            };
+            d.study(
+                &srv,
+                &clock,
+                &material,
+                at(2, 9 + n as i64, 0),
+                hour,
+                Behaviour::default(),
+            );
+            devices.push(d);
+        }
+        // The checks land in the background, seconds after the uploads (a new
+        // session: the day's one has ended on the platform's clock).
+        let token = staff_token(&srv);
+        let checks = |user: &str| -> Vec<Value> {
+            let deadline = std::time::Instant::now() + Duration::from_secs(180);
+            loop {
+                let tl: Value =
+                    staff_get(&srv, &token, &format!("/v1/staff/learners/{user}/timeline"))
+                        .json()
+                        .unwrap();
+                let photos = tl["photos"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{user}: {tl}"))
+                    .len();
+                let checks = tl["photo_checks"].as_array().unwrap().clone();
+                if photos > 0 && checks.len() == photos {
+                    return checks;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{user}: {} of {photos} photos checked",
+                    checks.len()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        };
+        for c in checks("self") {
+            assert_eq!(c["verdict"], "match", "{c}");
+            assert!(
+                c["distance"].as_f64().unwrap() < c["threshold"].as_f64().unwrap(),
+                "{c}"
+            );
+        }
+        for c in checks("other") {
+            assert_eq!(c["verdict"], "mismatch", "{c}");
+            assert!(
+                c["distance"].as_f64().unwrap() >= c["threshold"].as_f64().unwrap(),
+                "{c}"
+            );
+        }
+        clock.set(at(4, 3, 0));
+        nightly(&srv, &clock);
+        let token = staff_token(&srv);
+        let flags: Value = staff_get(&srv, &token, "/v1/staff/flags").json().unwrap();
+        let found: Vec<(&str, &str)> = flags["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["learner"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+            .collect();
+        assert_eq!(found, [("other", "face_mismatch")], "{backend}: {flags}");
+        let f = &flags["findings"][0];
+        assert_eq!(
+            f["evidence"][0]["device"],
+            devices[1].key.device_id().to_hex()
+        );
+        assert_eq!(f["detail"]["kind"], "face_mismatch");
         srv.kill();
     }
 }

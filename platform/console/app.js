@@ -247,7 +247,23 @@ async function showLearner(out, user) {
   );
   const photos = h("div", { class: "photos", id: "learner-photos" });
   photos.append(tl.enrolment_photo ? photo(`/v1/staff/learners/${encodeURIComponent(user)}/photo`, t("learner.enrolment")) : h("p", { class: "muted small" }, t("learner.no_photo")));
-  for (const [sha, at] of tl.photos) photos.append(photo(`/v1/staff/captures/${sha}`, fmtTime(at)));
+  // Each capture with the platform's face check: verdict and distance (issue 14).
+  const checks = new Map((tl.photo_checks || []).map((c) => [c.sha256, c]));
+  for (const [sha, at] of tl.photos) {
+    const c = checks.get(sha);
+    const fig = photo(`/v1/staff/captures/${sha}`, fmtTime(at));
+    fig.dataset.sha256 = sha;
+    fig.dataset.verdict = c ? c.verdict : "pending";
+    fig.querySelector("figcaption").append(
+      h("br"),
+      h(
+        "span",
+        { class: `face ${c?.verdict === "match" ? "okay" : c?.verdict === "mismatch" ? "error" : "muted"}` },
+        c ? t(`face.${c.verdict}`, { distance: c.distance == null ? "—" : c.distance.toFixed(3), threshold: c.threshold.toFixed(2) }) : t("face.pending"),
+      ),
+    );
+    photos.append(fig);
+  }
   out.append(h("h2", {}, t("learner.photos")), photos);
   if (["operator", "institution", "enterprise"].includes(state.session.role)) {
     // The enrolment photos, one by one (R-ID-1).
@@ -629,6 +645,9 @@ function findingText(f) {
       break;
     case "spot_check":
       args.method = t(`spot.method.${d.method}`);
+      break;
+    case "face_mismatch":
+      Object.assign(args, { distance: Number(d.distance).toFixed(3), threshold: Number(d.threshold).toFixed(3) });
       break;
   }
   return [t(`finding.${d.kind}`, args), t(`finding.${d.kind}.limit`, args)];

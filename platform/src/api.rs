@@ -120,6 +120,8 @@ pub struct AppState {
     quotas: Arc<Mutex<(i64, HashMap<String, u64>)>>,
     /// Countersigning calls per device today (each folds the device's history).
     countersigns: Arc<Mutex<(i64, HashMap<String, u32>)>>,
+    /// The face check of capture photos (issue 14).
+    pub faces: Arc<crate::faces::Faces>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -161,6 +163,7 @@ impl AppState {
             learner_locks: Arc::default(),
             quotas: Arc::default(),
             countersigns: Arc::default(),
+            faces: Arc::default(),
         })
     }
 
@@ -240,6 +243,7 @@ impl AppState {
             keshi_protocol::record::Record,
             keshi_protocol::wire::WireRecord,
         )],
+        stated: Option<(u64, Option<String>)>,
         now: i64,
     ) -> Result<crate::store::Derived, Failure> {
         use keshi_protocol::fact::Fact;
@@ -367,8 +371,17 @@ impl AppState {
                     ),
                 });
             }
-            // This push is a contact: the device held at least `head` now.
-            fold.contact(now, head);
+            // This push is a contact when it says the journal's head: the device
+            // held exactly that then (a commitment to its hash, checked when that
+            // record arrives). The batch's own last record bounds nothing: a journal
+            // goes up in batches, and the records after a batch's last were written
+            // before the push too (taking it as the head once named a long offline
+            // day's last records "backdated").
+            match stated {
+                Some((h, Some(hash))) if h > head => fold.commit(now, h, Some(hash)),
+                Some((h, _)) if h == head => fold.contact(now, head),
+                _ => {}
+            }
             fold.held_up_to(head);
             for ((course, kind), n) in &out.violations {
                 *violations
@@ -539,6 +552,12 @@ pub async fn serve(
         state.store.clone(),
         state.clock.clone(),
     ));
+    let faces = tokio::spawn(crate::faces::run(
+        state.store.clone(),
+        state.blobs.clone(),
+        state.faces.clone(),
+        state.clock.clone(),
+    ));
     let served = crate::serve::serve(
         listener,
         router(state),
@@ -548,6 +567,7 @@ pub async fn serve(
     .await;
     sequencer.abort();
     jobs.abort();
+    faces.abort();
     served
 }
 
@@ -1162,6 +1182,15 @@ async fn push(
             "device not enrolled",
         )
     })?;
+    // The journal head the device states (its hash a commitment, as at a heartbeat).
+    let stated = req.head_seq.map(|h| {
+        let hash = req
+            .head_hash
+            .as_deref()
+            .filter(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase);
+        (h, hash)
+    });
     let records = req.records;
     let decoded = ingest::decode(&records);
     let compare = ingest::seqs_to_compare(&decoded, device.head_seq);
@@ -1245,7 +1274,7 @@ async fn push(
     } else {
         Some(
             state
-                .derive(&device, &lease.learner_id, &verdict.accepted, now)
+                .derive(&device, &lease.learner_id, &verdict.accepted, stated, now)
                 .await
                 .inspect_err(|_| refund())?,
         )
@@ -1562,6 +1591,8 @@ async fn put_capture(
             state.refund(&quota_key, 1, now);
             return Err(e);
         }
+        // The platform's own face check of the photo, in the background.
+        state.faces.wake();
     }
     // Captures that passed on the device and waited for this photo count now (also
     // when the photo was held already: a crash between storing it and this step is

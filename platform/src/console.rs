@@ -298,11 +298,14 @@ async fn timeline(
         })
         .collect();
     let face = state.store.face_photo_in_scope(&s.scope, &user).await?;
+    let photos = state.store.learner_photos(&id).await?;
+    let shas: Vec<String> = photos.iter().map(|(sha, _)| sha.clone()).collect();
     Ok(Json(StaffTimeline {
         learner,
         entries,
         grades: state.store.timeline_grades(&id).await?,
-        photos: state.store.learner_photos(&id).await?,
+        photo_checks: crate::faces::checks_of(&state.store, &shas).await?,
+        photos,
         enrolment_photo: face
             .flatten()
             .as_deref()

@@ -241,9 +241,9 @@ pub fn rederive(
                 draw_seed,
             },
         );
-        // The push was a contact: the device held its last record then.
+        // A push's last record is not the device's head then (a journal goes up in
+        // batches; the head it stated is not stored): it bounds no later record.
         let head = run.last().map_or(0, |r| r.seq);
-        device.fold.contact(first.received_ms, head);
         device.fold.held_up_to(head);
         claimed.extend(o.claims.iter().map(|(sha, _)| sha.clone()));
         intervals.extend(o.intervals.iter().cloned());

@@ -95,7 +95,7 @@ pub const RULES: &[Rule] = &[
     Rule { id: "fast_quiz", severity: Severity::Medium, reads: "QUIZ_MIN_SECONDS_PER_QUESTION = 2", finds: "quiz answers given faster than the questions can be read", active: true },
     Rule { id: "identical_answers", severity: Severity::Medium, reads: "identical answer sequences with a wrong answer", finds: "the same questions answered the same way, wrong answers included, by different learners", active: true },
     Rule { id: "capture_missing", severity: Severity::High, reads: "R-ST-3; PHOTO_GRACE_MS = 24 h", finds: "passed captures without a photo, photos reused, photos that never arrived", active: true },
-    Rule { id: "face_mismatch", severity: Severity::High, reads: "face verification (issue 14)", finds: "capture photos that do not match the enrolment photo", active: false },
+    Rule { id: "face_mismatch", severity: Severity::High, reads: "the platform's face check (capture::verify, DEFAULT_THRESHOLD)", finds: "capture photos that do not match the enrolment photo", active: true },
     Rule { id: "outside_lease", severity: Severity::High, reads: "the offline lease (serve --offline-hours)", finds: "study outside a lease of the device, offline beyond it", active: true },
     Rule { id: "device_changes", severity: Severity::Low, reads: "DEVICE_CHANGES = 3 in DEVICE_WINDOW_MS = 30 days", finds: "frequent new devices", active: true },
 ];
@@ -218,6 +218,24 @@ pub struct Trail {
     pub photos_waiting: Vec<(String, u64, String, i64)>,
     /// Lease addresses: (address, from ms, until ms).
     pub addresses: Vec<(String, i64, i64)>,
+    /// Capture photos the platform's face check found not to be the learner.
+    pub face_mismatches: Vec<FaceMismatch>,
+}
+
+/// A capture photo that is not the registered learner (`faces.rs`), with the
+/// capture record that cited it.
+#[derive(Debug, Clone)]
+pub struct FaceMismatch {
+    /// Device of the capture record.
+    pub device: String,
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// Embedding distance to the enrolment template.
+    pub distance: f64,
+    /// The threshold.
+    pub threshold: f64,
 }
 
 /// What a course's profile limits (by course id).
@@ -365,6 +383,21 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
                 0,
             ));
         }
+    }
+    // Capture photos that are not the learner: one finding per photo.
+    for m in &t.face_mismatches {
+        out.push(mk(
+            "face_mismatch",
+            None,
+            format!("face:{}:{}", m.device, m.seq),
+            Observation::FaceMismatch {
+                distance: m.distance,
+                threshold: m.threshold,
+            },
+            rule("face_mismatch").reads.into(),
+            evidence_of([(m.device.as_str(), m.seq, m.hash.as_str())]),
+            0,
+        ));
     }
     // Photos that never arrived.
     let late: Vec<_> = t
@@ -597,6 +630,32 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
         }
     }
     out
+}
+
+/// The first capture record of `learner` naming photo `sha`: (device, seq, hash,
+/// received ms).
+async fn capture_record(
+    pool: &sqlx::AnyPool,
+    learner: &str,
+    sha: &str,
+) -> Result<Option<(String, u64, String, i64)>, StoreError> {
+    let Some(c) = sqlx::query(
+        "SELECT device_id, seq, hash, received_ms FROM records WHERE learner_id = $1 AND kind = 'capture_result' \
+         AND payload LIKE $2 ORDER BY received_ms LIMIT 1",
+    )
+    .bind(learner)
+    .bind(format!("%{sha}%"))
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        c.try_get(0)?,
+        u(c.try_get(1)?),
+        c.try_get(2)?,
+        c.try_get(3)?,
+    )))
 }
 
 /// The rules across learners: shared network addresses, identical answers.
@@ -868,6 +927,37 @@ pub async fn load_trails_in(
             }
         }
     }
+    // Capture photos that are not the learner (real study only: simulated photos are
+    // a demo's).
+    if !simulated {
+        for r in sqlx::query(
+            "SELECT c.learner_id, c.sha256, k.distance_micro, k.threshold_micro FROM capture_checks k \
+             JOIN captures c ON c.sha256 = k.sha256 \
+             WHERE k.verdict = 'mismatch' AND c.learner_id >= $1 AND c.learner_id <= $2",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(pool)
+        .await?
+        {
+            let learner: String = r.try_get(0)?;
+            let sha: String = r.try_get(1)?;
+            let distance = r.try_get::<Option<i64>, _>(2)?.unwrap_or(0) as f64 / 1e6;
+            let threshold = r.try_get::<i64, _>(3)? as f64 / 1e6;
+            let Some(t) = trails.get_mut(&learner) else {
+                continue;
+            };
+            if let Some((device, seq, hash, _)) = capture_record(pool, &learner, &sha).await? {
+                t.face_mismatches.push(FaceMismatch {
+                    device,
+                    seq,
+                    hash,
+                    distance,
+                    threshold,
+                });
+            }
+        }
+    }
     // Passed captures whose photo has not arrived: the capture record naming it.
     for r in sqlx::query("SELECT sha256, learner_id FROM pending_photos WHERE simulated = $1 AND learner_id >= $2 AND learner_id <= $3")
         .bind(sim)
@@ -881,16 +971,8 @@ pub async fn load_trails_in(
         let Some(t) = trails.get_mut(&learner) else {
             continue;
         };
-        if let Some(c) = sqlx::query(
-            "SELECT device_id, seq, hash, received_ms FROM records WHERE learner_id = $1 AND kind = 'capture_result' \
-             AND payload LIKE $2 ORDER BY received_ms LIMIT 1",
-        )
-        .bind(&learner)
-        .bind(format!("%{sha}%"))
-        .fetch_optional(pool)
-        .await?
-        {
-            t.photos_waiting.push((c.try_get(0)?, u(c.try_get(1)?), c.try_get(2)?, c.try_get(3)?));
+        if let Some(c) = capture_record(pool, &learner, &sha).await? {
+            t.photos_waiting.push(c);
         }
     }
     for r in sqlx::query(
@@ -959,6 +1041,7 @@ pub async fn run(
             }
             t.flags = Vec::new();
             t.photos_waiting = Vec::new();
+            t.face_mismatches = Vec::new();
             t.devices = Vec::new();
             across.push(t);
         }
@@ -1506,14 +1589,27 @@ mod tests {
             (found[0].evidence[0].seq_from, found[0].evidence[0].seq_to),
             (5, 6)
         );
-        assert!(RULES.iter().all(|r| !r.reads.is_empty()));
-        assert!(
-            !RULES
-                .iter()
-                .find(|r| r.id == "face_mismatch")
-                .unwrap()
-                .active
+        assert!(RULES.iter().all(|r| !r.reads.is_empty() && r.active));
+    }
+
+    #[test]
+    fn a_capture_photo_of_someone_else_is_a_finding_citing_its_record() {
+        let mut t = trail("sub", Vec::new());
+        t.face_mismatches.push(FaceMismatch {
+            device: "d1".into(),
+            seq: 42,
+            hash: "h42".into(),
+            distance: 0.71,
+            threshold: 0.5,
+        });
+        let found = check_learner(&t, &limits, DAY0);
+        assert_eq!(rules_of(&found), ["face_mismatch"]);
+        assert_eq!(
+            found[0].observed,
+            "the capture photo is not the enrolled learner (distance 0.710)"
         );
+        assert_eq!(found[0].limit, "distance below 0.500");
+        assert_eq!(found[0].evidence[0].hashes, ["h42"]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod courses;
 pub mod credit;
 pub mod datakey;
 pub mod export;
+pub mod faces;
 pub mod farming;
 pub mod import;
 pub mod ingest;

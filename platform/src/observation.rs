@@ -99,6 +99,13 @@ pub enum Observation {
         /// The number that makes it a finding.
         min: u32,
     },
+    /// A capture photo the platform's face check found not to be the learner.
+    FaceMismatch {
+        /// Embedding distance to the enrolment template.
+        distance: f64,
+        /// The threshold (a distance at or above it is another person).
+        threshold: f64,
+    },
     /// A spot check found the learner's data abnormal (R-SV-6).
     SpotCheck {
         /// How it was checked (`video`, `phone`, `data`).
@@ -165,6 +172,9 @@ impl Observation {
             Observation::SharedAddress {
                 learners, address, ..
             } => format!("{learners} learners credited at the same moment from {address}"),
+            Observation::FaceMismatch { distance, .. } => {
+                format!("the capture photo is not the enrolled learner (distance {distance:.3})")
+            }
             Observation::SpotCheck { method } => format!("spot check ({method}): abnormal"),
         }
     }
@@ -189,6 +199,9 @@ impl Observation {
             Observation::DeviceChanges { max, .. } => format!("at most {max}"),
             Observation::IdenticalAnswers { .. } => "answers of one's own".into(),
             Observation::SharedAddress { min, .. } => format!("fewer than {min}"),
+            Observation::FaceMismatch { threshold, .. } => {
+                format!("distance below {threshold:.3}")
+            }
             Observation::SpotCheck { .. } => "normal".into(),
         }
     }
@@ -282,6 +295,10 @@ mod tests {
                 address: String::new(),
                 min: 3,
             },
+            Observation::FaceMismatch {
+                distance: 0.7,
+                threshold: 0.5,
+            },
             Observation::SpotCheck {
                 method: "video".into(),
             },
@@ -295,6 +312,10 @@ mod tests {
         }
         for kind in crate::credit::FLAG_KINDS {
             let key = format!("flagkind.{kind}");
+            assert!(zh.contains_key(&key), "zh-CN.json lacks {key}");
+        }
+        for verdict in keshi_protocol::staff::FaceVerdict::ALL {
+            let key = format!("face.{}", verdict.as_str());
             assert!(zh.contains_key(&key), "zh-CN.json lacks {key}");
         }
     }

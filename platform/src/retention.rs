@@ -323,6 +323,7 @@ async fn erase(
         "DELETE FROM records WHERE learner_id = $1",
         "DELETE FROM credit_intervals WHERE learner_id = $1",
         "DELETE FROM flags WHERE learner_id = $1",
+        "DELETE FROM capture_checks WHERE sha256 IN (SELECT sha256 FROM captures WHERE learner_id = $1)",
         "DELETE FROM captures WHERE learner_id = $1",
         "DELETE FROM pending_photos WHERE learner_id = $1",
         "DELETE FROM photo_claims WHERE learner_id = $1",

@@ -264,6 +264,12 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     // Chinese or English. Older findings keep their English text only.
     22,
     &["ALTER TABLE findings ADD COLUMN detail TEXT"],
+), (
+    // The platform's face check of each capture photo (issue 14, `faces.rs`):
+    // distances in millionths.
+    23,
+    &["CREATE TABLE capture_checks (sha256 TEXT PRIMARY KEY, verdict TEXT NOT NULL, \
+       distance_micro BIGINT, threshold_micro BIGINT NOT NULL, model TEXT NOT NULL, checked_ms BIGINT NOT NULL)"],
 )];
 
 /// Adds to a learner's tallies (see migration 7), in the caller's transaction.

@@ -865,6 +865,7 @@ fn a_learner_uploads_at_most_a_daily_quota() {
         .bearer_auth(&l.token)
         .json(&keshi_protocol::wire::PushRequest {
             records: wire(&recs[8..]),
+            ..Default::default()
         })
         .send()
         .unwrap();

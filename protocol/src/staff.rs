@@ -413,4 +413,70 @@ pub struct StaffTimeline {
     pub photos: Vec<(String, i64)>,
     /// Whether an enrolment face photo is held.
     pub enrolment_photo: bool,
+    /// The platform's face check of those photos (those checked so far).
+    #[serde(default)]
+    pub photo_checks: Vec<PhotoCheck>,
+}
+
+/// What the platform's face check found comparing a capture photo with the
+/// learner's enrolment photo (issue 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FaceVerdict {
+    /// The registered learner.
+    Match,
+    /// Someone else.
+    Mismatch,
+    /// No usable face in the photo (none, several, too small, blurred, turned away).
+    NoFace,
+    /// The learner has no usable enrolment photo to compare with.
+    NoEnrolment,
+    /// The photo could not be read.
+    Unreadable,
+}
+
+impl FaceVerdict {
+    /// Every verdict.
+    pub const ALL: [FaceVerdict; 5] = [
+        FaceVerdict::Match,
+        FaceVerdict::Mismatch,
+        FaceVerdict::NoFace,
+        FaceVerdict::NoEnrolment,
+        FaceVerdict::Unreadable,
+    ];
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaceVerdict::Match => "match",
+            FaceVerdict::Mismatch => "mismatch",
+            FaceVerdict::NoFace => "no_face",
+            FaceVerdict::NoEnrolment => "no_enrolment",
+            FaceVerdict::Unreadable => "unreadable",
+        }
+    }
+
+    /// From its stored form (`None` for an unknown one).
+    pub fn parse(s: &str) -> Option<FaceVerdict> {
+        FaceVerdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The platform's face check of one capture photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PhotoCheck {
+    /// The photo (SHA-256, hex).
+    pub sha256: String,
+    /// The verdict.
+    pub verdict: FaceVerdict,
+    /// Embedding distance to the enrolment template (when both faces were usable).
+    pub distance: Option<f64>,
+    /// The threshold it was judged by (a distance at or above it is someone else).
+    pub threshold: f64,
+    /// The model.
+    pub model: String,
+    /// When, platform ms.
+    pub checked_ms: i64,
 }

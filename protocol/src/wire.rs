@@ -227,11 +227,20 @@ pub struct HeartbeatResponse {
 }
 
 /// `POST /v1/records`: records of the lease's device, in seq order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PushRequest {
     /// The records.
     pub records: Vec<WireRecord>,
+    /// The device's journal head when it sent them (its highest seq): a journal
+    /// goes up in batches, so records after this batch's last were written before
+    /// the push as well. With [`PushRequest::head_hash`] a commitment, as at a
+    /// heartbeat; without it the push bounds no later record's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<u64>,
+    /// The hash of the record at `head_seq` (hex): checked when that record arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
 }
 
 /// Answer to a push that the platform accepted entirely.

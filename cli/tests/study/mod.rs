@@ -52,6 +52,8 @@ pub struct Behaviour {
     pub wrong_quiz: Option<u32>,
     /// The class hour whose capture photo never reaches the device's photo store.
     pub photo_missing: Option<u32>,
+    /// Seconds taken to answer each quiz (default [`QUIZ_SECONDS`]).
+    pub quiz_seconds: Option<u64>,
 }
 
 /// One device of a learner: its key, journal and photos, and the network address
@@ -192,6 +194,25 @@ impl Device {
         start + end as i64
     }
 
+    /// Signs in a minute before `start`, sits, and uploads a minute after the end,
+    /// the platform's clock set each time. Returns the sitting's end.
+    pub fn study(
+        &self,
+        srv: &Server,
+        clock: &Clock,
+        m: &Material<'_>,
+        start: i64,
+        play: Duration,
+        how: Behaviour,
+    ) -> i64 {
+        clock.set(start - MINUTE as i64);
+        self.sign_in(srv, clock);
+        let end = self.sit(m.course, m.policy, m.face, start, play, how);
+        clock.set(end + MINUTE as i64);
+        self.upload(srv, clock);
+        end
+    }
+
     /// Uploads records and photos at the platform's current time.
     pub fn upload(&self, srv: &Server, clock: &Clock) {
         let mut journal = self.journal();
@@ -219,6 +240,17 @@ impl Device {
             self.user
         );
     }
+}
+
+/// What a sitting studies: the course as the device holds it, its profile, and the
+/// face the camera sees.
+pub struct Material<'a> {
+    /// The course (without answer keys).
+    pub course: &'a Course,
+    /// Its profile.
+    pub policy: &'a Policy,
+    /// The face in every capture frame.
+    pub face: &'a image::RgbImage,
 }
 
 /// A sitting in progress: feeds inputs in time order and answers what the engine
@@ -272,7 +304,8 @@ impl Driver<'_> {
                                 )
                             })
                             .collect();
-                        queue.push_back((t + QUIZ_SECONDS * 1000, Input::Quiz { answers }));
+                        let took = self.how.quiz_seconds.unwrap_or(QUIZ_SECONDS);
+                        queue.push_back((t + took * 1000, Input::Quiz { answers }));
                     }
                     Action::Ended => self.ended = true,
                     _ => {}

@@ -280,7 +280,10 @@ pub fn push(url: &str, token: &str, records: Vec<WireRecord>) -> (u16, serde_jso
     let r = client()
         .post(format!("{url}/v1/records"))
         .bearer_auth(token)
-        .json(&PushRequest { records })
+        .json(&PushRequest {
+            records,
+            ..PushRequest::default()
+        })
         .send()
         .expect("push");
     let status = r.status().as_u16();

@@ -352,7 +352,14 @@ impl SyncEngine {
             let n = batch.len() as u64;
             report.sent += n;
             report.requests += 1;
-            match transport.push(&token, &PushRequest { records: batch }) {
+            // The journal's head goes with every batch: the platform knows records
+            // after this batch's last were written before now, not after.
+            let request = PushRequest {
+                records: batch,
+                head_seq: Some(head),
+                head_hash: journal.head().map(|(_, h)| h.to_hex()),
+            };
+            match transport.push(&token, &request) {
                 Ok(answer) => {
                     backoff.reset();
                     failures_this_batch = 0;
