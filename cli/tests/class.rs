@@ -945,6 +945,34 @@ fn capture_photos_are_checked_against_the_enrolment_photo() {
         nightly(&srv, &clock);
         let token = staff_token(&srv);
         let flags: Value = staff_get(&srv, &token, "/v1/staff/flags").json().unwrap();
+        // A new enrolment photo: the learner's captures are checked again against it
+        // (other enrols anew with biden.jpg: now every capture is the learner).
+        let r = pcommon::client()
+            .put(format!("{}/v1/staff/learners/other/photo", srv.url))
+            .bearer_auth(&token)
+            .header("content-type", "image/jpeg")
+            .body(read("biden.jpg"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let rechecked = {
+            let deadline = std::time::Instant::now() + Duration::from_secs(180);
+            loop {
+                let tl: Value = staff_get(&srv, &token, "/v1/staff/learners/other/timeline")
+                    .json()
+                    .unwrap();
+                let checks = tl["photo_checks"].as_array().unwrap().clone();
+                if !checks.is_empty() && checks.len() == tl["photos"].as_array().unwrap().len() {
+                    break checks;
+                }
+                assert!(std::time::Instant::now() < deadline, "not checked again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        };
+        assert!(
+            rechecked.iter().all(|c| c["verdict"] == "match"),
+            "{rechecked:?}"
+        );
         let found: Vec<(&str, &str)> = flags["findings"]
             .as_array()
             .unwrap()

@@ -691,6 +691,12 @@ async fn put_enrolment_photo(
         .store
         .set_learner_photo(&learner_id, column, &sha)
         .await?;
+    if column == "face_photo_ref" && before.as_deref() != Some(sha.as_str()) {
+        // A new enrolment photo: the learner's captures are checked again against it
+        // (those checked before it, or against the old one, say nothing of this one).
+        crate::faces::forget_learner(&state.store, &learner_id).await?;
+        state.faces.wake();
+    }
     let (before, after) = (
         serde_json::json!({ column: before }),
         serde_json::json!({ column: sha }),

@@ -145,7 +145,7 @@ pub async fn check_pending(
     now: i64,
 ) -> Result<u64, StoreError> {
     let rows = sqlx::query(
-        "SELECT c.sha256, l.face_photo_ref FROM captures c JOIN learners l ON l.id = c.learner_id \
+        "SELECT c.sha256, l.face_photo_ref, l.id FROM captures c JOIN learners l ON l.id = c.learner_id \
          LEFT JOIN capture_checks k ON k.sha256 = c.sha256 WHERE k.sha256 IS NULL \
          ORDER BY c.stored_ms, c.sha256 LIMIT $1",
     )
@@ -156,6 +156,7 @@ pub async fn check_pending(
     for r in &rows {
         let sha: String = r.try_get(0)?;
         let face_ref: Option<String> = r.try_get(1)?;
+        let learner: String = r.try_get(2)?;
         let enrol_sha = crate::staff::photo_blob(face_ref.as_deref()).map(str::to_owned);
         let (blobs, faces, sha2) = (blobs.clone(), faces.clone(), sha.clone());
         let checked = tokio::task::spawn_blocking(move || {
@@ -178,6 +179,18 @@ pub async fn check_pending(
             // No models: nothing can be checked now.
             return Ok(done);
         };
+        // The enrolment photo changed while this one was checked: check it again.
+        let now_ref: Option<String> =
+            sqlx::query("SELECT face_photo_ref FROM learners WHERE id = $1")
+                .bind(&learner)
+                .fetch_optional(&store.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?
+                .flatten();
+        if now_ref != face_ref {
+            continue;
+        }
         sqlx::query(
             "INSERT INTO capture_checks(sha256, verdict, distance_micro, threshold_micro, model, checked_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
@@ -193,6 +206,18 @@ pub async fn check_pending(
         done += 1;
     }
     Ok(done)
+}
+
+/// Forgets the checks of a learner's capture photos (their enrolment photo
+/// changed): the background task checks them again.
+pub async fn forget_learner(store: &Store, learner_id: &str) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM capture_checks WHERE sha256 IN (SELECT sha256 FROM captures WHERE learner_id = $1)",
+    )
+    .bind(learner_id)
+    .execute(&store.pool)
+    .await?
+    .rows_affected())
 }
 
 /// The checks of these photos (those checked so far).

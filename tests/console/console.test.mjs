@@ -246,7 +246,13 @@ scenario("a learner downloads the course, studies with a photo and syncs; staff 
   assert.equal(synced.photos, 1, "the capture photo was not uploaded");
   await go("#live", "#live, #live-empty");
   await page.waitForSelector('#live tr[data-user="u01"] .live-photos img', { timeout: 15000 });
-  const loaded = await page.$eval('#live tr[data-user="u01"] .live-photos img', (img) => img.complete && img.naturalWidth > 0);
+  // Loaded, not only placed (a busy machine takes a moment to decode it).
+  const loaded = await page
+    .waitForFunction(() => {
+      const img = document.querySelector('#live tr[data-user="u01"] .live-photos img');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 15000 })
+    .then(() => true, () => false);
   // Where the learner is and whether it counts, in words.
   assert.match(await page.textContent('#live tr[data-user="u01"] td.crediting'), /\S/);
   assert.notEqual(await page.textContent('#live tr[data-user="u01"] td[data-label="课件"]'), "—", "the lesson is not shown");
@@ -261,6 +267,17 @@ scenario("a learner downloads the course, studies with a photo and syncs; staff 
   await page.setInputFiles("#photo-file", join(IMAGES, "astronaut.png"));
   await page.click("#photo-upload");
   await page.waitForFunction(() => document.querySelectorAll("#learner-photos img").length === 2);
+  // The platform checks the capture against the new enrolment photo (issue 14): the
+  // same face, shown with its distance.
+  let verdict = "pending";
+  for (let i = 0; i < 200 && verdict !== "match"; i++) {
+    if (i) await page.waitForTimeout(300);
+    await go("#learners", "#learners");
+    await go("#learner/u01", "#learner-photos figure[data-verdict]");
+    verdict = await page.$eval("#learner-photos figure[data-verdict]", (f) => f.dataset.verdict);
+  }
+  assert.equal(verdict, "match");
+  assert.match(await page.textContent('#learner-photos figure[data-verdict="match"] figcaption'), /本人（距离 \d\.\d{3}，阈值 0\.50）/);
   await shot("07-learner-timeline");
   await go("#live", '#live tr[data-user="u01"] td[data-label="注册照片"] img');
 });
