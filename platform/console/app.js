@@ -258,7 +258,7 @@ async function showLearner(out, user) {
       h("br"),
       h(
         "span",
-        { class: `face ${c?.verdict === "match" ? "okay" : c?.verdict === "mismatch" ? "error" : "muted"}` },
+        { class: `face ${c?.verdict === "match" ? "okay" : ["mismatch", "enrolment_copy"].includes(c?.verdict) ? "error" : "muted"}` },
         c ? t(`face.${c.verdict}`, { distance: c.distance == null ? "—" : c.distance.toFixed(3), threshold: c.threshold.toFixed(2) }) : t("face.pending"),
       ),
     );
@@ -648,6 +648,9 @@ function findingText(f) {
       break;
     case "face_mismatch":
       Object.assign(args, { distance: Number(d.distance).toFixed(3), threshold: Number(d.threshold).toFixed(3) });
+      break;
+    case "enrolment_copy":
+      args.distance = Number(d.distance).toFixed(3);
       break;
   }
   return [t(`finding.${d.kind}`, args), t(`finding.${d.kind}.limit`, args)];

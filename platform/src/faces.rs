@@ -24,6 +24,10 @@ use crate::store::{Store, StoreError};
 
 pub use keshi_protocol::staff::{FaceVerdict as Verdict, PhotoCheck};
 
+/// A distance this small is the same picture, not two camera frames of one face
+/// (frames seconds apart differ by 0.1 or more; a re-encoded copy by far less).
+pub const COPY_DISTANCE: f32 = 0.02;
+
 /// Photos checked per round of the background task.
 const BATCH: i64 = 16;
 /// Enrolment templates kept in memory (a learner's template is reused for every
@@ -83,6 +87,9 @@ impl Faces {
         let Some((enrol_sha, enrol_bytes)) = enrolment else {
             return Some((Verdict::NoEnrolment, None));
         };
+        if keshi_protocol::ids::Hash::of(capture_photo).to_hex() == enrol_sha {
+            return Some((Verdict::EnrolmentCopy, Some(0.0)));
+        }
         let template = {
             let cached = self
                 .templates
@@ -114,6 +121,7 @@ impl Faces {
         };
         match v.verify_frames(&template, &[img.to_rgb8()]) {
             Ok(r) => Some(match r.comparison {
+                Some(c) if c.distance < COPY_DISTANCE => (Verdict::EnrolmentCopy, Some(c.distance)),
                 Some(c) if c.same => (Verdict::Match, Some(c.distance)),
                 Some(c) => (Verdict::Mismatch, Some(c.distance)),
                 None => (Verdict::NoFace, None),

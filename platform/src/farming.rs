@@ -95,7 +95,7 @@ pub const RULES: &[Rule] = &[
     Rule { id: "fast_quiz", severity: Severity::Medium, reads: "QUIZ_MIN_SECONDS_PER_QUESTION = 2", finds: "quiz answers given faster than the questions can be read", active: true },
     Rule { id: "identical_answers", severity: Severity::Medium, reads: "identical answer sequences with a wrong answer", finds: "the same questions answered the same way, wrong answers included, by different learners", active: true },
     Rule { id: "capture_missing", severity: Severity::High, reads: "R-ST-3; PHOTO_GRACE_MS = 24 h", finds: "passed captures without a photo, photos reused, photos that never arrived", active: true },
-    Rule { id: "face_mismatch", severity: Severity::High, reads: "the platform's face check (capture::verify, DEFAULT_THRESHOLD)", finds: "capture photos that do not match the enrolment photo", active: true },
+    Rule { id: "face_mismatch", severity: Severity::High, reads: "the platform's face check (capture::verify, DEFAULT_THRESHOLD; faces::COPY_DISTANCE)", finds: "capture photos that do not match the enrolment photo, or are a copy of it", active: true },
     Rule { id: "outside_lease", severity: Severity::High, reads: "the offline lease (serve --offline-hours)", finds: "study outside a lease of the device, offline beyond it", active: true },
     Rule { id: "device_changes", severity: Severity::Low, reads: "DEVICE_CHANGES = 3 in DEVICE_WINDOW_MS = 30 days", finds: "frequent new devices", active: true },
 ];
@@ -218,7 +218,8 @@ pub struct Trail {
     pub photos_waiting: Vec<(String, u64, String, i64)>,
     /// Lease addresses: (address, from ms, until ms).
     pub addresses: Vec<(String, i64, i64)>,
-    /// Capture photos the platform's face check found not to be the learner.
+    /// Capture photos the platform's face check found not to be the learner, or
+    /// to be a copy of the enrolment photo.
     pub face_mismatches: Vec<FaceMismatch>,
 }
 
@@ -236,6 +237,8 @@ pub struct FaceMismatch {
     pub distance: f64,
     /// The threshold.
     pub threshold: f64,
+    /// A copy of the enrolment photo rather than someone else.
+    pub copy: bool,
 }
 
 /// What a course's profile limits (by course id).
@@ -390,9 +393,15 @@ pub fn check_learner(t: &Trail, limits: &dyn Fn(&str) -> Limits, now: i64) -> Ve
             "face_mismatch",
             None,
             format!("face:{}:{}", m.device, m.seq),
-            Observation::FaceMismatch {
-                distance: m.distance,
-                threshold: m.threshold,
+            if m.copy {
+                Observation::EnrolmentCopy {
+                    distance: m.distance,
+                }
+            } else {
+                Observation::FaceMismatch {
+                    distance: m.distance,
+                    threshold: m.threshold,
+                }
             },
             rule("face_mismatch").reads.into(),
             evidence_of([(m.device.as_str(), m.seq, m.hash.as_str())]),
@@ -931,9 +940,9 @@ pub async fn load_trails_in(
     // a demo's).
     if !simulated {
         for r in sqlx::query(
-            "SELECT c.learner_id, c.sha256, k.distance_micro, k.threshold_micro FROM capture_checks k \
+            "SELECT c.learner_id, c.sha256, k.distance_micro, k.threshold_micro, k.verdict FROM capture_checks k \
              JOIN captures c ON c.sha256 = k.sha256 \
-             WHERE k.verdict = 'mismatch' AND c.learner_id >= $1 AND c.learner_id <= $2",
+             WHERE k.verdict IN ('mismatch', 'enrolment_copy') AND c.learner_id >= $1 AND c.learner_id <= $2",
         )
         .bind(first)
         .bind(last)
@@ -944,6 +953,7 @@ pub async fn load_trails_in(
             let sha: String = r.try_get(1)?;
             let distance = r.try_get::<Option<i64>, _>(2)?.unwrap_or(0) as f64 / 1e6;
             let threshold = r.try_get::<i64, _>(3)? as f64 / 1e6;
+            let copy = r.try_get::<String, _>(4)? == "enrolment_copy";
             let Some(t) = trails.get_mut(&learner) else {
                 continue;
             };
@@ -954,6 +964,7 @@ pub async fn load_trails_in(
                     hash,
                     distance,
                     threshold,
+                    copy,
                 });
             }
         }
@@ -1601,6 +1612,7 @@ mod tests {
             hash: "h42".into(),
             distance: 0.71,
             threshold: 0.5,
+            copy: false,
         });
         let found = check_learner(&t, &limits, DAY0);
         assert_eq!(rules_of(&found), ["face_mismatch"]);

@@ -106,6 +106,12 @@ pub enum Observation {
         /// The threshold (a distance at or above it is another person).
         threshold: f64,
     },
+    /// A capture photo that is the enrolment photo itself, or a copy of it (a
+    /// replay, not a camera frame).
+    EnrolmentCopy {
+        /// Embedding distance to the enrolment template (0 for the same file).
+        distance: f64,
+    },
     /// A spot check found the learner's data abnormal (R-SV-6).
     SpotCheck {
         /// How it was checked (`video`, `phone`, `data`).
@@ -175,6 +181,9 @@ impl Observation {
             Observation::FaceMismatch { distance, .. } => {
                 format!("the capture photo is not the enrolled learner (distance {distance:.3})")
             }
+            Observation::EnrolmentCopy { distance } => format!(
+                "the capture photo is a copy of the enrolment photo, not a camera frame (distance {distance:.3})"
+            ),
             Observation::SpotCheck { method } => format!("spot check ({method}): abnormal"),
         }
     }
@@ -202,6 +211,10 @@ impl Observation {
             Observation::FaceMismatch { threshold, .. } => {
                 format!("distance below {threshold:.3}")
             }
+            Observation::EnrolmentCopy { .. } => format!(
+                "a camera frame (distance at least {:.3})",
+                crate::faces::COPY_DISTANCE
+            ),
             Observation::SpotCheck { .. } => "normal".into(),
         }
     }
@@ -299,6 +312,7 @@ mod tests {
                 distance: 0.7,
                 threshold: 0.5,
             },
+            Observation::EnrolmentCopy { distance: 0.0 },
             Observation::SpotCheck {
                 method: "video".into(),
             },

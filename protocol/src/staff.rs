@@ -428,6 +428,8 @@ pub enum FaceVerdict {
     Match,
     /// Someone else.
     Mismatch,
+    /// The enrolment photo itself (or a copy of it), not a camera frame: a replay.
+    EnrolmentCopy,
     /// No usable face in the photo (none, several, too small, blurred, turned away).
     NoFace,
     /// The learner has no usable enrolment photo to compare with.
@@ -438,9 +440,10 @@ pub enum FaceVerdict {
 
 impl FaceVerdict {
     /// Every verdict.
-    pub const ALL: [FaceVerdict; 5] = [
+    pub const ALL: [FaceVerdict; 6] = [
         FaceVerdict::Match,
         FaceVerdict::Mismatch,
+        FaceVerdict::EnrolmentCopy,
         FaceVerdict::NoFace,
         FaceVerdict::NoEnrolment,
         FaceVerdict::Unreadable,
@@ -451,6 +454,7 @@ impl FaceVerdict {
         match self {
             FaceVerdict::Match => "match",
             FaceVerdict::Mismatch => "mismatch",
+            FaceVerdict::EnrolmentCopy => "enrolment_copy",
             FaceVerdict::NoFace => "no_face",
             FaceVerdict::NoEnrolment => "no_enrolment",
             FaceVerdict::Unreadable => "unreadable",
